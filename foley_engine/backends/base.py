@@ -1,0 +1,160 @@
+"""The backend protocol: what the long-form scheduler asks of a sound generator.
+
+A backend turns one *window* of video into exactly ``num_samples`` samples at
+its own sample rate.  The scheduler does everything else: decoding, window
+planning, stitching, writing.  A third-party package adds a backend by
+registering a class (or factory) under the entry-point group
+``foley_engine.backends``; see :mod:`foley_engine.backends.registry`.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import ClassVar, Optional
+
+import numpy as np
+
+from ..analysis import VisualEvents
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Frames a backend wants: sampled on an exact time grid at ``rate``.
+
+    ``fit`` is ``"stretch"`` (resize to width x height, ignoring aspect) or
+    ``"cover"`` (resize the short side, then centre-crop).
+    """
+
+    name: str
+    rate: Fraction
+    width: int
+    height: int
+    pix_fmt: str = "rgb24"  # or "gray"
+    fit: str = "stretch"
+    interpolation: str = "BILINEAR"  # PyAV/swscale name: BILINEAR, BICUBIC, AREA, ...
+
+
+@dataclass
+class FrameBatch:
+    """Frames on the grid ``times[j] = grid_index[j] / rate`` (media seconds).
+
+    ``source_pts[j]`` is the presentation time of the decoded frame shown at
+    that grid time (the latest frame with pts <= grid time), so variable
+    frame rate media is sampled exactly as a player would show it.
+    """
+
+    spec: FrameSpec
+    grid_index: np.ndarray  # int64, (n,)
+    source_pts: list[Fraction]
+    images: np.ndarray  # uint8, (n, h, w, c)
+
+    @property
+    def times(self) -> list[Fraction]:
+        return [Fraction(int(i)) / self.spec.rate for i in self.grid_index]
+
+
+@dataclass
+class WindowRequest:
+    """One window to generate.
+
+    ``start_sample`` is the absolute index (at ``sample_rate``) of the first
+    sample, counted from the media's first video frame; ``start`` is the same
+    instant in exact seconds.  ``events`` covers the window plus
+    ``Backend.lookback`` before it, so sounds that began earlier ring on.
+    ``previous_tail`` holds this job's already generated output for the
+    samples this window overlaps with its predecessor (None for the first).
+
+    ``seed`` is derived from (``job_seed``, ``window_index``) for backends
+    that sample noise per window; a backend whose output is a pure function
+    of absolute time (the procedural one) uses ``job_seed`` so that windows
+    agree sample for sample where they overlap.
+    """
+
+    media_path: str
+    start_sample: int
+    num_samples: int
+    sample_rate: int
+    frames: dict[str, FrameBatch]
+    events: VisualEvents
+    prompt: str
+    negative_prompt: str
+    seed: int
+    window_index: int = 0
+    job_seed: int = 0
+    previous_tail: Optional[np.ndarray] = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def start(self) -> Fraction:
+        return Fraction(self.start_sample, self.sample_rate)
+
+    @property
+    def end_sample(self) -> int:
+        return self.start_sample + self.num_samples
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+
+
+class Backend(abc.ABC):
+    """Base class for backends. Subclasses set the class attributes and ``generate``."""
+
+    #: registry name, e.g. "procedural"
+    name: ClassVar[str] = ""
+    #: one-line description for ``foley backends``
+    description: ClassVar[str] = ""
+    sample_rate: int = 48_000
+    channels: int = 2
+    #: native window in seconds, None when any length works
+    native_window: Optional[Fraction] = None
+    #: overlap between consecutive windows, in seconds
+    overlap: Fraction = Fraction(1, 2)
+    #: how far before a window the scheduler supplies visual events
+    lookback: Fraction = Fraction(0)
+    #: frames to sample for each window
+    frame_specs: tuple[FrameSpec, ...] = ()
+    #: "cpu", "cuda:0", ...
+    device: str = "cpu"
+
+    @classmethod
+    def availability(cls, **options) -> Availability:
+        """Whether this backend can run here, and why not."""
+        return Availability(True)
+
+    @abc.abstractmethod
+    def generate(self, request: WindowRequest) -> np.ndarray:
+        """Return float32 audio of shape ``(request.num_samples, self.channels)``."""
+
+    def close(self) -> None:
+        """Release models and memory."""
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "native_window": str(self.native_window) if self.native_window else None,
+            "device": self.device,
+        }
+
+
+def check_output(backend: Backend, request: WindowRequest, audio: np.ndarray) -> np.ndarray:
+    """Validate a backend's output shape so a bad plug-in fails loudly, not silently."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if audio.shape != (request.num_samples, backend.channels):
+        from ..errors import BackendError
+
+        raise BackendError(
+            f"backend {backend.name!r} returned {audio.shape}, expected ({request.num_samples}, {backend.channels})"
+        )
+    if not np.all(np.isfinite(audio)):
+        from ..errors import BackendError
+
+        raise BackendError(f"backend {backend.name!r} returned non-finite samples")
+    return audio

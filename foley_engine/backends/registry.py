@@ -1,0 +1,74 @@
+"""Find backends: built-ins plus entry points of the group ``foley_engine.backends``.
+
+A third-party package registers ``name = "package.module:BackendClass"``
+under that group in its own ``pyproject.toml``; nothing here changes.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Optional
+
+from ..errors import BackendError
+from .base import Availability, Backend
+
+ENTRY_POINT_GROUP = "foley_engine.backends"
+
+# Also listed in pyproject.toml; kept here so a source checkout works uninstalled.
+BUILTIN = {
+    "procedural": "foley_engine.backends.procedural:ProceduralBackend",
+    "hunyuan": "foley_engine.backends.hunyuan:HunyuanBackend",
+}
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    target: str  # "module:attr"
+    origin: str  # "built-in" or the distribution that registered it
+
+    def load_class(self) -> type[Backend]:
+        module, _, attr = self.target.partition(":")
+        try:
+            obj = importlib.import_module(module)
+        except ImportError as exc:
+            raise BackendError(f"backend {self.name!r} cannot be imported: {exc}") from None
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+def discover() -> dict[str, BackendEntry]:
+    found = {name: BackendEntry(name, target, "built-in") for name, target in BUILTIN.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        origin = dist.name if dist is not None else "entry point"
+        if ep.name in BUILTIN and ep.value == BUILTIN[ep.name]:
+            continue
+        found[ep.name] = BackendEntry(ep.name, ep.value, origin)
+    return found
+
+
+def availability(entry: BackendEntry, **options) -> Availability:
+    try:
+        cls = entry.load_class()
+    except (BackendError, AttributeError) as exc:
+        return Availability(False, str(exc))
+    try:
+        return cls.availability(**options)
+    except Exception as exc:  # a plug-in's check must not break listing
+        return Availability(False, f"availability check failed: {exc}")
+
+
+def load_backend(name: str, **options) -> Backend:
+    entries = discover()
+    entry: Optional[BackendEntry] = entries.get(name)
+    if entry is None:
+        known = ", ".join(sorted(entries))
+        raise BackendError(f"unknown backend {name!r} (installed: {known})")
+    cls = entry.load_class()
+    status = cls.availability(**options)
+    if not status.ok:
+        raise BackendError(f"backend {name!r} cannot run here: {status.reason}")
+    return cls(**options)

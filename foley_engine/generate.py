@@ -1,0 +1,88 @@
+"""One job to one WAV file: the scheduler's spans streamed into an atomic writer."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Optional
+
+from .backends.base import Backend
+from .job import Job
+from .longform.scheduler import LongformScheduler, Progress, Span
+from .media.probe import MediaInfo, probe
+from .media.wav import AtomicWavWriter, check_output_path
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    path: str
+    sample_rate: int
+    #: absolute sample index (from the media's first frame) of the file's first sample
+    start_sample: int
+    num_samples: int
+    media_start: Fraction
+    media_end: Fraction
+    windows: int
+    seconds: float
+    backend: str
+    seed: int
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "sample_rate": self.sample_rate,
+            "start_sample": self.start_sample,
+            "num_samples": self.num_samples,
+            "media_start": str(self.media_start),
+            "media_end": str(self.media_end),
+            "windows": self.windows,
+            "seconds": round(self.seconds, 3),
+            "backend": self.backend,
+            "seed": self.seed,
+        }
+
+
+def generate_to_file(
+    job: Job,
+    backend: Backend,
+    out_path: str,
+    *,
+    subtype: str = "PCM_24",
+    info: Optional[MediaInfo] = None,
+    progress: Optional[Callable[[Progress], None]] = None,
+    cancel: Optional[Callable[[], bool]] = None,
+    on_span: Optional[Callable[[Span], None]] = None,
+    scheduler: Optional[LongformScheduler] = None,
+) -> GenerateResult:
+    """Generate ``job`` into ``out_path`` (WAV). Nothing is left at ``out_path`` on failure."""
+    check_output_path(out_path, inputs=(job.media,))
+    info = info or probe(job.media)
+    media_range = job.resolve_range(info)
+    scheduler = scheduler or LongformScheduler(backend)
+    sr = scheduler.sample_rate
+    first, stop = media_range.samples(sr)
+    started = time.monotonic()
+    windows = 0
+    with AtomicWavWriter(out_path, sr, backend.channels, subtype) as writer:
+        expected = first
+        for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
+            # Spans arrive in order and tile exactly; anything else is a bug.
+            assert span.start == expected, (span.start, expected)
+            writer.write(span.audio)
+            expected = span.end
+            windows += 1
+            if on_span is not None:
+                on_span(span)
+        assert writer.frames_written == stop - first
+    return GenerateResult(
+        path=writer.path,
+        sample_rate=sr,
+        start_sample=first,
+        num_samples=stop - first,
+        media_start=media_range.start,
+        media_end=media_range.end,
+        windows=windows,
+        seconds=time.monotonic() - started,
+        backend=backend.name,
+        seed=job.seed,
+    )

@@ -1,0 +1,40 @@
+"""A generation job: which media, which range, which sound."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Optional
+
+from .errors import RangeError
+from .media.probe import MediaInfo
+from .timebase import TimeRange, format_seconds
+
+
+@dataclass(frozen=True)
+class Job:
+    media: str
+    #: media seconds from the first frame; None = from the start / to the end
+    start: Optional[Fraction] = None
+    end: Optional[Fraction] = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "media", os.fspath(self.media))
+
+    def resolve_range(self, info: MediaInfo) -> TimeRange:
+        """The job's range, checked against the media."""
+        start = Fraction(0) if self.start is None else Fraction(self.start)
+        end = info.duration if self.end is None else Fraction(self.end)
+        if start < 0:
+            raise RangeError(f"in point {format_seconds(start)} is before the first frame")
+        if end <= start:
+            raise RangeError(f"in point {format_seconds(start)} is not before out point {format_seconds(end)}")
+        if end > info.duration:
+            raise RangeError(
+                f"out point {format_seconds(end)} is beyond the end of the media ({format_seconds(info.duration)})"
+            )
+        return TimeRange(start, end)

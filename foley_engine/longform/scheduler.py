@@ -1,0 +1,210 @@
+"""Long-form generation: decode once, plan windows lazily, generate, stitch, stream.
+
+Memory is O(window): decoded frames, analysis and audio older than the
+current window are dropped as soon as the next window has started.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from ..analysis import Analyzer, EventLog
+from ..backends.base import Backend, FrameBatch, WindowRequest, check_output
+from ..errors import Cancelled, MediaError
+from ..job import Job
+from ..media.decode import FrameReader
+from ..media.probe import MediaInfo, probe
+from ..timebase import format_seconds, to_index, to_time
+from .planner import Window, cut_search_range, next_window
+from .stitch import crossfade
+
+#: processing window for backends that accept any length (bounds memory)
+DEFAULT_WINDOW = Fraction(20)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Finished audio: ``audio[i]`` is absolute sample ``start + i`` at ``sample_rate``."""
+
+    start: int
+    audio: np.ndarray
+    sample_rate: int
+    window: Window
+
+    @property
+    def end(self) -> int:
+        return self.start + self.audio.shape[0]
+
+
+@dataclass(frozen=True)
+class Progress:
+    done_samples: int
+    total_samples: int
+    windows_done: int
+    windows_estimate: int
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        return self.done_samples / self.total_samples if self.total_samples else 1.0
+
+
+def derive_seed(job_seed: int, window_index: int) -> int:
+    """A per-window seed: stable, well mixed, independent of platform."""
+    return int(np.random.SeedSequence([job_seed & 0xFFFFFFFF, window_index]).generate_state(1)[0])
+
+
+class _GridBuffer:
+    """Backend frames waiting for their window, per frame spec."""
+
+    def __init__(self, specs):
+        self.specs = {s.name: s for s in specs}
+        self.items: dict[str, list[tuple[int, Fraction, np.ndarray]]] = {name: [] for name in self.specs}
+
+    def add(self, time: Fraction, grid: dict) -> None:
+        for name, entries in grid.items():
+            self.items[name].extend((j, time, img) for j, img in entries)
+
+    def batch(self, t0: Fraction, t1: Fraction) -> dict[str, FrameBatch]:
+        out = {}
+        for name, spec in self.specs.items():
+            lo, hi = math.ceil(t0 * spec.rate), math.ceil(t1 * spec.rate)
+            chosen = [e for e in self.items[name] if lo <= e[0] < hi]
+            images = (
+                np.stack([e[2] for e in chosen])
+                if chosen
+                else np.zeros((0, spec.height, spec.width, 1 if spec.pix_fmt == "gray" else 3), np.uint8)
+            )
+            out[name] = FrameBatch(spec, np.array([e[0] for e in chosen], np.int64), [e[1] for e in chosen], images)
+        return out
+
+    def forget_before(self, t: Fraction) -> None:
+        for name, spec in self.specs.items():
+            lo = math.ceil(t * spec.rate)
+            self.items[name] = [e for e in self.items[name] if e[0] >= lo]
+
+
+class LongformScheduler:
+    """Runs a :class:`Job` through a :class:`Backend`, yielding finished :class:`Span` s in order."""
+
+    def __init__(self, backend: Backend, *, window: Optional[Fraction] = None, overlap: Optional[Fraction] = None):
+        self.backend = backend
+        self.sample_rate = backend.sample_rate
+        self.window_seconds = Fraction(window or backend.native_window or DEFAULT_WINDOW)
+        self.overlap_seconds = Fraction(overlap if overlap is not None else backend.overlap)
+        self.window = to_index(self.window_seconds, self.sample_rate)
+        self.overlap = to_index(self.overlap_seconds, self.sample_rate)
+        if 2 * self.overlap >= self.window:
+            raise ValueError("overlap must be under half the window")
+
+    def spans(
+        self,
+        job: Job,
+        info: Optional[MediaInfo] = None,
+        *,
+        progress: Optional[Callable[[Progress], None]] = None,
+        cancel: Optional[Callable[[], bool]] = None,
+    ) -> Iterator[Span]:
+        info = info or probe(job.media)
+        media_range = job.resolve_range(info)
+        sr = self.sample_rate
+        first, stop = media_range.samples(sr)
+        total = stop - first
+        lookback = Fraction(self.backend.lookback)
+        frame_pad = 4 / info.fps if info.fps else Fraction(1, 4)
+        reader = FrameReader(
+            info,
+            start=max(Fraction(0), media_range.start - lookback),
+            # A few frames past the end so analysis can decide the last frames.
+            end=media_range.end + frame_pad,
+            specs=self.backend.frame_specs,
+            grid_range=(to_time(first, sr), to_time(stop, sr)),
+        )
+        frames = iter(reader)
+        analyzer, log, grids = Analyzer(), EventLog(), _GridBuffer(self.backend.frame_specs)
+        exhausted = False
+        last_frame_time: Optional[Fraction] = None
+
+        def pump_until(t: Fraction) -> None:
+            nonlocal exhausted, last_frame_time
+            while not exhausted and (log.analysed_until is None or log.analysed_until < t):
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled")
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    log.add(analyzer.flush())
+                    exhausted = True
+                    return
+                last_frame_time = frame.time
+                log.add(analyzer.push(frame.time, frame.gray))
+                grids.add(frame.time, frame.grid)
+
+        started = time.monotonic()
+        windows_estimate = max(1, math.ceil((total - self.overlap) / max(1, self.window - self.overlap)))
+        tail: Optional[np.ndarray] = None
+        done = 0
+        start = first
+        index = 0
+        try:
+            while True:
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled")
+                pump_until(to_time(min(start + self.window, stop), sr))
+                lo, hi = cut_search_range(start, self.window, self.overlap)
+                cuts = [to_index(c, sr) for c in log.cuts_between(to_time(lo, sr), to_time(hi + 1, sr))]
+                window = next_window(index, start, stop, self.window, self.overlap, cuts)
+                t0, t1 = to_time(window.start, sr), to_time(window.end, sr)
+                if exhausted and last_frame_time is not None:
+                    self._check_not_truncated(info, last_frame_time, t1)
+                request = WindowRequest(
+                    media_path=info.path,
+                    start_sample=window.start,
+                    num_samples=window.num_samples,
+                    sample_rate=sr,
+                    frames=grids.batch(t0, t1),
+                    events=log.view(t0 - lookback, t1),
+                    prompt=job.prompt,
+                    negative_prompt=job.negative_prompt,
+                    seed=derive_seed(job.seed, index),
+                    job_seed=job.seed,
+                    window_index=index,
+                    previous_tail=tail,
+                    options=dict(job.options),
+                )
+                audio = check_output(self.backend, request, self.backend.generate(request))
+                if tail is not None:
+                    audio[: tail.shape[0]] = crossfade(tail, audio[: tail.shape[0]])
+                keep = window.next_start - window.start
+                span = Span(window.start, audio[:keep] if not window.is_last else audio, sr, window)
+                tail = None if window.is_last else audio[keep:].copy()
+                done += span.audio.shape[0]
+                if progress is not None:
+                    progress(Progress(done, total, index + 1, max(windows_estimate, index + 1), time.monotonic() - started))
+                yield span
+                if window.is_last:
+                    return
+                start = window.next_start
+                index += 1
+                next_t0 = to_time(start, sr)
+                log.forget_before(next_t0 - lookback)
+                grids.forget_before(next_t0)
+        finally:
+            reader.close()
+
+    @staticmethod
+    def _check_not_truncated(info: MediaInfo, last_frame: Fraction, needed_until: Fraction) -> None:
+        # The header promised frames up to info.duration; a file that stops
+        # decoding well before what we need is damaged, not just short.
+        frame = Fraction(1) / info.fps if info.fps else Fraction(1, 10)
+        slack = max(4 * frame, Fraction(1, 2))
+        if last_frame + slack < needed_until:
+            raise MediaError(
+                f"{info.path}: video stops at {format_seconds(last_frame)} but the file claims "
+                f"{format_seconds(info.duration)}; it is probably truncated"
+            )

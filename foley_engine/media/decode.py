@@ -1,0 +1,206 @@
+"""Streaming video decode by PTS, in a background thread, onto exact time grids.
+
+One pass over the file yields, per decoded frame, its exact media time, a
+small grey image for analysis, and the images each backend frame grid takes
+from it.  A grid point at time ``t`` shows the latest frame whose pts is
+``<= t`` (what a player shows), so variable frame rates are sampled
+correctly and the grid itself never depends on a frame counter.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterator, Optional, Sequence
+
+import av
+import numpy as np
+
+from ..errors import Cancelled, MediaError
+from ..timebase import format_seconds
+from .probe import MediaInfo, open_container, video_stream
+
+#: size of the grey frames the analysis runs on (aspect does not matter for it)
+ANALYSIS_SIZE = (96, 54)
+
+
+@dataclass
+class DecodedFrame:
+    """One source frame: media time, analysis image, and the grid images it provides."""
+
+    time: Fraction
+    gray: np.ndarray
+    #: spec name -> list of (grid index, image)
+    grid: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+
+
+def _ceil_index(t: Fraction, rate: Fraction) -> int:
+    """Smallest grid index j with j/rate >= t."""
+    return math.ceil(t * rate)
+
+
+def convert(frame: "av.VideoFrame", spec) -> np.ndarray:
+    """A frame as the spec asks: size, fit, pixel format."""
+    fmt = spec.pix_fmt
+    if spec.fit == "cover":
+        scale = max(Fraction(spec.width, frame.width), Fraction(spec.height, frame.height))
+        w = max(spec.width, round(frame.width * scale))
+        h = max(spec.height, round(frame.height * scale))
+        img = frame.reformat(width=w, height=h, format=fmt, interpolation=spec.interpolation).to_ndarray()
+        x0, y0 = (w - spec.width) // 2, (h - spec.height) // 2
+        img = img[y0 : y0 + spec.height, x0 : x0 + spec.width]
+    else:
+        img = frame.reformat(width=spec.width, height=spec.height, format=fmt, interpolation=spec.interpolation).to_ndarray()
+    if img.ndim == 2:
+        img = img[:, :, None]
+    return np.ascontiguousarray(img)
+
+
+class FrameReader:
+    """Decode ``[start, end)`` of media time (plus the frame shown at ``start``).
+
+    Iterating yields :class:`DecodedFrame` in presentation order.  Decoding
+    runs in a thread (and the codec uses its own frame threads), with a
+    bounded queue, so memory stays O(queue) regardless of length.
+    """
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        start: Fraction,
+        end: Fraction,
+        specs: Sequence = (),
+        grid_range: Optional[tuple[Fraction, Fraction]] = None,
+        queue_size: int = 64,
+    ):
+        self.info = info
+        self.start = start
+        self.end = end
+        self.specs = tuple(specs)
+        gs, ge = grid_range or (start, end)
+        self._grid_bounds = {s.name: (_ceil_index(gs, s.rate), _ceil_index(ge, s.rate)) for s in self.specs}
+        self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    # -- consumer side
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        self._thread = threading.Thread(target=self._run, name="foley-decode", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        # Unblock a producer waiting on a full queue.
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise Cancelled("decode stopped")
+
+    # -- producer side
+    def _run(self) -> None:
+        try:
+            self._decode()
+            self._put(None)
+        except Cancelled:
+            pass
+        except BaseException as exc:  # handed to the consumer, raised there
+            try:
+                self._put(exc)
+            except Cancelled:
+                pass
+
+    def _decode(self) -> None:
+        info = self.info
+        container = open_container(info.path)
+        try:
+            stream = video_stream(container, info.path)
+            stream.thread_type = "AUTO"
+            tb = stream.time_base
+            if self.start > 0:
+                target = info.first_pts + self.start
+                container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+            pending = None  # (time, av frame, gray): grid images need the next frame's time
+            last_time = None
+            try:
+                for frame in container.decode(stream):
+                    if self._stop.is_set():
+                        return
+                    if frame.pts is None:
+                        continue
+                    t = Fraction(frame.pts) * frame.time_base - info.first_pts
+                    if last_time is not None and t <= last_time:
+                        continue  # duplicate or out-of-order pts after a seek
+                    if t >= self.end:
+                        self._emit(pending, t)
+                        pending = None
+                        break
+                    if t <= self.start:
+                        # Keep only the frame shown at `start` (latest pts <= start).
+                        pending = (t, frame)
+                        last_time = t
+                        continue
+                    if pending is not None:
+                        self._emit(pending, t)
+                    pending = (t, frame)
+                    last_time = t
+            except av.error.FFmpegError as exc:
+                raise MediaError(
+                    f"{info.path}: decoding failed at {format_seconds(last_time or Fraction(0))} "
+                    f"({exc.strerror or exc}); the file may be damaged or truncated"
+                ) from None
+            if pending is not None:
+                self._emit(pending, None)
+            if last_time is None:
+                raise MediaError(f"{info.path}: no video frames in {format_seconds(self.start)}-{format_seconds(self.end)}")
+        finally:
+            container.close()
+
+    _first_emitted = False
+
+    def _emit(self, pending, next_time: Optional[Fraction]) -> None:
+        if pending is None:
+            return
+        t, frame = pending
+        gray = frame.reformat(width=ANALYSIS_SIZE[0], height=ANALYSIS_SIZE[1], format="gray", interpolation="AREA").to_ndarray()
+        grid: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for spec in self.specs:
+            lo_bound, hi_bound = self._grid_bounds[spec.name]
+            # The first emitted frame also covers grid points before it.
+            lo = lo_bound if not self._first_emitted else max(lo_bound, _ceil_index(t, spec.rate))
+            hi = hi_bound if next_time is None else min(hi_bound, _ceil_index(next_time, spec.rate))
+            if hi > lo:
+                img = convert(frame, spec)
+                grid[spec.name] = [(j, img) for j in range(lo, hi)]
+        self._first_emitted = True
+        self._put(DecodedFrame(t, gray, grid))
+
+
+def iter_gray_frames(path: str, info: MediaInfo, start: Fraction = Fraction(0), end: Optional[Fraction] = None):
+    """``(time, grey)`` for every frame in ``[start, end)`` (analysis only)."""
+    reader = FrameReader(info, start, end if end is not None else info.duration + 1)
+    for item in reader:
+        yield item.time, item.gray
