@@ -18,15 +18,12 @@ class Window:
     end: int  # exclusive
     #: where the next window starts (== end for the last window)
     next_start: int
+    is_last: bool = False
     at_cut: bool = False
 
     @property
     def num_samples(self) -> int:
         return self.end - self.start
-
-    @property
-    def is_last(self) -> bool:
-        return self.next_start == self.end
 
 
 def check_sizes(window: int, overlap: int) -> None:
@@ -53,7 +50,7 @@ def next_window(
     """
     check_sizes(window, overlap)
     if stop - start <= window:
-        return Window(index, start, stop, stop)
+        return Window(index, start, stop, stop, is_last=True)
     lo, hi = cut_search_range(start, window, overlap)
     candidates = [c for c in cuts if lo <= c <= hi]
     half = overlap // 2
