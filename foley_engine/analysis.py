@@ -92,7 +92,7 @@ class Analyzer:
         self._pending: deque[_Raw] = deque()
         self._recent_motion: deque[float] = deque(maxlen=history)
         self._last_emitted: Optional[_Raw] = None
-        self._cut_at: Optional[Fraction] = None
+        self._after_flash = False
 
     def push(self, pts: Fraction, gray: np.ndarray) -> list[FrameFeatures]:
         g = gray.astype(np.float32) * (1.0 / 255.0)
@@ -141,7 +141,7 @@ class Analyzer:
             ):
                 cut = True
                 onsets.append(Onset(cur.pts, "cut", 1.0, 0.0))
-        if not cut and not onsets and nxt is not None and prev is not None:
+        if not cut and not onsets and not self._after_flash and nxt is not None and prev is not None:
             m = cur.motion
             # Impact: clear motion into this frame, (almost) none after it.
             if m > IMPACT_MIN_MOTION and nxt.motion < IMPACT_DROP_RATIO * m and m > 1.5 * baseline:
@@ -153,9 +153,16 @@ class Analyzer:
                 and not self._looks_like_cut(nxt, cur)
             ):
                 onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x))
-        self._recent_motion.append(0.0 if cut else cur.motion)
-        self._last_emitted = cur
-        return FrameFeatures(cur.pts, 0.0 if cut else cur.motion, cur.brightness, cur.x, cut, tuple(onsets))
+        flash = any(o.kind == "flash" for o in onsets)
+        after_flash = self._after_flash
+        # A flash frame is no reference for the next one: compare the frame
+        # after it with the frame before it, or the return looks like a cut.
+        self._after_flash = flash
+        quiet = cut or flash or after_flash
+        self._recent_motion.append(0.0 if quiet else cur.motion)
+        if not flash:
+            self._last_emitted = cur
+        return FrameFeatures(cur.pts, 0.0 if quiet else cur.motion, cur.brightness, cur.x, cut, tuple(onsets))
 
     @staticmethod
     def _looks_like_cut(nxt: _Raw, cur: _Raw) -> bool:
