@@ -1,0 +1,213 @@
+"""A preview MP4: the original video stream copied as is, the Foley WAV as AAC.
+
+The video packets are copied byte for byte with their timestamps, so the
+picture and its timing are the source's.  The WAV is encoded as 48 kHz
+stereo AAC placed so that its first sample plays at media time
+``audio_start`` (media time zero is the first video frame's pts).  The
+source's audio tracks are left out.  The file appears under its name only
+when complete.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import os
+from fractions import Fraction
+from typing import Iterator
+
+import av
+import numpy as np
+import soundfile as sf
+
+from ..errors import MediaError, OutputError
+from ..timebase import as_fraction, exact_rate, round_half_away
+from .probe import first_frame_pts, open_container, video_stream
+from .wav import check_output_path
+
+AAC_RATE = 48000
+AAC_BIT_RATE = 192_000
+READ_BLOCK = 48000  # WAV frames per read: memory stays small for hour-long audio
+# The MP4 muxer keeps a track time scale of at least this (doubling smaller ones).
+MIN_TRACK_TIMESCALE = 10000
+
+
+def mux_preview(video_path, audio_path, out_path, *, audio_start: Fraction = Fraction(0)) -> None:
+    """Write ``out_path``: ``video_path``'s video stream copied, ``audio_path`` as AAC from ``audio_start``."""
+    video_path, audio_path = os.fspath(video_path), os.fspath(audio_path)
+    out_path = check_output_path(os.fspath(out_path), inputs=(video_path, audio_path))
+    audio_start = as_fraction(audio_start)
+    folder, name = os.path.split(out_path)
+    tmp = os.path.join(folder, f".{name}.partial.mp4")
+    try:
+        _write(video_path, audio_path, tmp, out_path, audio_start)
+        os.replace(tmp, out_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write(video_path: str, audio_path: str, tmp: str, out_path: str, audio_start: Fraction) -> None:
+    first = _first_video_pts(video_path)
+    # The first WAV sample's place in the container, in samples at 48 kHz.
+    start_sample = round_half_away((first + audio_start) * AAC_RATE)
+    with open_container(video_path) as src, _open_wav(audio_path) as wav:
+        vin = video_stream(src, video_path)
+        out = _open_output(tmp, out_path, vin)
+        try:
+            vout = out.add_stream_from_template(vin)
+            _carry_timecode(vin, vout)
+            aout = out.add_stream("aac", rate=AAC_RATE, layout="stereo")
+            aout.bit_rate = AAC_BIT_RATE
+            # A start before the container's zero drops the WAV's head instead.
+            blocks = _trimmed(_stereo_48k(wav, audio_path), max(0, -start_sample))
+            audio = _aac_packets(aout, blocks, max(0, start_sample))
+            video = _video_packets(src, vin, video_path)
+            # Interleave by time so the file plays from the start without seeking.
+            for packet in heapq.merge(video, audio, key=_packet_time):
+                if packet.stream.type == "video":
+                    packet.stream = vout
+                _mux(out, packet, out_path)
+        except BaseException:
+            _close_quietly(out)
+            raise
+        _close(out, out_path)
+
+
+def _first_video_pts(path: str) -> Fraction:
+    with open_container(path) as container:
+        return first_frame_pts(container, video_stream(container, path), path)
+
+
+def _open_output(tmp: str, out_path: str, vin):
+    # Keep the source's track time scale (so copied timestamps need no rounding)
+    # and write edit lists in a movie time scale that holds both tracks' starts
+    # exactly (the default, 1/1000 s, would round them).
+    track = vin.time_base.denominator
+    while track < MIN_TRACK_TIMESCALE:
+        track *= 2
+    movie = math.lcm(track, AAC_RATE)
+    if movie >= 2**31:
+        movie = track
+    options = {"video_track_timescale": str(track), "movie_timescale": str(movie)}
+    try:
+        return av.open(tmp, "w", format="mp4", options=options)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise OutputError(f"{out_path}: cannot write the preview ({_reason(exc)})") from None
+
+
+def _carry_timecode(vin, vout) -> None:
+    """Keep the source's start timecode; the muxer needs the frame rate to write it."""
+    timecode = vin.metadata.get("timecode")
+    rate = vin.average_rate or vin.guessed_rate
+    if timecode and rate:
+        vout.codec_context.framerate = exact_rate(Fraction(rate))
+        vout.metadata["timecode"] = timecode
+
+
+def _mux(out, packet, out_path: str) -> None:
+    try:
+        out.mux(packet)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise OutputError(f"{out_path}: cannot write the preview ({_reason(exc)})") from None
+
+
+def _close(out, out_path: str) -> None:
+    try:
+        out.close()
+    except (av.error.FFmpegError, OSError) as exc:
+        raise OutputError(f"{out_path}: cannot finish the preview ({_reason(exc)})") from None
+
+
+def _close_quietly(out) -> None:
+    """Close after a failure; the first error is the one to report."""
+    try:
+        out.close()
+    except (av.error.FFmpegError, OSError):
+        pass
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
+def _packet_time(packet) -> Fraction:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return Fraction(stamp) * packet.time_base
+
+
+def _video_packets(src, vin, path: str) -> Iterator:
+    try:
+        for packet in src.demux(vin):
+            if packet.size == 0 or (packet.dts is None and packet.pts is None):
+                continue  # the demuxer's end-of-stream marker
+            yield packet
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: video cannot be read ({_reason(exc)}); the file may be truncated") from None
+
+
+# ------------------------------------------------------------------ audio
+
+
+def _open_wav(path: str) -> sf.SoundFile:
+    if not os.path.isfile(path):
+        raise MediaError(f"{path}: no such audio file")
+    try:
+        wav = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise MediaError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
+    if wav.frames == 0:
+        wav.close()
+        raise MediaError(f"{path}: audio has no samples")
+    return wav
+
+
+def _stereo_48k(wav: sf.SoundFile, path: str) -> Iterator[np.ndarray]:
+    """The WAV as planar float32 stereo blocks at 48 kHz."""
+    resampler = None
+    if wav.samplerate != AAC_RATE or wav.channels > 2:
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AAC_RATE)
+    try:
+        for block in wav.blocks(READ_BLOCK, dtype="float32", always_2d=True):
+            if block.shape[1] == 1:
+                block = np.repeat(block, 2, axis=1)  # mono plays on both sides at full level
+            planar = np.ascontiguousarray(block.T)
+            if resampler is None:
+                yield planar
+                continue
+            frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=f"{planar.shape[0]}c")
+            frame.sample_rate = wav.samplerate
+            for out in resampler.resample(frame):
+                yield out.to_ndarray()
+        if resampler is not None:
+            for out in resampler.resample(None):
+                yield out.to_ndarray()
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise MediaError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
+
+
+def _trimmed(blocks: Iterator[np.ndarray], skip: int) -> Iterator[np.ndarray]:
+    for block in blocks:
+        if skip >= block.shape[1]:
+            skip -= block.shape[1]
+            continue
+        yield np.ascontiguousarray(block[:, skip:])
+        skip = 0
+
+
+def _aac_packets(stream, blocks: Iterator[np.ndarray], start_sample: int) -> Iterator:
+    """Encoded packets; the first input sample has pts ``start_sample`` (1/48000 s).
+
+    The AAC encoder's priming (1024 samples) comes first, so the first packet's
+    pts is ``start_sample - 1024``; when that is negative the MP4 muxer writes an
+    edit list that skips it.
+    """
+    done = 0
+    for block in blocks:
+        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+        frame.sample_rate = AAC_RATE
+        frame.pts = start_sample + done
+        frame.time_base = Fraction(1, AAC_RATE)
+        done += block.shape[1]
+        yield from stream.encode(frame)
+    yield from stream.encode(None)
