@@ -61,7 +61,8 @@ class WindowRequest:
     ``start_sample`` is the absolute index (at ``sample_rate``) of the first
     sample, counted from the media's first video frame; ``start`` is the same
     instant in exact seconds.  ``events`` covers the window plus
-    ``Backend.lookback`` before it, so sounds that began earlier ring on.
+    ``Backend.lookback`` before it, so sounds that began earlier ring on,
+    and a few frames after it, so motion at the window's end is known.
     ``previous_tail`` holds this job's already generated output for the
     samples this window overlaps with its predecessor (None for the first).
 

@@ -155,7 +155,9 @@ class LongformScheduler:
             while True:
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled")
-                pump_until(to_time(min(start + self.window, stop), sr))
+                # Analysis a little past the window: motion-driven sounds at its
+                # last samples need the frames after them.
+                pump_until(to_time(min(start + self.window, stop), sr) + frame_pad)
                 lo, hi = cut_search_range(start, self.window, self.overlap)
                 cuts = [to_index(c, sr) for c in log.cuts_between(to_time(lo, sr), to_time(hi + 1, sr))]
                 window = next_window(index, start, stop, self.window, self.overlap, cuts)
@@ -168,7 +170,7 @@ class LongformScheduler:
                     num_samples=window.num_samples,
                     sample_rate=sr,
                     frames=grids.batch(t0, t1),
-                    events=log.view(t0 - lookback, t1),
+                    events=log.view(t0 - lookback, t1 + frame_pad),
                     prompt=job.prompt,
                     negative_prompt=job.negative_prompt,
                     seed=derive_seed(job.seed, index),
