@@ -1,0 +1,131 @@
+"""``foley otio fill``: a timeline in, the same timeline with Foley tracks out."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+USAGE_EXAMPLES = """examples:
+  foley otio fill cut.otio -o cut_foley.otio --prompt "city street, footsteps"
+  foley otio fill cut.otio -o out.otio --select marker:FOLEY      (the marker's comment is the clip's prompt)
+  foley otio fill cut.xml -o out.xml --select track:V2 --range 01:00:10:00-01:02:00:00
+  foley otio fill out.otio -o out.otio                           (updates, never duplicates)
+"""
+
+
+def register(subparsers, generate_parser) -> None:
+    import argparse
+
+    otio_p = subparsers.add_parser("otio", help="fill OpenTimelineIO timelines (.otio, FCP 7 XML, ...) with Foley")
+    sub = otio_p.add_subparsers(dest="otio_command", metavar="OTIO_COMMAND")
+    sub.required = True
+    p = sub.add_parser("fill", help="add a Foley track under the selected video clips, at exact record times",
+                       epilog=USAGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="timeline file (.otio, .xml, or any installed OTIO adapter's format)")
+    p.add_argument("-o", "--output", required=True, help="timeline to write (may be the input: it is updated)")
+    p.add_argument("--prompt", help="prompt for clips without a marker comment or foley.prompt metadata "
+                   "(default: the prompt their Foley was made with before, else none)")
+    p.add_argument("--seed", type=int, help="seed for clips without foley.seed metadata (default: as before, else 0)")
+    p.add_argument("--select", action="append", default=[], metavar="KIND:VALUE",
+                   help="track:V2, marker:NAME, color:RED, name:GLOB (repeatable; a clip must match all)")
+    p.add_argument("--range", dest="record_range", metavar="START-END",
+                   help="only clips overlapping this record range, in timeline timecode (01:00:10:00-01:02:00:00)")
+    p.add_argument("--relink", action="append", default=[], metavar="DIR",
+                   help="search here (recursively) for media files that moved (repeatable)")
+    p.add_argument("--out-dir", help="folder for the WAVs (default: <output>_foley next to the output)")
+    p.add_argument("--track-name", default="Foley", help='name of the new audio track(s) (default "Foley")')
+    p.add_argument("--force", action="store_true", help="also replace Foley clips you edited, and regenerate all")
+    p.add_argument("--partial", action="store_true", help="rewrite the output as each clip finishes (import early)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be generated and exit")
+    p.add_argument("--backend", default="procedural", help="backend when an engine has to be started (default procedural)")
+    p.add_argument("--connection-file", help="engine connection file (default: the user runtime folder)")
+    p.add_argument("--no-autostart", action="store_true", help="fail instead of starting an engine")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_fill)
+
+
+class _Announced:
+    """A generator that says on stderr as each clip lands (long timelines take a while)."""
+
+    def __init__(self, inner, stream):
+        self.inner, self.stream = inner, stream
+
+    def run(self, requests, out_dir, on_result=None):
+        labels = {r.key: r.label for r in requests}
+        done = 0
+
+        def each(result):
+            nonlocal done
+            done += 1
+            state = "done" if result.ok else "failed"
+            self.stream.write(f"[{done}/{len(requests)}] {labels.get(result.key, '?')}: {state}\n")
+            self.stream.flush()
+            if on_result is not None:
+                on_result(result)
+
+        return self.inner.run(requests, out_dir, each)
+
+
+def _fail(message: str) -> int:
+    print(f"foley: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_fill(args, generator=None) -> int:
+    from .roundtrip import FillOptions, fill
+    from .selection import Selection, SelectionError, TimelineError, video_clips
+    from .timeline_io import adapter_for, read_timeline, write_timeline
+    from .timeline_jobs import ClipError, plan_clip
+
+    src, out = os.path.abspath(args.input), os.path.abspath(args.output)
+    try:
+        timeline = read_timeline(src)
+        selection = Selection.parse(args.select, args.record_range, timeline)
+        adapter_for(out)
+    except (OSError, ValueError, SelectionError) as exc:
+        return _fail(str(exc))
+    out_dir = os.path.abspath(args.out_dir or os.path.splitext(out)[0] + "_foley")
+    base_dir = os.path.dirname(src)
+    if args.dry_run:
+        try:
+            chosen = selection.apply(video_clips(timeline), timeline, args.prompt, args.seed)
+        except TimelineError as exc:
+            return _fail(str(exc))
+        for vc in chosen:
+            try:
+                plan = plan_clip(vc, base_dir, args.relink)
+                r = plan.request
+                print(f"{vc.label}: media {r.media} {float(r.start):.3f}-{float(r.end):.3f} s, record sample "
+                      f"{plan.record_start} +{plan.record_samples}, prompt {r.prompt!r}")
+            except ClipError as exc:
+                print(str(exc))
+        return 0
+    if generator is None:
+        from .engine import EngineGenerator
+
+        generator = EngineGenerator(args.connection_file, autostart=not args.no_autostart,
+                                    serve_args=("--backend", args.backend))
+    generator = _Announced(generator, sys.stderr)
+    on_update = (lambda tl: write_timeline(tl, out)) if args.partial else None
+    options = FillOptions(out_dir=out_dir, selection=selection, prompt=args.prompt, seed=args.seed,
+                          base_dir=base_dir, relink=args.relink, track_name=args.track_name, force=args.force,
+                          on_update=on_update)
+    from plugin_host.client import EngineError
+
+    try:
+        report = fill(timeline, generator, options)
+    except (EngineError, TimelineError) as exc:
+        return _fail(str(exc))
+    write_timeline(report.timeline, out)
+    if args.json:
+        print(json.dumps({"output": out, "out_dir": out_dir, "filled": report.filled, "reused": report.reused,
+                          "kept_edited": report.kept_edited, "skipped": report.skipped, "failed": report.failed,
+                          "warnings": report.warnings}))
+    else:
+        for line in report.skipped + report.kept_edited + report.warnings:
+            print(f"foley: warning: {line}", file=sys.stderr)
+        for line in report.failed:
+            print(f"foley: error: {line}", file=sys.stderr)
+        print(f"wrote {out}: {len(report.filled)} clip(s) generated, {len(report.reused)} up to date, "
+              f"{len(report.failed)} failed, {len(report.skipped)} skipped (WAVs in {out_dir})")
+    return 0 if report.ok else 1
