@@ -56,6 +56,16 @@ class ProgressBar:
     sample_rate = 48000
 
 
+def _speed(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a speed: {text!r} (use e.g. 2, 0.5 or 25/24)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be positive")
+    return value
+
+
 def _default_output(media: str) -> str:
     stem, _ = os.path.splitext(media)
     return f"{stem}_foley.wav"
@@ -102,7 +112,7 @@ def cmd_generate(args) -> int:
         return generate_via_engine(args, media, out)
     info = probe(media)
     start, end = _parse_range(args, info)
-    job = Job(media, start, end, args.prompt, args.negative_prompt, args.seed)
+    job = Job(media, start, end, args.prompt, args.negative_prompt, args.seed, speed=args.speed)
     job.resolve_range(info)  # fail on a bad range before loading a model
     options = {"device": args.device} if args.device else {}
     backend = load_backend(args.backend, **options)
@@ -162,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--in", dest="in_point", help="start: seconds, HH:MM:SS.mmm from the first frame, or SMPTE timecode HH:MM:SS:FF in the media's own timecode")
     gen.add_argument("--out", dest="out_point", help="end (exclusive), same forms as --in")
     gen.add_argument("--fps", help="frame rate for SMPTE --in/--out when the media does not state one (24, 29.97, 30000/1001)")
+    gen.add_argument("--speed", type=_speed, default=Fraction(1),
+                     help="source playback speed (2 = twice as fast); the output lasts (out - in) / speed")
     gen.add_argument("--backend", default="procedural", help="backend name (see `foley backends`; default procedural)")
     gen.add_argument("--device", help="device for neural backends, e.g. cuda:0")
     gen.add_argument("--format", default="pcm24", choices=["pcm24", "pcm16", "float"], help="WAV sample format (default pcm24)")

@@ -24,6 +24,7 @@ class GenerateResult:
     media_end: Fraction
     windows: int
     seconds: float
+    speed: Fraction
     backend: str
     seed: int
 
@@ -36,6 +37,7 @@ class GenerateResult:
             "media_start": str(self.media_start),
             "media_end": str(self.media_end),
             "windows": self.windows,
+            "speed": str(self.speed),
             "seconds": round(self.seconds, 3),
             "backend": self.backend,
             "seed": self.seed,
@@ -60,7 +62,7 @@ def generate_to_file(
     media_range = job.resolve_range(info)
     scheduler = scheduler or LongformScheduler(backend)
     sr = scheduler.sample_rate
-    first, stop = media_range.samples(sr)
+    first, stop = job.output_range(media_range).samples(sr)
     started = time.monotonic()
     windows = 0
     with AtomicWavWriter(out_path, sr, backend.channels, subtype) as writer:
@@ -83,6 +85,7 @@ def generate_to_file(
         media_end=media_range.end,
         windows=windows,
         seconds=time.monotonic() - started,
+        speed=job.speed,
         backend=backend.name,
         seed=job.seed,
     )

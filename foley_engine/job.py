@@ -20,10 +20,16 @@ class Job:
     prompt: str = ""
     negative_prompt: str = ""
     seed: int = 0
+    #: playback speed of the source (2 = twice as fast): the output lasts
+    #: (end - start) / speed and follows the source frames at that speed
+    speed: Fraction = Fraction(1)
     options: dict = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "media", os.fspath(self.media))
+        object.__setattr__(self, "speed", Fraction(self.speed))
+        if self.speed <= 0:
+            raise RangeError(f"speed must be positive, got {self.speed}")
 
     def resolve_range(self, info: MediaInfo) -> TimeRange:
         """The job's range, checked against the media."""
@@ -38,3 +44,14 @@ class Job:
                 f"out point {format_seconds(end)} is beyond the end of the media ({format_seconds(info.duration)})"
             )
         return TimeRange(start, end)
+
+    def output_range(self, media_range: TimeRange) -> TimeRange:
+        """The job-time range the output covers: starts with the media range, lasts duration / speed."""
+        return TimeRange(media_range.start, media_range.start + media_range.duration / self.speed)
+
+    def to_job_time(self, media_range: TimeRange):
+        """Media time -> job time for this job's speed."""
+        origin, speed = media_range.start, self.speed
+        if speed == 1:
+            return lambda t: t
+        return lambda t: origin + (t - origin) / speed

@@ -81,3 +81,16 @@ def test_progress_reports_monotonic_fraction(click_backend, clip_2997):
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert seen[-1].done_samples == seen[-1].total_samples == num_samples(0, probe(clip_2997.path).duration, 48000)
+
+
+@pytest.mark.parametrize("speed", [Fraction(2), Fraction(1, 2), Fraction(25, 24)])
+def test_speed_change_lasts_duration_over_speed_and_follows_frames(click_backend, clip_2997, speed):
+    start, end = Fraction(1), Fraction(9)
+    spans = run(click_backend, Job(clip_2997.path, start, end, speed=speed))
+    audio = np.concatenate([s.audio for s in spans])[:, 0]
+    assert audio.shape[0] == num_samples(start, start + (end - start) / speed, 48000)
+    hits = set((np.nonzero(audio > 0.5)[0] + spans[0].start).tolist())
+    for t in clip_2997.impact_times:
+        if start <= t < end - Fraction(1, 2):
+            # An impact at media time t sounds at job time start + (t - start) / speed.
+            assert to_index(start + (t - start) / speed, 48000) in hits

@@ -112,18 +112,23 @@ class LongformScheduler:
     ) -> Iterator[Span]:
         info = info or probe(job.media)
         media_range = job.resolve_range(info)
+        # Everything below is in job time: media time, unless the job plays
+        # its source at another speed (then the output lasts duration / speed).
+        job_range = job.output_range(media_range)
         sr = self.sample_rate
-        first, stop = media_range.samples(sr)
+        first, stop = job_range.samples(sr)
         total = stop - first
         lookback = Fraction(self.backend.lookback)
-        frame_pad = 4 / info.fps if info.fps else Fraction(1, 4)
+        media_pad = 4 / info.fps if info.fps else Fraction(1, 4)
+        frame_pad = media_pad / job.speed
         reader = FrameReader(
             info,
-            start=max(Fraction(0), media_range.start - lookback),
+            start=max(Fraction(0), media_range.start - lookback * job.speed),
             # A few frames past the end so analysis can decide the last frames.
-            end=media_range.end + frame_pad,
+            end=media_range.end + media_pad,
             specs=self.backend.frame_specs,
             grid_range=(to_time(first, sr), to_time(stop, sr)),
+            time_map=job.to_job_time(media_range),
         )
         frames = iter(reader)
         analyzer, log, grids = Analyzer(), EventLog(), _GridBuffer(self.backend.frame_specs)

@@ -13,7 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import av
 import numpy as np
@@ -94,6 +94,9 @@ def convert(frame: "av.VideoFrame", spec) -> np.ndarray:
 class FrameReader:
     """Decode ``[start, end)`` of media time (plus the frame shown at ``start``).
 
+    ``grid_range`` is in job time, which is media time unless ``time_map``
+    says otherwise (a clip played at another speed).
+
     Iterating yields :class:`DecodedFrame` in presentation order.  Decoding
     runs in a thread (and the codec uses its own frame threads), with a
     bounded queue, so memory stays O(queue) regardless of length.
@@ -107,11 +110,14 @@ class FrameReader:
         specs: Sequence = (),
         grid_range: Optional[tuple[Fraction, Fraction]] = None,
         queue_size: int = 64,
+        time_map: Optional[Callable[[Fraction], Fraction]] = None,
     ):
         self.info = info
         self.start = start
         self.end = end
         self.specs = tuple(specs)
+        # Media time -> job time (a speed change); grids and yielded times use job time.
+        self.time_map = time_map or (lambda t: t)
         gs, ge = grid_range or (start, end)
         self._grid_bounds = {s.name: (_ceil_index(gs, s.rate), _ceil_index(ge, s.rate)) for s in self.specs}
         self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
@@ -218,6 +224,9 @@ class FrameReader:
         if pending is None:
             return
         t, frame = pending
+        t = self.time_map(t)
+        if next_time is not None:
+            next_time = self.time_map(next_time)
         gray = analysis_gray(frame)
         grid: dict[str, list[tuple[int, np.ndarray]]] = {}
         for spec in self.specs:

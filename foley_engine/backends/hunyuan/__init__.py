@@ -1,0 +1,11 @@
+"""HunyuanVideo-Foley as a backend: our own model code, state-dict compatible with the release.
+
+Files: ``dit.py`` (diffusion transformer), ``synchformer.py`` (visual sync
+encoder), ``dac_vae.py`` (48 kHz audio VAE), ``encoders.py`` (SigLIP2 and
+CLAP through transformers), ``pipeline.py`` (sampling), ``loading.py``
+(files, download, strict loading), ``backend.py`` (the protocol),
+``cli.py`` (``foley models ...``).  Importing this package needs no torch.
+"""
+from .backend import HunyuanBackend
+
+__all__ = ["HunyuanBackend"]

@@ -1,0 +1,392 @@
+"""Finding, downloading and loading the released HunyuanVideo-Foley files.
+
+Layout of a models folder (``--models-dir``, ``FOLEY_MODELS_DIR``, or the
+per-user data folder)::
+
+    <models>/hunyuan/hunyuanvideo_foley.pth         DiT, XXL   (hub: tencent/HunyuanVideo-Foley)
+    <models>/hunyuan/hunyuanvideo_foley_xl.pth      DiT, XL
+    <models>/hunyuan/vae_128d_48k.pth               audio VAE (DAC layout, kwargs inside)
+    <models>/hunyuan/synchformer_state_dict.pth     Synchformer
+    <models>/hunyuan/siglip2-base-patch16-512/      hub: google/siglip2-base-patch16-512
+    <models>/hunyuan/larger_clap_general/           hub: laion/larger_clap_general
+
+Every ``.pth`` is read with ``torch.load(weights_only=True)``: tensors and
+plain containers only, never arbitrary pickled objects.  Model code is built
+on the ``meta`` device and takes the file's tensors directly (``assign``), so
+loading needs one copy of the weights in memory, and the load is strict: a
+missing, unexpected or mis-shaped tensor is an error that names it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from ...errors import BackendError
+
+HUB_REPO = "tencent/HunyuanVideo-Foley"
+SIGLIP_REPO = "google/siglip2-base-patch16-512"
+CLAP_REPO = "laion/larger_clap_general"
+SUBDIR = "hunyuan"
+
+DIT_FILES = {"xxl": "hunyuanvideo_foley.pth", "xl": "hunyuanvideo_foley_xl.pth"}
+VAE_FILE = "vae_128d_48k.pth"
+SYNCHFORMER_FILE = "synchformer_state_dict.pth"
+SIGLIP_DIR = "siglip2-base-patch16-512"
+CLAP_DIR = "larger_clap_general"
+#: files a transformers folder must have to load offline
+HF_FOLDER_MARKER = "config.json"
+#: what to fetch of the two transformers repos (weights once, as safetensors)
+HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
+
+#: parameter counts of the released components (measured from the model code; SigLIP2 and CLAP approximate)
+PARAMS = {"xxl": 5_134_014_848, "xl": 2_912_962_688, "vae": 371_589_058, "synchformer": 237_460_245,
+          "siglip": 375_000_000, "clap": 125_000_000}
+
+
+class CheckpointError(BackendError):
+    """A checkpoint file that does not match the model code."""
+
+
+def default_models_dir() -> Path:
+    env = os.environ.get("FOLEY_MODELS_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("foley-engine")) / "models"
+
+
+def hunyuan_dir(models_dir: Optional[os.PathLike] = None) -> Path:
+    return Path(models_dir).expanduser() / SUBDIR if models_dir else default_models_dir() / SUBDIR
+
+
+def check_size(size: str) -> str:
+    size = (size or "xxl").lower()
+    if size not in DIT_FILES:
+        raise BackendError(f"unknown HunyuanVideo-Foley size {size!r}; use one of: {', '.join(DIT_FILES)}")
+    return size
+
+
+def required(size: str) -> list[str]:
+    return [DIT_FILES[check_size(size)], VAE_FILE, SYNCHFORMER_FILE, SIGLIP_DIR, CLAP_DIR]
+
+
+def missing(folder: Path, size: str) -> list[str]:
+    out = []
+    for name in required(size):
+        path = folder / name
+        ok = (path / HF_FOLDER_MARKER).is_file() if name in (SIGLIP_DIR, CLAP_DIR) else path.is_file()
+        if not ok:
+            out.append(name)
+    return out
+
+
+def download_hint(size: str, models_dir: Optional[os.PathLike] = None) -> str:
+    where = f" --models-dir {models_dir}" if models_dir else ""
+    return f"foley models download hunyuan --size {check_size(size)}{where}"
+
+
+def require_files(folder: Path, size: str, models_dir: Optional[os.PathLike] = None) -> None:
+    gone = missing(folder, size)
+    if gone:
+        raise BackendError(
+            f"HunyuanVideo-Foley ({size}) weights not found in {folder}: missing {', '.join(gone)}; "
+            f"fetch them with `{download_hint(size, models_dir)}`"
+        )
+
+
+def estimate_bytes(size: str, dit_bytes_per_param: int = 2) -> int:
+    """Device memory to hold every component at once (weights only, plus 15% working room)."""
+    weights = PARAMS[check_size(size)] * dit_bytes_per_param + 4 * sum(
+        PARAMS[k] for k in ("vae", "synchformer", "siglip", "clap"))
+    return int(weights * 1.15)
+
+
+def estimate_offload_bytes(size: str, dit_bytes_per_param: int = 2) -> int:
+    """With offload only the largest component is resident: the DiT, plus activations."""
+    return int(PARAMS[check_size(size)] * dit_bytes_per_param * 1.15 + 2 * 2**30)
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+# --------------------------------------------------------------------------- state dicts
+
+
+def load_file(path: os.PathLike) -> dict:
+    """Read a checkpoint safely: safetensors, or a torch file with ``weights_only=True``."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file as load_safetensors
+
+        return load_safetensors(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        pass  # old (non-zip) files cannot be memory-mapped: try again reading it whole
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses pickled objects: say so instead of a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a plain tensor checkpoint, refusing to unpickle it ({first})") from None
+
+
+def compare(model, state: dict) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, mismatched-shape descriptions) of ``state`` against ``model``."""
+    own = model.state_dict()
+    missing_keys = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+              for k, v in own.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    return missing_keys, unexpected, shapes
+
+
+def load_strict(model, state: dict, what: str):
+    """Load ``state`` into ``model`` (built on any device, meta included) or raise naming the differences."""
+    missing_keys, unexpected, shapes = compare(model, state)
+    if missing_keys or unexpected or shapes:
+        def head(items):
+            return ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "")
+
+        parts = []
+        if missing_keys:
+            parts.append(f"{len(missing_keys)} missing: {head(missing_keys)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected: {head(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} with other shapes: {head(shapes)}")
+        raise CheckpointError(f"{what} does not match the model code; " + "; ".join(parts))
+    model.load_state_dict(state, strict=True, assign=True)
+    return model
+
+
+def _count(state: dict, pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in state if (m := rx.match(k))})
+
+
+def dit_config_from_state(state: dict):
+    """The DiT configuration implied by a checkpoint's tensor shapes."""
+    try:
+        return _dit_config_from_state(state)
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict (no usable {exc})") from None
+
+
+def _dit_config_from_state(state: dict):
+    from .dit import DiTConfig
+
+    hidden, latent = state["audio_embedder.proj.weight"].shape[:2]
+    head_dim = state["triple_blocks.0.audio_self_q_norm.weight"].shape[0]
+    conv_hidden = state["single_blocks.0.linear2.w1.weight"].shape[0]
+    base = int(2 * hidden * 4.0 / 3)
+    multiple = next((m for m in (256, 128, 64, 32, 16, 8, 4, 2, 1) if m * math.ceil(base / m) == conv_hidden), 256)
+    return DiTConfig(
+        hidden_size=hidden, num_heads=hidden // head_dim,
+        depth_triple_blocks=_count(state, r"triple_blocks\.(\d+)\."),
+        depth_single_blocks=_count(state, r"single_blocks\.(\d+)\."),
+        audio_latent_dim=latent, text_dim=state["cond_in.linear_1.weight"].shape[1],
+        clip_dim=state["visual_proj.w1.weight"].shape[1], sync_dim=state["sync_in.0.weight"].shape[1],
+        sync_tokens_per_segment=state["sync_pos_emb"].shape[2],
+        sync_in_kernel=state["sync_in.2.w1.weight"].shape[2], conv_mlp_multiple_of=multiple,
+    )
+
+
+def synchformer_config_from_state(state: dict):
+    """Synchformer configuration from tensor shapes (heads: one per 64 channels, as released)."""
+    try:
+        return _synchformer_config_from_state(state)
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"not a Synchformer state dict (no usable {exc})") from None
+
+
+def _synchformer_config_from_state(state: dict):
+    from .synchformer import SynchformerConfig
+
+    dim = state["vfeat_extractor.cls_token"].shape[-1]
+    tubelet, patch = state["vfeat_extractor.patch_embed_3d.proj.weight"].shape[2:4]
+    grid = math.isqrt(state["vfeat_extractor.pos_embed"].shape[1] - 1)
+    frames_out = state["vfeat_extractor.temp_embed"].shape[1]
+    ast_patch, ast_stride = SynchformerConfig.audio_patch, SynchformerConfig.audio_stride
+    audio_tokens = state["afeat_extractor.ast.embeddings.position_embeddings"].shape[1] - 2
+    time_tokens = (SynchformerConfig.audio_frames - ast_patch) // ast_stride + 1
+    freq_tokens = audio_tokens // time_tokens
+    mel_bins = SynchformerConfig.audio_mel_bins
+    if (mel_bins - ast_patch) // ast_stride + 1 != freq_tokens:
+        mel_bins = (freq_tokens - 1) * ast_stride + ast_patch
+    return SynchformerConfig(
+        embed_dim=dim, num_heads=max(1, dim // 64), depth=_count(state, r"vfeat_extractor\.blocks\.(\d+)\."),
+        image_size=grid * patch, patch_size=patch, tubelet=tubelet, segment_frames=frames_out * tubelet,
+        audio_depth=_count(state, r"afeat_extractor\.ast\.encoder\.layer\.(\d+)\."), audio_heads=max(1, dim // 64),
+        audio_mel_bins=mel_bins,
+        global_depth=_count(state, r"transformer\.blocks\.(\d+)\."),
+        global_positions=state["transformer.pos_emb_cfg.pos_emb"].shape[1],
+        offset_classes=state["transformer.off_head.weight"].shape[0],
+    )
+
+
+def check_dit_size(cfg, size: str, path) -> None:
+    """Refuse a file that holds the *other* released size (e.g. XL saved under the XXL name)."""
+    from .dit import DiTConfig
+
+    for name, ref in (("xxl", DiTConfig.xxl()), ("xl", DiTConfig.xl())):
+        if name != check_size(size) and (cfg.hidden_size, cfg.depth_triple_blocks, cfg.depth_single_blocks) == (
+                ref.hidden_size, ref.depth_triple_blocks, ref.depth_single_blocks):
+            raise CheckpointError(f"{path} holds the {name.upper()} model, but size {size} was asked for")
+
+
+def load_dit(path: os.PathLike, dtype=None, size: Optional[str] = None):
+    """Build the DiT from a checkpoint, its configuration read from the tensor shapes.
+
+    ``size`` guards against a file of the *other* released size under this name.
+    """
+    import torch
+
+    from .dit import HunyuanFoleyDiT
+
+    state = load_file(path)
+    cfg = dit_config_from_state(state)
+    if size is not None:
+        check_dit_size(cfg, size, path)
+    with torch.device("meta"):
+        model = HunyuanFoleyDiT(cfg)
+    load_strict(model, state, f"DiT checkpoint {path}")
+    return model.to(dtype) if dtype is not None else model
+
+
+def load_vae(path: os.PathLike, dtype=None):
+    import torch
+
+    from .dac_vae import DACConfig, DACVAE
+
+    blob = load_file(path)
+    if not isinstance(blob, dict) or "state_dict" not in blob or "kwargs" not in blob.get("metadata", {}):
+        raise CheckpointError(f"{path}: expected a DAC file {{'state_dict', 'metadata': {{'kwargs'}}}}")
+    cfg = DACConfig.from_kwargs(blob["metadata"]["kwargs"])
+    with torch.device("meta"):
+        model = DACVAE(cfg)
+    load_strict(model, blob["state_dict"], f"audio VAE checkpoint {path}")
+    return model.to(dtype) if dtype is not None else model
+
+
+def load_synchformer(path: os.PathLike, dtype=None):
+    import torch
+
+    from .synchformer import Synchformer
+
+    state = load_file(path)
+    with torch.device("meta"):
+        model = Synchformer(synchformer_config_from_state(state))
+    load_strict(model, state, f"Synchformer checkpoint {path}")
+    return model.to(dtype) if dtype is not None else model
+
+
+def save_dit(model, path: os.PathLike) -> None:
+    """Write a DiT in the released layout: a plain state dict."""
+    import torch
+
+    torch.save({k: v.detach().contiguous() for k, v in model.state_dict().items()}, path)
+
+
+save_synchformer = save_dit
+
+
+def save_vae(model, path: os.PathLike) -> None:
+    """Write the VAE in the released DAC layout, constructor kwargs included."""
+    import torch
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "metadata": {"kwargs": model.config.to_kwargs()}}, path)
+
+
+# --------------------------------------------------------------------------- download
+
+
+@dataclass(frozen=True)
+class Installed:
+    name: str
+    path: Path
+    bytes: int
+
+
+def folder_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def installed(models_dir: Optional[os.PathLike] = None) -> list[Installed]:
+    folder = hunyuan_dir(models_dir)
+    names = list(DIT_FILES.values()) + [VAE_FILE, SYNCHFORMER_FILE, SIGLIP_DIR, CLAP_DIR]
+    return [Installed(n, folder / n, folder_bytes(folder / n)) for n in names if (folder / n).exists()]
+
+
+def download(size: str, models_dir: Optional[os.PathLike] = None, source: Optional[os.PathLike] = None,
+             log: Callable[[str], None] = print) -> Path:
+    """Fetch what ``size`` needs into ``<models>/hunyuan`` and return that folder.
+
+    From the hub with ``huggingface_hub`` (resumable, with its progress bars),
+    or, with ``source``, from a local folder laid out like ``<models>/hunyuan``
+    (an offline mirror).  Files already present are kept.
+    """
+    size = check_size(size)
+    folder = hunyuan_dir(models_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = missing(folder, size)
+    if not todo:
+        log(f"HunyuanVideo-Foley {size}: everything is already in {folder}")
+        return folder
+    for name in todo:
+        log(f"fetching {name} ...")
+        if source is not None:
+            _copy_from(Path(source), name, folder)
+        elif name in (SIGLIP_DIR, CLAP_DIR):
+            from huggingface_hub import snapshot_download
+
+            repo = SIGLIP_REPO if name == SIGLIP_DIR else CLAP_REPO
+            snapshot_download(repo_id=repo, local_dir=folder / name, allow_patterns=HF_PATTERNS)
+        else:
+            from huggingface_hub import hf_hub_download
+
+            hf_hub_download(repo_id=HUB_REPO, filename=name, local_dir=folder)
+    still = missing(folder, size)
+    if still:
+        raise BackendError(f"download finished but {', '.join(still)} is still missing in {folder}")
+    log(f"HunyuanVideo-Foley {size}: ready in {folder}")
+    return folder
+
+
+def _copy_from(source: Path, name: str, folder: Path) -> None:
+    src = source / name
+    if not src.exists():
+        raise BackendError(f"{name} not found in {source}")
+    dst = folder / name
+    tmp = folder / (name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    # Copy, then rename: an interrupted copy never looks like a finished file.
+    shutil.copytree(src, tmp) if src.is_dir() else shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def format_listing(models_dir: Optional[os.PathLike], device: str, checks: Iterable[tuple[str, str]]) -> str:
+    folder = hunyuan_dir(models_dir)
+    lines = [f"models folder: {folder}"]
+    found = installed(models_dir)
+    if not found:
+        lines.append("  (nothing installed)")
+    for item in found:
+        lines.append(f"  {item.name:<32} {gib(item.bytes):>9}")
+    for size, verdict in checks:
+        lines.append(f"hunyuan --size {size} on {device}: {verdict}")
+    return "\n".join(lines)

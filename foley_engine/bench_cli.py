@@ -1,0 +1,76 @@
+"""``foley bench soak`` and ``foley bench align``: the long-run benchmark from the command line.
+
+The harness itself is ``benchmarks/soak.py`` (benchmarks may import
+anything, including the engine client); it ships with a source checkout,
+not with an installed wheel, so it is loaded from there by path, and only
+when a bench command runs (every other ``foley`` command stays fast).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+
+from .errors import FoleyError
+
+RESOLUTIONS = {"1080p": (1920, 1080), "720p": (1280, 720), "540p": (960, 540), "360p": (640, 360),
+               "180p": (320, 180)}
+
+
+class BenchUnavailable(FoleyError):
+    code = "bench"
+
+
+def _harness():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "benchmarks", "soak.py")
+    if not os.path.exists(path):
+        raise BenchUnavailable(f"`foley bench` needs a source checkout ({path} is missing)")
+    name = "foley_benchmarks_soak"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def add_soak_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--videos", type=int, default=12, help="number of videos (default 12)")
+    p.add_argument("--minutes", type=float, help="length of every video (default: 3, 4, 5 minutes in turn)")
+    p.add_argument("--resolution", default="1080p", choices=sorted(RESOLUTIONS), help="default 1080p")
+    p.add_argument("--backend", default="procedural", help="backend to run (default procedural)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="backend option (repeatable)")
+    p.add_argument("--in-process", action="store_true", help="run the backend in this process instead of an engine")
+    p.add_argument("--align", action="store_true", help="apply the alignment pass to every window")
+    p.add_argument("--inject-ms", type=float, default=0.0,
+                   help="make every window's audio this late (in-process only; to test --align)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="soak_results", help="folder for soak.json, soak.md and plots")
+    p.add_argument("--media-dir", help="where test videos are made and reused (default OUT/media)")
+    p.add_argument("--keep-audio", action="store_true", help="keep the generated WAV files")
+    p.add_argument("--sample-interval", type=float, default=0.5, help="memory sampling period in seconds")
+
+
+def add_align_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inject-ms", type=float, default=60.0, help="lateness injected into every window (default 60)")
+    p.add_argument("--alternate", action="store_true", help="alternate late and early from window to window")
+    p.add_argument("--minutes", type=float, default=1.0)
+    p.add_argument("--resolution", default="360p", choices=sorted(RESOLUTIONS))
+    p.add_argument("--backend", default="procedural")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="align_results")
+
+
+def register(subparsers, generate_parser) -> None:
+    bench = subparsers.add_parser("bench", help="long-run soak benchmark and alignment check")
+    sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND")
+    sub.required = True
+    soak = sub.add_parser("soak", help="serial long-run test through an engine: latency, memory, sync, seams")
+    add_soak_arguments(soak)
+    soak.set_defaults(func=lambda args: _harness().soak_main(args))
+    align = sub.add_parser("align", help="alignment pass before/after on audio with known injected offsets")
+    add_align_arguments(align)
+    align.set_defaults(func=lambda args: _harness().align_main(args))
