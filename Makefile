@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean blender-extension
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,5 +25,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/longform.py
 
+# The Blender extension zip (downloads pyzmq wheels for each OS into build/).
+blender-extension: $(STAMP)
+	$(PY) blender_addon/build.py
+
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) demo .pytest_cache dist build

@@ -1,0 +1,186 @@
+"""Blender side of strip <-> job: read movie strips, place finished Foley as sound strips.
+
+The math lives in :mod:`.strips`; this module only moves values between it
+and bpy.  Links between strips are custom properties, so they survive
+saving, renaming and undo: a movie strip gets a ``foley_id`` and each Foley
+sound strip records that id as ``foley_source_id``.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from fractions import Fraction
+from typing import Optional
+
+import bpy
+
+from . import compat
+from .strips import (
+    StripError, StripTiming, exact_rate, free_channel, scene_rate, time_string, visible_media_range,
+)
+
+SOURCE_ID = "foley_id"
+LINK = "foley_source_id"
+CHANNEL_NAME = "Foley"
+
+
+def rate_of(scene) -> Fraction:
+    return scene_rate(scene.render.fps, scene.render.fps_base)
+
+
+def movie_frame_count(path: str) -> Optional[int]:
+    """Frames in the movie file (a throwaway MovieClip; RNA does not expose the strip's own count)."""
+    try:
+        clip = bpy.data.movieclips.load(path, check_existing=False)
+    except RuntimeError:
+        return None
+    try:
+        return int(clip.frame_duration)
+    finally:
+        bpy.data.movieclips.remove(clip)
+
+
+def media_path(strip) -> str:
+    return os.path.normpath(bpy.path.abspath(strip.filepath, library=strip.id_data.library))
+
+
+def timing_of(scene, strip, frame_counts: dict) -> StripTiming:
+    path = media_path(strip)
+    if path not in frame_counts:
+        frame_counts[path] = movie_frame_count(path)
+    return StripTiming(
+        name=strip.name,
+        frame_start=Fraction(strip.frame_start),
+        final_start=int(strip.frame_final_start),
+        final_end=int(strip.frame_final_end),
+        frame_duration=int(strip.frame_duration),
+        anim_start=int(strip.animation_offset_start),
+        anim_end=int(strip.animation_offset_end),
+        movie_rate=exact_rate(strip.fps),
+        scene_rate=rate_of(scene),
+        movie_frames=frame_counts[path],
+        reversed=bool(getattr(strip, "use_reverse_frames", False)),
+        retimed=len(getattr(strip, "retiming_keys", ())) > 0,
+    )
+
+
+def source_id(scene, strip) -> str:
+    """The strip's Foley link id, made unique (a duplicated strip copies its custom properties)."""
+    sid = strip.get(SOURCE_ID)
+    if sid:
+        twins = [s for s in compat.all_strips(scene.sequence_editor) if s.get(SOURCE_ID) == sid]
+        if len(twins) == 1:
+            return sid
+    sid = uuid.uuid4().hex
+    strip[SOURCE_ID] = sid
+    return sid
+
+
+def stored_prompt(strip, settings) -> tuple[str, str, int]:
+    """The strip's last prompt, negative prompt and seed, else the scene defaults."""
+    return (strip.get("foley_prompt", settings.prompt), strip.get("foley_negative_prompt", settings.negative_prompt),
+            int(strip.get("foley_seed", settings.seed)))
+
+
+def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict) -> tuple[dict, dict]:
+    """One engine item for a movie strip and what is needed to place its result."""
+    if strip.type != "MOVIE":
+        raise StripError(f"{strip.name}: not a movie strip")
+    path = media_path(strip)
+    if not os.path.isfile(path):
+        raise StripError(f"{strip.name}: movie file not found: {path}")
+    t0, t1 = visible_media_range(timing_of(scene, strip, frame_counts))
+    sid = source_id(scene, strip)
+    strip["foley_prompt"], strip["foley_negative_prompt"], strip["foley_seed"] = prompt, negative_prompt, seed
+    item = {"media": path, "start": time_string(t0), "end": time_string(t1), "prompt": prompt,
+            "negative_prompt": negative_prompt, "seed": seed,
+            "record_start": {"frame": int(strip.frame_final_start), "rate": time_string(rate_of(scene)), "source": sid}}
+    placement = {"source_id": sid, "source_name": strip.name, "frame_start": int(strip.frame_final_start),
+                 "frame_end": int(strip.frame_final_end), "channel": int(strip.channel), "media_start": item["start"],
+                 "media_end": item["end"], "prompt": prompt, "negative_prompt": negative_prompt, "seed": seed}
+    return item, placement
+
+
+def find_source(scene, sid: str):
+    for s in compat.all_strips(scene.sequence_editor):
+        if s.get(SOURCE_ID) == sid and s.type == "MOVIE":
+            return s
+    return None
+
+
+def foley_strips(scene, sid: str) -> list:
+    return [s for s in compat.all_strips(scene.sequence_editor) if s.type == "SOUND" and s.get(LINK) == sid]
+
+
+def remove_strip(scene, strip) -> None:
+    sound = strip.sound
+    meta = strip.parent_meta()
+    owner = compat.top_strips(meta if meta is not None else scene.sequence_editor)
+    owner.remove(strip)
+    if sound is not None and sound.users == 0:
+        bpy.data.sounds.remove(sound)
+
+
+def _foley_channel(scene, placement: dict, wanted: int) -> int:
+    """The user's channel, else the channel named Foley above the picture, else the one just above it."""
+    if wanted > 0:
+        return wanted
+    above = placement["channel"] + 1
+    named = [i for i, name in compat.channel_names(scene.sequence_editor).items() if name == CHANNEL_NAME]
+    for index in sorted(named):
+        if index >= above:
+            return index
+    return above
+
+
+def place(scene, placement: dict, result: dict, job_id: str, wanted_channel: int = 0) -> tuple:
+    """Put one finished result under its source strip; returns ``(sound strip, warning or None)``.
+
+    The previous Foley strip of the same source is replaced.  If the source
+    moved while generating but still shows the same media, the sound follows
+    it; otherwise it lands where the source was when the job was submitted.
+    """
+    se = scene.sequence_editor
+    warning = None
+    frame0, frame1 = placement["frame_start"], placement["frame_end"]
+    source = find_source(scene, placement["source_id"])
+    if source is None:
+        warning = f"{placement['source_name']}: the strip is gone; its Foley was placed where it was"
+    else:
+        try:
+            now = plan_range(scene, source)
+        except StripError:
+            now = None
+        if now == (placement["media_start"], placement["media_end"]):
+            frame0, frame1 = int(source.frame_final_start), int(source.frame_final_end)
+            placement = dict(placement, channel=int(source.channel))
+        elif (int(source.frame_final_start), int(source.frame_final_end)) != (frame0, frame1):
+            warning = f"{source.name}: the strip changed while generating; its Foley was placed where it was"
+    for old in foley_strips(scene, placement["source_id"]):
+        remove_strip(scene, old)
+    first = _foley_channel(scene, placement, wanted_channel)
+    occupied = [(int(s.channel), int(s.frame_final_start), int(s.frame_final_end)) for s in compat.top_strips(se)]
+    channel = free_channel(occupied, first, frame0, frame1)
+    if wanted_channel <= 0 and compat.channel_names(se).get(channel, "").startswith("Channel"):
+        compat.rename_channel(se, channel, CHANNEL_NAME)
+    name = f"Foley {placement['source_name']}"
+    sound = compat.top_strips(se).new_sound(name, result["path"], channel, frame0)
+    # The sound's own length rounds up to whole frames; the visible length is what we want.
+    if int(sound.frame_final_end) != frame1:
+        sound.frame_final_end = frame1
+    sound[LINK] = placement["source_id"]
+    sound["foley_source"] = placement["source_name"]
+    sound["foley_prompt"] = placement["prompt"]
+    sound["foley_negative_prompt"] = placement["negative_prompt"]
+    sound["foley_seed"] = placement["seed"]
+    sound["foley_job"] = job_id
+    sound["foley_media_start"] = placement["media_start"]
+    sound["foley_media_end"] = placement["media_end"]
+    sound["foley_num_samples"] = int(result["num_samples"])
+    return sound, warning
+
+
+def plan_range(scene, strip) -> tuple[str, str]:
+    """The strip's current visible media range as protocol strings."""
+    t0, t1 = visible_media_range(timing_of(scene, strip, {}))
+    return time_string(t0), time_string(t1)

@@ -1,0 +1,153 @@
+"""Strip <-> job time math, exact, in pure functions (no bpy import).
+
+Blender keeps strip positions as floats and rates as ``fps / fps_base``
+(``fps_base`` is a float32, 1.001 for NTSC).  Everything here turns those
+into exact Fractions first and never accumulates floats.  A movie strip
+shows movie time ``(F - frame_start) / scene_rate + anim_start / movie_rate``
+at scene frame ``F`` when Blender adjusts its playback rate to the scene (the
+default when a movie is added from the UI); that is the range we send to the
+engine, so the Foley plays in real time exactly under the picture.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable, Optional
+
+SAMPLE_RATE = 48000
+#: channels a sequencer has (Blender's MAXSEQ)
+MAX_CHANNEL = 128
+_NTSC_BASES = (24, 30, 48, 60, 120)
+
+
+class StripError(Exception):
+    """A strip that cannot be turned into a job; the message is a one-line user report."""
+
+
+def round_half_away(x: Fraction) -> int:
+    """The one rounding rule: nearest integer, halves away from zero, exact."""
+    x = Fraction(x)
+    if x >= 0:
+        return int((x + Fraction(1, 2)) // 1)
+    return -int((-x + Fraction(1, 2)) // 1)
+
+
+def to_index(t: Fraction, rate) -> int:
+    return round_half_away(Fraction(t) * Fraction(rate))
+
+
+def exact_rate(value) -> Fraction:
+    """An exact rate from Blender's float (``29.970029830932617`` -> ``30000/1001``)."""
+    rate = Fraction(value)
+    if rate <= 0:
+        raise StripError(f"frame rate must be positive, got {value!r}")
+    if rate.denominator == 1:
+        return rate
+    for base in _NTSC_BASES:
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(rate - ntsc) < Fraction(1, 100):
+            return ntsc
+    return rate.limit_denominator(1001)
+
+
+def scene_rate(fps: int, fps_base: float) -> Fraction:
+    """``scene.render.fps / scene.render.fps_base`` exactly (30 / 1.001f -> 30000/1001)."""
+    base = Fraction(fps_base)
+    if base.denominator != 1:
+        base = base.limit_denominator(10000)  # float32 1.001 is 1.00100004673; the user typed 1.001
+    return exact_rate(Fraction(int(fps)) / base)
+
+
+def time_string(t: Fraction) -> str:
+    """Protocol time: an exact decimal or ``num/den`` string, never a float."""
+    t = Fraction(t)
+    return str(t.numerator) if t.denominator == 1 else f"{t.numerator}/{t.denominator}"
+
+
+@dataclass(frozen=True)
+class StripTiming:
+    """What Blender knows about one movie strip's timing, as plain values."""
+
+    name: str
+    frame_start: Fraction   # timeline frame of the content's first frame
+    final_start: int        # first visible timeline frame
+    final_end: int          # one past the last visible timeline frame
+    frame_duration: int     # content length in timeline frames (before handles)
+    anim_start: int         # movie frames cut from the head of the file
+    anim_end: int           # movie frames cut from the tail
+    movie_rate: Fraction
+    scene_rate: Fraction
+    movie_frames: Optional[int] = None  # frames in the file, to tell Blender's two playback modes apart
+    reversed: bool = False
+    retimed: bool = False
+
+
+def check_playback(t: StripTiming) -> None:
+    """Refuse strips whose picture does not play in real time (their sound could not follow)."""
+    if t.retimed:
+        raise StripError(f"{t.name}: the strip is retimed (speed keys); Foley follows real time only, "
+                         "remove the retiming to generate")
+    if t.reversed:
+        raise StripError(f"{t.name}: the strip plays its frames in reverse; Foley follows real time only")
+    ratio = t.movie_rate / t.scene_rate
+    if ratio == 1 or t.movie_frames is None:
+        return
+    content = t.movie_frames - t.anim_start - t.anim_end
+    # Blender truncates the adjusted length to whole frames (in float32), so allow one frame.
+    adjusted = Fraction(content) / ratio
+    if abs(t.frame_duration - adjusted) <= 1:
+        return
+    speed = round(float(t.scene_rate / t.movie_rate) * 100)
+    if t.frame_duration == content:
+        raise StripError(
+            f"{t.name}: its {_rate_text(t.movie_rate)} fps movie plays one frame per scene frame here "
+            f"({speed}% speed in a {_rate_text(t.scene_rate)} fps scene), so no sound can stay in sync; "
+            "re-add it with Adjust Playback Rate (the default) or set the scene to the movie's rate")
+    raise StripError(f"{t.name}: the strip's length ({t.frame_duration} frames) does not match its movie "
+                     f"({content} frames at {_rate_text(t.movie_rate)} fps); reload the strip")
+
+
+def _rate_text(rate: Fraction) -> str:
+    return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3f}".rstrip("0")
+
+
+def visible_media_range(t: StripTiming) -> tuple[Fraction, Fraction]:
+    """The movie-time range ``[t0, t1)`` (seconds from the first frame) the strip shows."""
+    check_playback(t)
+    if t.final_end <= t.final_start:
+        raise StripError(f"{t.name}: the strip shows no frames")
+    offset = Fraction(t.anim_start) / t.movie_rate
+    t0 = (Fraction(t.final_start) - t.frame_start) / t.scene_rate + offset
+    t1 = (Fraction(t.final_end) - t.frame_start) / t.scene_rate + offset
+    if t0 < offset:
+        raise StripError(f"{t.name}: the strip starts before its movie (hold frames); trim it to the movie")
+    return t0, t1
+
+
+def expected_samples(t0: Fraction, t1: Fraction, rate: int = SAMPLE_RATE) -> tuple[int, int]:
+    """``(start_sample, num_samples)`` the engine writes for ``[t0, t1)`` (the one rounding rule)."""
+    first = to_index(t0, rate)
+    return first, to_index(t1, rate) - first
+
+
+def record_frames(frames: int, rate: Fraction) -> Fraction:
+    """Seconds of ``frames`` timeline frames at ``rate``."""
+    return Fraction(frames) / rate
+
+
+def overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
+    return a0 < b1 and b0 < a1
+
+
+def free_channel(occupied: Iterable[tuple[int, int, int]], first: int, start: int, end: int) -> int:
+    """The lowest channel >= ``first`` with nothing in ``[start, end)``.
+
+    ``occupied`` holds ``(channel, frame_start, frame_end)`` of the strips to avoid.
+    """
+    busy = {}
+    for channel, s0, s1 in occupied:
+        busy.setdefault(channel, []).append((s0, s1))
+    for channel in range(max(1, first), MAX_CHANNEL + 1):
+        if not any(overlaps(start, end, s0, s1) for s0, s1 in busy.get(channel, ())):
+            return channel
+    raise StripError(f"no free channel at or above {first} for frames {start}-{end}")

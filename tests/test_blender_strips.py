@@ -1,0 +1,135 @@
+"""The Blender add-on's pure parts, without Blender: exact strip time math and the extension build."""
+import os
+import subprocess
+import sys
+import zipfile
+from fractions import Fraction
+
+import pytest
+
+from foley_engine.timebase import exact_rate as engine_exact_rate
+from foley_engine.timebase import to_index as engine_to_index
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from blender_addon import build  # noqa: E402
+from blender_addon.strips import (  # noqa: E402
+    StripError, StripTiming, expected_samples, exact_rate, free_channel, round_half_away, scene_rate, time_string,
+    to_index, visible_media_range,
+)
+
+F32_1001 = 1.0010000467300415  # what Blender stores for fps_base 1.001
+
+
+def timing(**kw) -> StripTiming:
+    base = dict(name="clip", frame_start=Fraction(1), final_start=1, final_end=145, frame_duration=144, anim_start=0,
+                anim_end=0, movie_rate=Fraction(24), scene_rate=Fraction(24), movie_frames=144)
+    base.update(kw)
+    return StripTiming(**base)
+
+
+def test_scene_rates_are_exact():
+    assert scene_rate(30, F32_1001) == Fraction(30000, 1001)
+    assert scene_rate(24, F32_1001) == Fraction(24000, 1001)
+    assert scene_rate(60, F32_1001) == Fraction(60000, 1001)
+    assert scene_rate(25, 1.0) == 25 and scene_rate(50, 2.0) == 25
+    assert exact_rate(29.970029830932617) == Fraction(30000, 1001)  # a strip's float32 fps
+    for value in (23.976, 25.0, 12.5, 29.97, 59.94, 30.0):
+        assert exact_rate(value) == engine_exact_rate(value)
+
+
+def test_rounding_is_the_engines():
+    for k in range(-2000, 2000, 7):
+        t = Fraction(k, 96)
+        assert to_index(t, 48000) == engine_to_index(t, 48000)
+        assert to_index(t, Fraction(30000, 1001)) == engine_to_index(t, Fraction(30000, 1001))
+    assert round_half_away(Fraction(1, 2)) == 1 and round_half_away(Fraction(-1, 2)) == -1
+
+
+def test_visible_range_handles_and_file_trims():
+    t = timing(frame_start=Fraction(100), final_start=104, final_end=217, frame_duration=117, anim_start=13,
+               anim_end=20, movie_rate=Fraction(25), scene_rate=Fraction(25), movie_frames=150)
+    assert visible_media_range(t) == (Fraction(17, 25), Fraction(130, 25))
+    assert time_string(Fraction(17, 25)) == "17/25" and time_string(Fraction(4)) == "4"
+
+
+def test_visible_range_25_fps_movie_in_24_fps_scene():
+    # Blender's adjusted length: (150 - 12) * 24/25 = 132.48 -> 132 timeline frames.
+    t = timing(frame_start=Fraction(10), final_start=15, final_end=139, frame_duration=132, anim_start=12,
+               movie_rate=Fraction(25), scene_rate=Fraction(24), movie_frames=150)
+    t0, t1 = visible_media_range(t)
+    assert (t0, t1) == (Fraction(5, 24) + Fraction(12, 25), Fraction(129, 24) + Fraction(12, 25))
+    # Duration equals the visible timeline duration exactly, so the sound fits the picture.
+    assert t1 - t0 == Fraction(139 - 15, 24)
+    assert expected_samples(t0, t1) == (engine_to_index(t0, 48000), 248000)
+
+
+def test_long_ntsc_strip_has_no_drift():
+    rate = Fraction(30000, 1001)
+    frames = 30 * 60 * 60  # an hour-long strip at 29.97
+    t = timing(frame_start=Fraction(0), final_start=0, final_end=frames, frame_duration=frames,
+               movie_rate=rate, scene_rate=rate, movie_frames=frames)
+    t0, t1 = visible_media_range(t)
+    assert t1 == Fraction(frames * 1001, 30000)
+    assert expected_samples(t0, t1)[1] == engine_to_index(t1, 48000)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(retimed=True), "retimed"),
+    (dict(reversed=True), "reverse"),
+    # A 25 fps movie shown one frame per scene frame in a 24 fps scene (no playback-rate adjustment).
+    (dict(movie_rate=Fraction(25), movie_frames=144), "one frame per scene frame"),
+    (dict(final_end=1), "no frames"),
+    (dict(frame_start=Fraction(5)), "hold frames"),
+])
+def test_strips_the_sound_cannot_follow_are_refused(kw, message):
+    with pytest.raises(StripError, match=message):
+        visible_media_range(timing(**kw))
+
+
+def test_nearly_equal_rates_accept_either_playback_mode():
+    # 30000/1001 media in a 30 fps scene: both of Blender's modes give 144 frames here.
+    t = timing(movie_rate=Fraction(30000, 1001), scene_rate=Fraction(30), movie_frames=144)
+    visible_media_range(t)
+
+
+def test_free_channel_skips_overlaps_only():
+    occupied = [(2, 0, 100), (3, 50, 80), (4, 0, 10)]
+    assert free_channel(occupied, 3, 10, 40) == 3
+    assert free_channel(occupied, 3, 60, 70) == 4
+    assert free_channel(occupied, 2, 80, 100) == 3  # touching ends do not overlap
+    with pytest.raises(StripError):
+        free_channel([(c, 0, 10) for c in range(1, 129)], 1, 0, 5)
+
+
+def test_manifest_gets_platforms_and_wheels():
+    with open(os.path.join(ROOT, "blender_addon", "blender_manifest.toml"), encoding="utf-8") as f:
+        manifest = f.read()
+    out = build.with_wheels(manifest, {"linux-x64": "pyzmq-1-cp311-cp311-manylinux_2_28_x86_64.whl",
+                                       "macos-arm64": "pyzmq-1-cp311-cp311-macosx_10_15_universal2.whl",
+                                       "macos-x64": "pyzmq-1-cp311-cp311-macosx_10_15_universal2.whl"})
+    head, _, tables = out.partition("\n[permissions]")
+    assert 'platforms = ["linux-x64", "macos-arm64", "macos-x64"]' in head
+    assert head.count("./wheels/") == 2  # the universal2 wheel serves both macOS platforms once
+    assert "network" in tables
+    tomllib = pytest.importorskip("tomllib")
+    parsed = tomllib.loads(out)
+    assert parsed["id"] == "foley_sequencer" and len(parsed["wheels"]) == 2
+
+
+def test_bundled_client_imports_without_numpy(tmp_path):
+    """The zip's client is stdlib + pyzmq only, as Blender's and Resolve's Python need."""
+    out = build.build(str(tmp_path), wheels=False)
+    with zipfile.ZipFile(out) as z:
+        names = set(z.namelist())
+        z.extractall(tmp_path / "ext")
+    assert {"blender_manifest.toml", "__init__.py", "strips.py", "foley_client/client.py",
+            "foley_client/protocol.py"} <= names
+    assert "build.py" not in names and not any("__pycache__" in n for n in names)
+    code = ("import sys, foley_client.client as c; "
+            "assert not {'numpy', 'torch', 'bpy', 'plugin_host'} & set(sys.modules), sorted(sys.modules); "
+            "print(c.EngineClient.__name__)")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "ext"))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and "EngineClient" in proc.stdout, proc.stderr
