@@ -1,0 +1,91 @@
+"""Engine figures: status round trip, engine vs in-process on a 60-s clip, 100 consecutive jobs.
+
+Run from the repo root: .venv/bin/python /tmp/engine_bench.py [out.json]
+In-process and engine runs of the 60-s clip alternate, so a busy machine
+slows both alike.
+"""
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+
+sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
+from test_engine_backend import EngineProcess  # noqa: E402
+
+from foley_engine.backends.registry import load_backend  # noqa: E402
+from foley_engine.generate import generate_to_file  # noqa: E402
+from foley_engine.job import Job  # noqa: E402
+from foley_engine.samples import make_sample_video  # noqa: E402
+
+PROMPT = "metal impacts, footsteps on wood"
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="engine-bench-")
+    video = make_sample_video(os.path.join(work, "sixty.mp4"), duration=60, fps=Fraction(24000, 1001),
+                              width=320, height=180, impacts_every=Fraction(2), impact_offset=Fraction(1)).path
+    backend = load_backend("procedural")
+    engine = EngineProcess(os.path.join(work, "engine"), "--max-jobs-per-worker", "1000", backend="procedural").start()
+    local, remote, first_span = [], [], []
+    try:
+        with engine.client() as eng:
+            rtt = []
+            for _ in range(1000):
+                t = time.perf_counter()
+                eng.status()
+                rtt.append(time.perf_counter() - t)
+            for k in range(6):
+                t = time.perf_counter()
+                generate_to_file(Job(video, prompt=PROMPT), backend, os.path.join(work, f"local{k}.wav"))
+                local.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                job = eng.submit([{"media": video, "prompt": PROMPT}], out_dir=work)
+                for event in job.events():
+                    if event.type == "span" and len(first_span) == k:
+                        first_span.append(time.perf_counter() - t)
+                remote.append(time.perf_counter() - t)
+                job.results()
+            lat, gen, rss = [], [], []
+            for k in range(100):
+                t = time.perf_counter()
+                r = eng.submit([{"media": video, "start": "10", "end": "15", "prompt": PROMPT, "seed": k}],
+                               out_dir=work).wait()[0]
+                lat.append(time.perf_counter() - t)
+                gen.append(r["seconds"])
+                rss.append(eng.status()["worker"]["rss"])
+    finally:
+        engine.stop()
+        backend.close()
+    local, remote = local[1:], remote[1:]  # the first of each warms caches
+    first10, last10 = statistics.median(lat[:10]), statistics.median(lat[-10:])
+    out = {
+        "status_rtt_ms": {"p50": round(pct(rtt, 50) * 1e3, 3), "p99": round(pct(rtt, 99) * 1e3, 3)},
+        "clip_60s": {"in_process_s": round(statistics.median(local), 3),
+                     "engine_s": round(statistics.median(remote), 3),
+                     "overhead_pct": round((statistics.median(remote) / statistics.median(local) - 1) * 100, 2),
+                     "submit_to_first_span_s": round(statistics.median(first_span), 3)},
+        "jobs_100": {"first10_median_s": round(first10, 4), "last10_median_s": round(last10, 4),
+                     "ratio": round(last10 / first10, 4),
+                     "worker_generate_ratio": round(statistics.median(gen[-10:]) / statistics.median(gen[:10]), 4),
+                     "worker_rss_after_job1_mib": round(rss[0] / 2**20, 1),
+                     "worker_rss_after_job100_mib": round(rss[-1] / 2**20, 1),
+                     "worker_rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 2)},
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(out, indent=1))
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Engine settings and the `serve` command-line options that fill them."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from .protocol import engine_dir
+
+
+@dataclass
+class EngineConfig:
+    backend: str = "procedural"
+    options: dict = field(default_factory=dict)
+    connection_file: str = ""
+    journal: str = ""
+    endpoint: str = "tcp://127.0.0.1:*"
+    max_jobs_per_worker: int = 50
+    #: recycle the worker when its RSS grew this much since the backend loaded
+    max_worker_growth: int = 1024 * 1024 * 1024
+    #: runs of one item that may be lost to a dying worker before the job fails
+    max_attempts: int = 3
+    #: a client silent this long is no longer sent events
+    client_timeout: float = 10.0
+    shutdown_grace: float = 15.0
+
+
+def default_journal() -> str:
+    import platformdirs
+
+    return os.path.join(platformdirs.user_data_dir("foley-engine", appauthor=False), "journal.sqlite")
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"want KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="procedural", help="backend to keep warm (default procedural)")
+    parser.add_argument("--device", help="device for neural backends, e.g. cuda:0")
+    parser.add_argument("--option", action="append", type=key_value, metavar="KEY=VALUE",
+                        help="backend option (repeatable)")
+    parser.add_argument("--connection-file", help="default: $FOLEY_ENGINE_CONNECTION or engine.json in "
+                        + engine_dir())
+    parser.add_argument("--journal", help="job journal (SQLite); default: the user data folder")
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:*", help="ZeroMQ endpoint to bind (default: a free local port)")
+    parser.add_argument("--max-jobs-per-worker", type=int, default=50, help="recycle the worker after this many jobs")
+    parser.add_argument("--max-worker-growth-mb", type=int, default=1024,
+                        help="recycle the worker when its memory grew this much since the backend loaded")
+    parser.add_argument("--max-attempts", type=int, default=3, help="runs of one item before a dying worker fails the job")
+    parser.add_argument("--client-timeout", type=float, default=10.0, help="seconds of client silence before its events stop")
+
+
+def config_from_args(args) -> EngineConfig:
+    options = dict(args.option or [])
+    if args.device:
+        options["device"] = args.device
+    return EngineConfig(
+        backend=args.backend, options=options, connection_file=args.connection_file or "",
+        journal=args.journal or "", endpoint=args.endpoint, max_jobs_per_worker=args.max_jobs_per_worker,
+        max_worker_growth=args.max_worker_growth_mb * 1024 * 1024, max_attempts=args.max_attempts,
+        client_timeout=args.client_timeout,
+    )

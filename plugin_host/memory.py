@@ -1,0 +1,40 @@
+"""Process memory without psutil: /proc on Linux, getrusage elsewhere."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+
+def process_rss(pid: Optional[int] = None) -> Optional[int]:
+    """Resident set size in bytes (current on Linux; peak elsewhere); None if unknown."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    if pid != os.getpid():
+        return None
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def gpu_memory() -> Optional[dict]:
+    """CUDA memory of this process, when torch is already loaded and a GPU is present."""
+    torch = sys.modules.get("torch")  # never import torch just to ask
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    device = torch.cuda.current_device()
+    free, total = torch.cuda.mem_get_info(device)
+    return {
+        "device": f"cuda:{device}",
+        "allocated": torch.cuda.memory_allocated(device),
+        "reserved": torch.cuda.memory_reserved(device),
+        "free": free,
+        "total": total,
+    }

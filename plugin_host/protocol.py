@@ -1,0 +1,399 @@
+"""The engine wire protocol: signed JSON messages in ZeroMQ multipart frames.
+
+Modelled on the Jupyter kernel protocol::
+
+    [routing ids...] b"<IDS|MSG>" signature header parent_header content
+
+``signature`` is the hex HMAC-SHA256 of the three JSON frames under the key
+from the connection file.  Every header carries a message id (for replies
+and replay protection), a session id, an ISO time and the protocol version.
+JSON only, never pickle; times are exact: strings such as ``"12.5"`` or
+``"1001/30000"`` (floats are refused for media times).
+
+This module is imported by the thin client, so it uses the standard library
+only (and knows nothing of zmq sockets: it turns frames into messages).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from fractions import Fraction
+from typing import Any, Optional
+
+PROTOCOL_VERSION = "1.0"
+DELIMITER = b"<IDS|MSG>"
+#: hard limit on one message, enforced by the socket (ZMQ_MAXMSGSIZE) and on receipt
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: messages older than this are refused, so the replay guard need only remember this long
+REPLAY_WINDOW_S = 300.0
+#: clock skew tolerated for messages that claim to come from the future
+FUTURE_SKEW_S = 60.0
+
+REQUEST_TYPES = ("hello", "submit", "cancel", "status", "jobs", "job", "shutdown", "heartbeat")
+EVENT_TYPES = ("accepted", "progress", "span", "item", "done", "failed", "cancelled")
+TERMINAL_EVENTS = ("done", "failed", "cancelled")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+WAV_FORMATS = ("pcm24", "pcm16", "float")
+
+MAX_ITEMS = 1000
+MAX_PROMPT_CHARS = 2000
+MAX_PATH_CHARS = 4096
+MAX_OPTIONS = 32
+MAX_RECORD_START_BYTES = 1024
+
+
+class ProtocolError(Exception):
+    """A message that cannot be accepted; ``field`` names the offending part."""
+
+    def __init__(self, code: str, field: str, message: str):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.code = code
+        self.field = field
+        self.message = message
+
+    def to_content(self) -> dict:
+        return {"status": "error", "code": self.code, "field": self.field, "message": str(self)}
+
+
+@dataclass
+class Message:
+    msg_type: str
+    content: dict
+    header: dict
+    parent: dict = field(default_factory=dict)
+    #: ZeroMQ routing frames (ROUTER side), kept to address the reply
+    identities: list = field(default_factory=list)
+
+    @property
+    def msg_id(self) -> str:
+        return self.header.get("msg_id", "")
+
+    @property
+    def parent_id(self) -> str:
+        return self.parent.get("msg_id", "") if self.parent else ""
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class Session:
+    """Signs outgoing and verifies incoming messages with one key."""
+
+    def __init__(self, key: bytes, session_id: Optional[str] = None):
+        if isinstance(key, str):
+            key = key.encode("ascii")
+        if not key:
+            raise ValueError("an empty key would leave messages unsigned")
+        self.key = key
+        self.session_id = session_id or uuid.uuid4().hex
+
+    def sign(self, *parts: bytes) -> bytes:
+        mac = hmac.new(self.key, digestmod=hashlib.sha256)
+        for part in parts:
+            mac.update(part)
+        return mac.hexdigest().encode("ascii")
+
+    def header(self, msg_type: str) -> dict:
+        return {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "session": self.session_id,
+            "date": _now_iso(),
+            "version": PROTOCOL_VERSION,
+        }
+
+    def serialize(self, msg_type: str, content: dict, parent: Optional[dict] = None,
+                  identities: Optional[list] = None) -> tuple[list[bytes], dict]:
+        """Frames for one message, and its header (whose ``msg_id`` replies will name)."""
+        header = self.header(msg_type)
+        h, p, c = _dumps(header), _dumps(parent or {}), _dumps(content)
+        return list(identities or []) + [DELIMITER, self.sign(h, p, c), h, p, c], header
+
+    def deserialize(self, frames: list[bytes], *, verify: bool = True) -> Message:
+        """Parse and check frames; raises :class:`ProtocolError` naming the bad part."""
+        try:
+            split = frames.index(DELIMITER)
+        except ValueError:
+            raise ProtocolError("frames", "frames", "no <IDS|MSG> delimiter; not an engine message") from None
+        identities, body = frames[:split], frames[split + 1:]
+        if len(body) != 4:
+            raise ProtocolError("frames", "frames", f"expected 4 frames after the delimiter, got {len(body)}")
+        if sum(len(f) for f in body) > MAX_MESSAGE_BYTES:
+            raise ProtocolError("size", "frames", f"message is over {MAX_MESSAGE_BYTES} bytes")
+        signature, h, p, c = body
+        if verify and not hmac.compare_digest(signature, self.sign(h, p, c)):
+            raise ProtocolError("signature", "signature", "bad signature (wrong key, or the message was altered)")
+        header = _loads_object(h, "header")
+        parent = _loads_object(p, "parent_header")
+        content = _loads_object(c, "content")
+        _check_header(header)
+        return Message(header["msg_type"], content, header, parent, identities)
+
+
+def _loads_object(data: bytes, name: str) -> dict:
+    try:
+        obj = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError("json", name, f"not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("schema", name, f"must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _check_header(header: dict) -> None:
+    for key in ("msg_id", "msg_type", "session", "date", "version"):
+        value = header.get(key)
+        if not isinstance(value, str) or not value or len(value) > 128:
+            raise ProtocolError("schema", f"header.{key}", "missing, or not a short string")
+    if header["version"].split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+        raise ProtocolError(
+            "version", "header.version",
+            f"protocol {header['version']} is not compatible with this engine's {PROTOCOL_VERSION}",
+        )
+    message_time(header)
+
+
+def message_time(header: dict) -> float:
+    try:
+        return datetime.fromisoformat(header["date"]).timestamp()
+    except (KeyError, ValueError, TypeError):
+        raise ProtocolError("schema", "header.date", "not an ISO 8601 time") from None
+
+
+class ReplayGuard:
+    """Refuses a message id seen before, or a message too old to remember."""
+
+    def __init__(self, window: float = REPLAY_WINDOW_S):
+        self.window = window
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def check(self, header: dict, now: Optional[float] = None) -> None:
+        now = time.time() if now is None else now
+        while self._seen and next(iter(self._seen.values())) < now - self.window:
+            self._seen.popitem(last=False)
+        sent = message_time(header)
+        if sent < now - self.window:
+            raise ProtocolError("replay", "header.date", f"message is older than {int(self.window)} s (replayed?)")
+        if sent > now + FUTURE_SKEW_S:
+            raise ProtocolError("replay", "header.date", "message is dated in the future")
+        if header["msg_id"] in self._seen:
+            raise ProtocolError("replay", "header.msg_id", "message id already seen (replayed message)")
+        self._seen[header["msg_id"]] = now
+
+
+# ------------------------------------------------------------------ content schemas
+
+
+def parse_exact(value: Any, name: str) -> Fraction:
+    """An exact non-negative number (a time, a speed) from a JSON string or integer.
+
+    Strings hold a decimal or a fraction (``"12.5"``, ``"1001/30000"``).
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ProtocolError("schema", name, 'give exact values as strings such as "12.5" or "1001/30000", not floats')
+    if isinstance(value, int):
+        t = Fraction(value)
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            t = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ProtocolError("schema", name, f"not a number: {value[:40]!r}") from None
+    else:
+        raise ProtocolError("schema", name, 'must be a string such as "12.5" or "1001/30000"')
+    if t < 0:
+        raise ProtocolError("range", name, f"must not be negative, got {value}")
+    return t
+
+
+def _string(obj: dict, key: str, name: str, *, limit: int, required: bool = False, default: str = "") -> str:
+    if key not in obj:
+        if required:
+            raise ProtocolError("schema", name, "is required")
+        return default
+    value = obj[key]
+    if not isinstance(value, str):
+        raise ProtocolError("schema", name, f"must be a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise ProtocolError("schema", name, f"is {len(value)} characters; the limit is {limit}")
+    if "\x00" in value:
+        raise ProtocolError("schema", name, "contains a NUL character")
+    return value
+
+
+def _int(obj: dict, key: str, name: str, *, lo: int, hi: int, default: int) -> int:
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("schema", name, f"must be an integer, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ProtocolError("range", name, f"must be between {lo} and {hi}")
+    return value
+
+
+def _no_extra(obj: dict, allowed: tuple, prefix: str) -> None:
+    for key in obj:
+        if key not in allowed:
+            raise ProtocolError("schema", f"{prefix}{key}", "unknown field")
+
+
+ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "record_start",
+               "format")
+
+
+def check_item(item: Any, name: str) -> dict:
+    """A normalised copy of one submit item (times as canonical Fraction strings)."""
+    if not isinstance(item, dict):
+        raise ProtocolError("schema", name, "must be an object")
+    _no_extra(item, ITEM_FIELDS, f"{name}.")
+    media = _string(item, "media", f"{name}.media", limit=MAX_PATH_CHARS, required=True)
+    if not media:
+        raise ProtocolError("schema", f"{name}.media", "is empty")
+    out = {"media": media}
+    for key in ("start", "end"):
+        if item.get(key) is not None:
+            out[key] = str(parse_exact(item[key], f"{name}.{key}"))
+    if "start" in out and "end" in out and Fraction(out["end"]) <= Fraction(out["start"]):
+        raise ProtocolError("range", f"{name}.end", f"end {item['end']} is not after start {item['start']}")
+    if item.get("speed") is not None:
+        # Source playback speed (editor retime): the output lasts (end - start) / speed.
+        speed = parse_exact(item["speed"], f"{name}.speed")
+        if speed == 0:
+            raise ProtocolError("range", f"{name}.speed", "must be positive")
+        out["speed"] = str(speed)
+    out["prompt"] = _string(item, "prompt", f"{name}.prompt", limit=MAX_PROMPT_CHARS)
+    out["negative_prompt"] = _string(item, "negative_prompt", f"{name}.negative_prompt", limit=MAX_PROMPT_CHARS)
+    out["seed"] = _int(item, "seed", f"{name}.seed", lo=0, hi=2**32 - 1, default=0)
+    options = item.get("options", {})
+    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
+        raise ProtocolError("schema", f"{name}.options", f"must be an object of at most {MAX_OPTIONS} entries")
+    for key, value in options.items():
+        if len(key) > 64 or not (value is None or isinstance(value, (str, int, float, bool))):
+            raise ProtocolError("schema", f"{name}.options.{key[:64]}", "options are short names with scalar values")
+        if isinstance(value, str) and len(value) > 1024:
+            raise ProtocolError("schema", f"{name}.options.{key}", "value is over 1024 characters")
+    out["options"] = options
+    if "record_start" in item:
+        if len(_dumps(item["record_start"])) > MAX_RECORD_START_BYTES:
+            raise ProtocolError("schema", f"{name}.record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
+        out["record_start"] = item["record_start"]
+    fmt = _string(item, "format", f"{name}.format", limit=16, default="pcm24")
+    if fmt not in WAV_FORMATS:
+        raise ProtocolError("schema", f"{name}.format", f"must be one of {', '.join(WAV_FORMATS)}")
+    out["format"] = fmt
+    return out
+
+
+def _job_id(content: dict) -> str:
+    job_id = _string(content, "job_id", "job_id", limit=64, required=True)
+    if not job_id or not all(c in "0123456789abcdef" for c in job_id):
+        raise ProtocolError("schema", "job_id", "not a job id")
+    return job_id
+
+
+def check_request(msg_type: str, content: dict) -> dict:
+    """Validate a request's content; returns the normalised content."""
+    if msg_type not in REQUEST_TYPES:
+        raise ProtocolError("unknown_type", "header.msg_type", f"unknown message type {msg_type[:40]!r}")
+    if msg_type == "hello":
+        _no_extra(content, ("version", "client"), "")
+        version = _string(content, "version", "version", limit=32, required=True)
+        return {"version": version, "client": _string(content, "client", "client", limit=200)}
+    if msg_type == "submit":
+        _no_extra(content, ("items", "out_dir", "submit_id"), "")
+        items = content.get("items")
+        if not isinstance(items, list) or not items:
+            raise ProtocolError("schema", "items", "must be a non-empty list")
+        if len(items) > MAX_ITEMS:
+            raise ProtocolError("schema", "items", f"has {len(items)} entries; the limit is {MAX_ITEMS}")
+        out_dir = _string(content, "out_dir", "out_dir", limit=MAX_PATH_CHARS, required=True)
+        if not os.path.isabs(out_dir):
+            raise ProtocolError("schema", "out_dir", "must be an absolute path")
+        submit_id = _string(content, "submit_id", "submit_id", limit=64)
+        return {
+            "items": [check_item(item, f"items[{i}]") for i, item in enumerate(items)],
+            "out_dir": out_dir,
+            "submit_id": submit_id,
+        }
+    if msg_type == "cancel":
+        _no_extra(content, ("job_id",), "")
+        return {"job_id": _job_id(content)}
+    if msg_type == "job":
+        _no_extra(content, ("job_id", "watch", "since"), "")
+        watch = content.get("watch", False)
+        if not isinstance(watch, bool):
+            raise ProtocolError("schema", "watch", "must be true or false")
+        since = _int(content, "since", "since", lo=0, hi=2**62, default=0)
+        return {"job_id": _job_id(content), "watch": watch, "since": since}
+    if msg_type == "jobs":
+        _no_extra(content, ("limit", "state"), "")
+        state = _string(content, "state", "state", limit=16)
+        if state and state not in JOB_STATES:
+            raise ProtocolError("schema", "state", f"must be one of {', '.join(JOB_STATES)}")
+        return {"limit": _int(content, "limit", "limit", lo=1, hi=10000, default=100), "state": state}
+    _no_extra(content, (), "")
+    return {}
+
+
+# ------------------------------------------------------------------ connection file
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    endpoint: str
+    key: str
+    pid: int
+    version: str
+    path: str = ""
+
+    def to_json(self) -> dict:
+        return {"endpoint": self.endpoint, "key": self.key, "pid": self.pid, "version": self.version,
+                "signature_scheme": "hmac-sha256", "transport": self.endpoint.split(":", 1)[0]}
+
+
+def engine_dir() -> str:
+    """The user's runtime folder for the engine (connection file, autostart log).
+
+    Computed with the standard library (the client may not import
+    platformdirs); the same rule as platformdirs' user runtime/data dirs.
+    """
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
+        return os.path.join(base, "foley-engine")
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Application Support/foley-engine")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "foley-engine")
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data, "foley-engine")
+
+
+def default_connection_file() -> str:
+    """``$FOLEY_ENGINE_CONNECTION`` if set, else ``engine.json`` in :func:`engine_dir`."""
+    return os.environ.get("FOLEY_ENGINE_CONNECTION") or os.path.join(engine_dir(), "engine.json")
+
+
+def read_connection_file(path: str) -> ConnectionInfo:
+    """Raises FileNotFoundError when absent and ValueError when unreadable."""
+    with open(path, "r", encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+            return ConnectionInfo(str(data["endpoint"]), str(data["key"]), int(data["pid"]), str(data["version"]), path)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not an engine connection file ({exc})") from None

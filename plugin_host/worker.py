@@ -1,0 +1,134 @@
+"""The worker process: holds the backend and generates one item at a time.
+
+Run by the server as ``python -m plugin_host.worker``.  It speaks JSON lines:
+requests on stdin (``run``, ``cancel``, ``exit``), reports on a private copy
+of stdout (``ready``, ``progress``, ``span``, ``done``, ``cancelled``,
+``error``, ``fatal``).  File descriptor 1 itself is pointed at stderr so a
+library that prints cannot corrupt the channel.  When stdin closes (the
+server died, even by kill -9) the worker exits at once.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import queue
+import sys
+import threading
+import traceback
+
+from .memory import gpu_memory, process_rss
+
+
+class Channel:
+    def __init__(self):
+        self._out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        self._lock = threading.Lock()
+
+    def send(self, msg: dict) -> None:
+        line = json.dumps(msg, separators=(",", ":"))
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+def load(name: str, options: dict):
+    """A backend by registry name, or by ``module:Class`` (plug-ins in development, tests)."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)(**options)
+    from foley_engine.backends.registry import load_backend
+
+    return load_backend(name, **options)
+
+
+class Worker:
+    def __init__(self, channel: Channel, backend):
+        self.channel = channel
+        self.backend = backend
+        self.inbox: queue.Queue = queue.Queue()
+        self.current = None
+        self.cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    def read_stdin(self) -> None:
+        for line in sys.stdin:
+            msg = json.loads(line)
+            if msg.get("type") == "cancel":
+                with self._lock:
+                    # A late cancel for an item that already finished must not hit the next one.
+                    if self.current == msg.get("key"):
+                        self.cancel.set()
+            else:
+                self.inbox.put(msg)
+        os._exit(0)  # the server is gone; nobody would collect our work
+
+    def serve(self) -> None:
+        threading.Thread(target=self.read_stdin, name="stdin", daemon=True).start()
+        while True:
+            msg = self.inbox.get()
+            if msg.get("type") == "exit":
+                self.backend.close()
+                return
+            if msg.get("type") == "run":
+                self.run(msg)
+
+    def run(self, msg: dict) -> None:
+        from foley_engine.errors import Cancelled, FoleyError
+        from foley_engine.generate import generate_to_file
+
+        from .items import item_job
+
+        key = msg["key"]
+        with self._lock:
+            self.current = key
+            self.cancel.clear()
+        send = self.channel.send
+
+        def progress(p):
+            send({"type": "progress", "key": key, "done_samples": p.done_samples, "total_samples": p.total_samples,
+                  "windows_done": p.windows_done, "windows_estimate": p.windows_estimate})
+
+        def on_span(span):
+            send({"type": "span", "key": key, "start_sample": span.start, "num_samples": int(span.audio.shape[0]),
+                  "sample_rate": span.sample_rate, "window": span.window.index})
+
+        try:
+            spec = msg["spec"]
+            result = generate_to_file(
+                item_job(spec), self.backend, msg["out_path"], subtype=spec.get("format", "pcm24"),
+                progress=progress, cancel=self.cancel.is_set, on_span=on_span,
+            )
+            report = {"type": "done", "key": key, "result": result.to_dict(), "channels": self.backend.channels}
+        except Cancelled:
+            report = {"type": "cancelled", "key": key}
+        except FoleyError as exc:
+            report = {"type": "error", "key": key, "code": exc.code, "message": str(exc)}
+        except Exception as exc:  # a backend bug: report it, keep serving
+            traceback.print_exc()
+            report = {"type": "error", "key": key, "code": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        with self._lock:
+            self.current = None
+        report.update(rss=process_rss(), gpu=gpu_memory())
+        send(report)
+
+
+def main() -> int:
+    channel = Channel()
+    init = json.loads(sys.stdin.readline() or "{}")
+    try:
+        backend = load(init["backend"], init.get("options") or {})
+    except Exception as exc:
+        code = getattr(exc, "code", "backend")
+        channel.send({"type": "fatal", "code": code, "message": f"cannot load backend {init.get('backend')!r}: {exc}"})
+        return 3
+    channel.send({"type": "ready", "pid": os.getpid(), "backend": backend.describe(),
+                  "rss": process_rss(), "gpu": gpu_memory()})
+    Worker(channel, backend).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
