@@ -39,7 +39,8 @@ class EngineGenerator:
             jobs = []
             for req in requests:
                 item = {"media": req.media, "start": str(req.start), "end": str(req.end), "prompt": req.prompt,
-                        "seed": req.seed, "record_start": {"sample": req.record_sample, "rate": SAMPLE_RATE}}
+                        "seed": req.seed, "speed": str(req.speed),
+                        "record_start": {"sample": req.record_sample, "rate": SAMPLE_RATE}}
                 try:
                     jobs.append((req, eng.submit([item], out_dir=out_dir)))
                 except RequestRejected as exc:

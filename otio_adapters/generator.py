@@ -19,6 +19,8 @@ class Request:
     end: Fraction
     prompt: str = ""
     seed: int = 0
+    #: source playback speed: the WAV lasts (end - start) / speed and follows the frames at that speed
+    speed: Fraction = Fraction(1)
     label: str = ""  #: how messages name the clip
     record_sample: int = 0  #: where the result will sit in the record (track samples), for job listings
 

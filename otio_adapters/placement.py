@@ -71,10 +71,6 @@ def foley_clip(plan: Plan, result: Result) -> otio.schema.Clip:
                                         available_range=sample_range(0, result.num_samples))
     clip = otio.schema.Clip(name=CLIP_PREFIX + vc.name, media_reference=ref,
                             source_range=sample_range(plan.offset, plan.record_samples))
-    if plan.vc.speed != 1:
-        # OTIO's convention: the clip lasts its source duration in the record and plays
-        # its media at the scalar, like the picture above it.
-        clip.effects.append(otio.schema.LinearTimeWarp(name="speed", time_scalar=float(vc.speed)))
     clip.metadata[FOLEY_KEY] = {
         "generated": True,
         "version": METADATA_VERSION,

@@ -3,12 +3,12 @@
 For a clip on record ``[R0, R1)`` the Foley clip covers record samples
 ``to_index(R0) .. to_index(R1)``.  The request asks the engine for a media
 range that starts on the sample of the clip's source start and is exactly
-as many samples long (times the speed, plus transition handles), so the WAV
-lines up with the picture sample for sample and fills the clip exactly.
+as many samples long (plus transition handles); a speed-changed clip is
+generated at its record duration from the source played at that speed.  So
+the WAV lines up with the picture sample for sample and fills the clip exactly.
 """
 from __future__ import annotations
 
-import math
 import os
 import urllib.parse
 import urllib.request
@@ -20,7 +20,7 @@ import opentimelineio as otio
 
 from .generator import Request
 from .selection import VideoClip
-from .timemath import SAMPLE_RATE, fmt, round_half_away, seconds, to_index
+from .timemath import SAMPLE_RATE, fmt, seconds, to_index
 
 
 class ClipError(Exception):
@@ -120,18 +120,23 @@ def plan_clip(vc: VideoClip, base_dir: str, relink_roots: Sequence[str] = (), ra
     r0, r1 = to_index(vc.record_start, rate), to_index(vc.record_end, rate)
     pre = r0 - to_index(vc.record_start - before, rate)
     post = to_index(vc.record_end + after, rate) - r1
-    offset = round_half_away(pre * speed)
-    length = round_half_away((pre + (r1 - r0) + post) * speed)
-    m0 = to_index(s0, rate) - offset
-    if media_end is not None:
-        last = math.floor((media_end - media_zero) * rate)  # the WAV may not end past the media
-        m0 = min(m0, last - length)
-    if m0 < 0:
-        offset += m0  # sub-sample rounding at the very start of the media
-        m0 = 0
-        pre = min(pre, offset)
-    if r1 <= r0 or length <= 0:
+    if r1 <= r0:
         raise ClipError(f"{vc.label}: shorter than one audio sample")
-    request = Request(key=vc.key, media=path, start=Fraction(m0, rate), end=Fraction(m0 + length, rate),
-                      prompt=vc.prompt or "", seed=vc.seed or 0, label=vc.label, record_sample=r0)
+    # The WAV holds exactly the record samples [r0 - pre, r1 + post).  The
+    # engine plays the source at `speed`, so those samples come from media
+    # that starts `pre` record samples (times the speed) before the source
+    # start and lasts `length * speed` samples: for any speed the engine's
+    # output is then exactly `length` samples (see foley_engine.job.Job.speed).
+    length = pre + (r1 - r0) + post
+    start = s0 - Fraction(pre, rate) * speed
+    end = start + Fraction(length, rate) * speed
+    if media_end is not None and end > media_end - media_zero:
+        # Sub-sample rounding at the very end of the media: start a hair earlier.
+        shift = end - (media_end - media_zero)
+        start, end = start - shift, end - shift
+    if start < 0:
+        end, start = end - start, Fraction(0)
+    request = Request(key=vc.key, media=path, start=start, end=end, prompt=vc.prompt or "", seed=vc.seed or 0,
+                      speed=speed, label=vc.label, record_sample=r0)
+    offset = pre
     return Plan(vc, request, r0, r1 - r0, pre, post, length, offset)

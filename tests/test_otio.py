@@ -59,9 +59,13 @@ class FakeEngine:
             if any(name in req.key for name in self.fail_keys):
                 res = Result(req.key, error=f"{req.label}: decode failed")
             else:
-                a, b = to_index(req.start, SR), to_index(req.end, SR)
+                # Like the engine: the source plays at req.speed, the WAV lasts (end - start) / speed.
+                a = to_index(req.start, SR)
+                b = to_index(req.start + (req.end - req.start) / req.speed, SR)
+                k = np.arange(b - a, dtype=np.int64)
+                media_samples = a + k * req.speed.numerator // req.speed.denominator
                 path = os.path.join(out_dir, f"item{len(self.requests):04d}.wav")
-                sf.write(path, code(np.arange(a, b)), SR, subtype="FLOAT")
+                sf.write(path, code(media_samples), SR, subtype="FLOAT")
                 res = Result(req.key, path, a, b - a, SR, "fake", f"job{len(self.requests)}", req.seed)
             results.append(res)
             if on_result:
@@ -162,7 +166,7 @@ def record_samples(item):
 
 
 def mixdown(track, length):
-    """Place each clip's WAV at its record sample (speed changes resampled); gaps stay silent."""
+    """Place each clip's WAV at its record sample; gaps stay silent."""
     buf = np.zeros(length, np.float64)
     pos = Fraction(0)
     for item in track:
@@ -177,11 +181,9 @@ def mixdown(track, length):
         if wav.ndim == 2:
             wav = wav.sum(axis=1)  # the engine may write stereo
         assert rate == SR and len(wav) == samples(item.media_reference.available_range.duration)
-        speed = Fraction(1)
-        for e in item.effects:
-            speed *= Fraction(repr(e.time_scalar))
+        assert not item.effects, "Foley clips are generated at record speed"
         first = samples(item.source_range.start_time)
-        idx = first + np.arange(end - start, dtype=np.int64) * speed.numerator // speed.denominator
+        idx = first + np.arange(end - start, dtype=np.int64)
         assert idx[-1] < len(wav), f"{item.name} reads past its WAV"
         buf[start:end] += wav[idx]
     return buf
@@ -220,8 +222,11 @@ def test_rate_grid_places_every_clip_exactly(tmp_path, name, rate, drop, hour):
             m0 = to_index(Fraction(src) / rate, SR)
             np.testing.assert_array_equal(buf[r0:r1], code(np.arange(m0, m0 + r1 - r0)), err_msg=clip_name)
         else:
-            assert clips[clip_name].effects[0].time_scalar == float(speed)
-            assert np.all(buf[r0:r1] > 0)
+            # Generated at the record duration from the source played at speed.
+            m0 = to_index(Fraction(src) / rate, SR)
+            i = np.arange(r1 - r0, dtype=np.int64)
+            expected = code(m0 + i * speed.numerator // speed.denominator)
+            np.testing.assert_allclose(buf[r0:r1], expected, err_msg=clip_name)
     assert np.all(buf[~covered] == 0), "sound outside the clips"
     # The video timeline itself is untouched.
     assert otio.adapters.write_to_string(report.timeline.tracks[0]) == otio.adapters.write_to_string(tl.tracks[0])
@@ -255,13 +260,17 @@ def test_transition_is_mirrored_with_handle_audio(tmp_path):
     assert samples(b.visible_range().start_time) == 0
 
 
-def test_warp_generates_source_span_and_plays_it_at_speed(tmp_path):
+def test_warp_generates_for_the_record_duration_from_the_source_at_speed(tmp_path):
     rate = Fraction(24)
     report, engine = fill_with(grid_timeline(str(tmp_path), rate, False, 0), str(tmp_path))
     d = next(r for r in engine.requests if "|D|" in r.key)
     record = to_index(Fraction(144, 24), SR) - to_index(Fraction(120, 24), SR)
-    assert to_index(d.end, SR) - to_index(d.start, SR) == record * 3 // 2  # 24 record frames show 36 source frames
+    assert d.speed == Fraction(3, 2)
+    assert d.end - d.start == Fraction(36, 24)  # 24 record frames show 36 source frames
     assert to_index(d.start, SR) == to_index(Fraction(100, 24), SR)
+    fc = foley_clips(foley_tracks(report.timeline)[0])["D"]
+    assert samples(fc.media_reference.available_range.duration) == record
+    assert not fc.effects
 
 
 @pytest.mark.parametrize("rate", [Fraction(30000, 1001), Fraction(24000, 1001), Fraction(25)])
