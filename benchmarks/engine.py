@@ -1,8 +1,10 @@
 """Engine figures: status round trip, engine vs in-process on a 60-s clip, 100 consecutive jobs.
 
-Run from the repo root: .venv/bin/python /tmp/engine_bench.py [out.json]
-In-process and engine runs of the 60-s clip alternate, so a busy machine
-slows both alike.
+Run from the repo root: .venv/bin/python benchmarks/engine.py [out.json]
+(default benchmarks/out/engine.json).  In-process and engine runs of the
+60-s clip alternate, so a busy machine slows both alike.  Targets: engine
+overhead <= 5 %, last-10/first-10 latency of 100 jobs <= 1.03, worker RSS
+growth <= 2 %.
 """
 import json
 import os
@@ -81,10 +83,23 @@ def main():
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
     }
-    print(json.dumps(out, indent=1))
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
-            json.dump(out, f, indent=1)
+    clip, jobs = out["clip_60s"], out["jobs_100"]
+    rows = [
+        ("status round trip p50 / p99 (ms)", f"{out['status_rtt_ms']['p50']} / {out['status_rtt_ms']['p99']}", ""),
+        ("60-s clip in-process / engine (s)", f"{clip['in_process_s']} / {clip['engine_s']}", ""),
+        ("engine overhead (%)", clip["overhead_pct"], "<= 5"),
+        ("submit to first span (s)", clip["submit_to_first_span_s"], ""),
+        ("100 jobs: last-10 / first-10 latency", jobs["ratio"], "<= 1.03"),
+        ("100 jobs: worker RSS growth (%)", jobs["worker_rss_growth_pct"], "<= 2"),
+    ]
+    print("| figure | measured | target |\n|---|---|---|")
+    for name, value, target in rows:
+        print(f"| {name} | {value} | {target} |")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "engine.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

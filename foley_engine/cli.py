@@ -22,7 +22,7 @@ from .errors import Cancelled, FoleyError, RangeError
 from .timebase import exact_rate, format_seconds, parse_media_time
 
 #: packages that contribute sub-commands: module with ``register(subparsers)``
-SUBCOMMAND_MODULES = ("plugin_host.cli", "otio_adapters.cli", "foley_engine.backends.hunyuan.cli", "foley_engine.bench_cli")
+SUBCOMMAND_MODULES = ("plugin_host.cli", "otio_adapters.cli", "resolve_scripts.cli", "foley_engine.backends.hunyuan.cli", "foley_engine.bench_cli")
 
 
 class ProgressBar:
