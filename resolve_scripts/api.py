@@ -1,0 +1,183 @@
+"""Reading a Resolve timeline through the documented scripting API, in exact frames.
+
+Record positions are absolute timeline frames (what ``TimelineItem.GetStart``
+returns and ``AppendToTimeline``'s ``recordFrame`` takes); ``GetMarkInOut``
+counts from the timeline's first frame.  Timecode goes through OpenTimelineIO.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+import opentimelineio as otio
+
+from otio_adapters.timemath import exact_rate, parse_timecode, to_index
+
+
+class ResolveError(Exception):
+    """Something the user has to fix in Resolve; the message is one line."""
+
+
+def call(obj, method: str, *args):
+    """``obj.method(*args)``, or None where this Resolve version lacks the method."""
+    fn = getattr(obj, method, None)
+    if fn is None:
+        return None
+    try:
+        return fn(*args)
+    except TypeError:  # an older signature
+        return None
+
+
+def clip_property(mpi, key: str) -> str:
+    value = mpi.GetClipProperty(key)
+    if isinstance(value, dict):  # some versions answer with {key: value}
+        value = value.get(key)
+    return "" if value is None else str(value)
+
+
+@dataclass
+class Context:
+    resolve: object
+    project: object
+    timeline: object
+    media_pool: object
+    name: str
+    rate: Fraction  #: exact timeline frame rate (29.97 -> 30000/1001)
+    drop_frame: bool
+    start_frame: int  #: absolute frame of the timeline's first frame
+
+    def timecode(self, frame: int) -> str:
+        r = float(self.rate)
+        return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, r), r, self.drop_frame)
+
+    def frame(self, timecode: str) -> int:
+        """Absolute frame of a timeline timecode (``;`` or the timeline setting means drop-frame)."""
+        text = timecode.strip()
+        if self.drop_frame and ";" not in text and text.count(":") == 3:
+            text = text[::-1].replace(":", ";", 1)[::-1]
+        try:
+            return to_index(parse_timecode(text, self.rate), self.rate)
+        except (ValueError, ZeroDivisionError):
+            raise ResolveError(f"not a timecode: {timecode!r} (use HH:MM:SS:FF)") from None
+
+
+def context(resolve) -> Context:
+    if resolve is None:
+        raise ResolveError("DaVinci Resolve is not reachable from this script")
+    project = resolve.GetProjectManager().GetCurrentProject()
+    if project is None:
+        raise ResolveError("no project is open")
+    timeline = project.GetCurrentTimeline()
+    if timeline is None:
+        raise ResolveError("no timeline is open; open one on the Edit page")
+    text = str(timeline.GetSetting("timelineFrameRate") or "")
+    number = re.match(r"\s*([0-9]+(?:\.[0-9]+)?)", text)
+    if number is None:
+        raise ResolveError(f"cannot read the timeline frame rate {text!r}")
+    drop = str(timeline.GetSetting("timelineDropFrameTimecode") or "0") == "1" or "DF" in text.upper()
+    return Context(resolve, project, timeline, project.GetMediaPool(), str(timeline.GetName()),
+                   exact_rate(number.group(1)), drop, int(timeline.GetStartFrame()))
+
+
+@dataclass
+class Item:
+    """A video clip on the timeline, at absolute record frames ``[start, end)``."""
+
+    obj: object
+    track: int
+    name: str
+    start: int
+    end: int
+
+    @property
+    def key(self) -> tuple:
+        return self.track, self.start
+
+
+def video_items(ctx: Context, track: int) -> list[Item]:
+    items = ctx.timeline.GetItemListInTrack("video", track) or []
+    return [Item(i, track, str(i.GetName()), int(i.GetStart()), int(i.GetEnd())) for i in items]
+
+
+def _track_enabled(ctx: Context, track: int) -> bool:
+    return call(ctx.timeline, "GetIsTrackEnabled", "video", track) is not False
+
+
+def _clip_enabled(item: Item) -> bool:
+    return call(item.obj, "GetClipEnabled") is not False
+
+
+def label(ctx: Context, item: Item) -> str:
+    return f"V{item.track} {item.name!r} at {ctx.timecode(item.start)}"
+
+
+def current_item(ctx: Context) -> Item:
+    """The clip under the playhead on the topmost enabled video track that has one there."""
+    tc = str(ctx.timeline.GetCurrentTimecode() or "")
+    if not tc:
+        raise ResolveError("cannot read the playhead position; run this from the Edit or Cut page")
+    frame = ctx.frame(tc)
+    for track in range(int(ctx.timeline.GetTrackCount("video")), 0, -1):
+        if not _track_enabled(ctx, track):
+            continue
+        for item in video_items(ctx, track):
+            if item.start <= frame < item.end and _clip_enabled(item):
+                return item
+    raise ResolveError(f"no clip under the playhead at {tc} on an enabled video track")
+
+
+#: Resolve's clip colours, then the flag colours they lack, as the API spells them
+COLOURS = ("Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", "Navy", "Blue", "Purple", "Violet",
+           "Pink", "Tan", "Beige", "Brown", "Chocolate", "Red", "Cyan", "Fuchsia", "Rose", "Lavender", "Sky", "Mint",
+           "Lemon", "Sand", "Cocoa", "Cream")
+ANY_FLAG = "Any flag"
+
+
+def all_items(ctx: Context) -> list[Item]:
+    items = [i for t in range(1, int(ctx.timeline.GetTrackCount("video")) + 1) for i in video_items(ctx, t)]
+    return sorted(items, key=lambda i: (i.start, -i.track))
+
+
+def flagged_items(ctx: Context, colour: str) -> list[Item]:
+    """Clips with any flag (``ANY_FLAG``), or with a flag or clip colour of ``colour``."""
+    chosen = []
+    for item in all_items(ctx):
+        flags = [str(f).lower() for f in (call(item.obj, "GetFlagList") or [])]
+        if colour == ANY_FLAG:
+            if flags:
+                chosen.append(item)
+        elif colour.lower() in flags or str(call(item.obj, "GetClipColor") or "").lower() == colour.lower():
+            chosen.append(item)
+    return chosen
+
+
+def mark_in_out(ctx: Context) -> Optional[tuple[int, int]]:
+    """The timeline's marks as absolute frames ``[in, out]`` (out included), or None (none set / before 19.1)."""
+    marks = call(ctx.timeline, "GetMarkInOut")
+    if not isinstance(marks, dict):
+        return None
+    for kind in ("video", "all", "audio"):
+        m = marks.get(kind)
+        if isinstance(m, dict) and "in" in m and "out" in m:
+            return ctx.start_frame + int(m["in"]), ctx.start_frame + int(m["out"])
+    return None
+
+
+def items_in_range(ctx: Context, first: int, last: int) -> list[Item]:
+    """Clips with any frame in ``[first, last]`` (both included, as Resolve shows marks)."""
+    if last < first:
+        raise ResolveError(f"the mark out {ctx.timecode(last)} is before the mark in {ctx.timecode(first)}")
+    return [i for i in all_items(ctx) if i.start <= last and i.end > first and _clip_enabled(i)]
+
+
+def marker_note(item: Item) -> str:
+    """The note of the clip's first marker that has one (its prompt), else ""."""
+    markers = call(item.obj, "GetMarkers") or {}
+    for frame in sorted(markers, key=float):
+        note = str((markers[frame] or {}).get("note") or "").strip()
+        if note:
+            return note
+    return ""
