@@ -115,6 +115,9 @@ def cmd_generate(args) -> int:
     job = Job(media, start, end, args.prompt, args.negative_prompt, args.seed, speed=args.speed)
     job.resolve_range(info)  # fail on a bad range before loading a model
     options = {"device": args.device} if args.device else {}
+    # Backend-specific flags (e.g. --steps, --guidance) are registered as backend_opt_<name>.
+    options.update({k[len("backend_opt_"):]: v for k, v in vars(args).items()
+                    if k.startswith("backend_opt_") and v is not None})
     backend = load_backend(args.backend, **options)
     bar = ProgressBar(f"foley {os.path.basename(media)}", enabled=True if args.progress else None)
     bar.sample_rate = backend.sample_rate

@@ -74,7 +74,8 @@ class HunyuanBackend(Backend):
 
     def __init__(self, device: Optional[str] = None, size: str = "xxl", models_dir: Optional[str] = None,
                  offload: bool = False, steps: Optional[int] = None, guidance: Optional[float] = None,
-                 continuity: str = "inpaint", pipeline=None, **options):
+                 continuity: str = "inpaint", onnx: bool = False, onnx_cache: Optional[str] = None, pipeline=None,
+                 **options):
         from .pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, HunyuanFoleyPipeline
 
         if continuity not in CONTINUITY_MODES:
@@ -97,8 +98,21 @@ class HunyuanBackend(Backend):
         self.pipeline = pipeline
         if pipeline.sample_rate != self.sample_rate:
             raise BackendError(f"the audio VAE runs at {pipeline.sample_rate} Hz, expected {self.sample_rate}")
-        image = getattr(getattr(pipeline.siglip.model.config, "vision_config", None), "image_size", 512)
-        self.frame_specs = _frame_specs(image, pipeline.synchformer.config.image_size)
+        self.frame_specs = _frame_specs(pipeline.siglip.image_size, pipeline.synchformer.config.image_size)
+        self.onnx_reports = []
+        if onnx:
+            self._enable_onnx(onnx_cache or loading.hunyuan_dir(models_dir) / "onnx")
+
+    def _enable_onnx(self, cache) -> None:
+        missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise BackendError(f"--onnx needs {' and '.join(missing)} (pip install onnxruntime-gpu onnx)")
+        from .onnx_encoders import enable_onnx
+
+        try:
+            self.onnx_reports = enable_onnx(self.pipeline, cache)
+        except RuntimeError as exc:
+            raise BackendError(str(exc)) from None
 
     def _check_free_memory(self, offload: bool) -> None:
         import torch
@@ -164,5 +178,6 @@ class HunyuanBackend(Backend):
     def describe(self) -> dict:
         out = super().describe()
         out.update(size=self.size, steps=self.steps, guidance=self.guidance, continuity=self.continuity,
-                   offload=bool(getattr(self.pipeline, "offload", False)))
+                   offload=bool(getattr(self.pipeline, "offload", False)),
+                   onnx=[r.to_dict() for r in self.onnx_reports])
         return out

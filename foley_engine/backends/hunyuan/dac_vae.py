@@ -7,9 +7,9 @@ with dilations 1/3/9) with the vector quantiser replaced by a diagonal
 Gaussian: ``quant_conv`` gives (mean, log-variance), ``post_quant_conv``
 feeds the decoder.  The decoder output is mono, in [-1, 1] (tanh).
 
-Weight norm is written out here (``weight = g * v / ||v||`` with the norm
-over every dim but the first) so the parameter names stay ``weight_g`` /
-``weight_v`` as in the file, independent of torch's weight-norm API.
+Weight norm (``weight = g * v / ||v||``, the norm over every dim but the
+first) is held as plain ``weight_g`` / ``weight_v`` parameters, the names in
+the file, independent of which weight-norm API a torch version offers.
 """
 from __future__ import annotations
 
@@ -77,8 +77,9 @@ class _WeightNorm(nn.Module):
         self.weight_g = nn.Parameter(norm.view(-1, *([1] * (conv_weight.dim() - 1))).clone())
 
     def weight(self) -> torch.Tensor:
-        v = self.weight_v
-        return self.weight_g * v / v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+        # torch's fused weight-norm kernel (what its weight_norm hooks and
+        # parametrisations call), so results match the reference bit for bit.
+        return torch._weight_norm(self.weight_v, self.weight_g, 0)
 
 
 class WNConv1d(_WeightNorm):

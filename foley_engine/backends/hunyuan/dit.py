@@ -18,7 +18,9 @@ Data flow for one denoising step (B = batch, La = audio latent frames at
 3. Single-stream blocks on the audio tokens only, modulated per token by
    (timestep + sync) embeddings; their "linear" layers are 1-D convolutions
    (kernel 3) over time.
-4. ``final_layer`` predicts the flow-matching velocity.
+4. ``final_layer`` predicts the flow-matching velocity (layer norm and a
+   linear map: as released, its adaLN weights are present but, fed per-token
+   vectors, not applied).
 
 Modulation order everywhere is (shift, scale, gate) per sub-layer, applied as
 ``norm(x) * (1 + scale) + shift`` and ``x + gate * f(...)``.
@@ -84,10 +86,14 @@ class DiTConfig:
 
 
 def nearest_exact_index(n_in: int, n_out: int, device=None) -> torch.Tensor:
-    """Source indices of ``F.interpolate(mode="nearest-exact")`` from n_in to n_out samples."""
-    dst = torch.arange(n_out, device=device, dtype=torch.float64)
-    src = torch.floor((dst + 0.5) * (n_in / n_out)).long()
-    return src.clamp_(max=n_in - 1)
+    """Source indices of ``F.interpolate(mode="nearest-exact")`` from n_in to n_out samples.
+
+    Taken from torch's own kernel on the same device: at exact ties (e.g.
+    70.5 * 2/141 = 1) float rounding decides, and the reference resamples with
+    that kernel, so a formula of our own could pick the neighbouring token.
+    """
+    ramp = torch.arange(n_in, device=device, dtype=torch.float32)[None, None]
+    return F.interpolate(ramp, size=n_out, mode="nearest-exact")[0, 0].long()
 
 
 def resample_tokens(x: torch.Tensor, n_out: int) -> torch.Tensor:
@@ -287,8 +293,13 @@ class FinalLayer(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 2 * hidden))
 
     def forward(self, x, c):
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
-        x = modulate(F.layer_norm(x, x.shape[-1:], eps=1e-6), shift, scale)
+        x = F.layer_norm(x, x.shape[-1:], eps=1e-6)
+        if c.ndim == 2:
+            shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
+            x = modulate(x, shift, scale)
+        # With per-token conditioning (how the model calls it) the released code
+        # leaves the normalised tokens unmodulated: its modulate() drops 3-D
+        # shift/scale.  The checkpoint was trained that way, so we do the same.
         return self.linear(x)
 
 

@@ -8,8 +8,9 @@ Preprocessing matches how the released model was trained:
 * CLAP ``laion/larger_clap_general``: the negative and the positive prompt
   are tokenised *together* (padded to the longer one) and the text model's
   last hidden state (768-d per token, not the projected embedding) is cut to
-  77 tokens.  No attention mask reaches the transformer, so the padding
-  tokens are part of the condition, as in training.
+  77 tokens.  CLAP sees the attention mask, the DiT's cross-attention does
+  not: the padded positions' features are part of the condition, as in
+  training.
 """
 from __future__ import annotations
 
@@ -17,9 +18,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-
-SIGLIP_REPO = "google/siglip2-base-patch16-512"
-CLAP_REPO = "laion/larger_clap_general"
 
 
 def normalise_frames(images: np.ndarray, device, dtype) -> torch.Tensor:
@@ -37,10 +35,11 @@ class SiglipVisionEncoder:
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, path: str, dtype=torch.float32) -> "SiglipVisionEncoder":
+    def from_pretrained(cls, path: str) -> "SiglipVisionEncoder":
+        """A local folder (or hub id) holding the transformers checkpoint; float32, as the reference runs it."""
         from transformers import AutoModel
 
-        return cls(AutoModel.from_pretrained(path, dtype=dtype))
+        return cls(AutoModel.from_pretrained(path).float())
 
     @property
     def device(self):
@@ -49,6 +48,12 @@ class SiglipVisionEncoder:
     @property
     def dtype(self):
         return next(self.model.parameters()).dtype
+
+    @property
+    def image_size(self) -> int:
+        """Square input size the vision tower was trained at (512 for the released encoder)."""
+        cfg = self.model.config
+        return int(getattr(getattr(cfg, "vision_config", cfg), "image_size", 512))
 
     def to(self, device):
         self.model.to(device)
@@ -75,10 +80,11 @@ class ClapTextEncoder:
         self.max_tokens = max_tokens
 
     @classmethod
-    def from_pretrained(cls, path: str, max_tokens: int = 77, dtype=torch.float32) -> "ClapTextEncoder":
+    def from_pretrained(cls, path: str, max_tokens: int = 77) -> "ClapTextEncoder":
+        """A local folder (or hub id) with the CLAP checkpoint and its tokenizer; float32."""
         from transformers import AutoTokenizer, ClapTextModelWithProjection
 
-        return cls(ClapTextModelWithProjection.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path),
+        return cls(ClapTextModelWithProjection.from_pretrained(path).float(), AutoTokenizer.from_pretrained(path),
                    max_tokens)
 
     @property

@@ -40,8 +40,8 @@ SIGLIP_DIR = "siglip2-base-patch16-512"
 CLAP_DIR = "larger_clap_general"
 #: files a transformers folder must have to load offline
 HF_FOLDER_MARKER = "config.json"
-#: what to fetch of the two transformers repos (weights once, as safetensors)
-HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
+#: configuration and tokenizer files to fetch of the two transformers repos (weights: see _hf_patterns)
+HF_PATTERNS = ["*.json", "*.txt", "*.model"]
 
 #: parameter counts of the released components (measured from the model code; SigLIP2 and CLAP approximate)
 PARAMS = {"xxl": 5_134_014_848, "xl": 2_912_962_688, "vae": 371_589_058, "synchformer": 237_460_245,
@@ -354,7 +354,7 @@ def download(size: str, models_dir: Optional[os.PathLike] = None, source: Option
             from huggingface_hub import snapshot_download
 
             repo = SIGLIP_REPO if name == SIGLIP_DIR else CLAP_REPO
-            snapshot_download(repo_id=repo, local_dir=folder / name, allow_patterns=HF_PATTERNS)
+            snapshot_download(repo_id=repo, local_dir=folder / name, allow_patterns=_hf_patterns(repo))
         else:
             from huggingface_hub import hf_hub_download
 
@@ -364,6 +364,15 @@ def download(size: str, models_dir: Optional[os.PathLike] = None, source: Option
         raise BackendError(f"download finished but {', '.join(still)} is still missing in {folder}")
     log(f"HunyuanVideo-Foley {size}: ready in {folder}")
     return folder
+
+
+def _hf_patterns(repo: str) -> list[str]:
+    """Config and tokenizer files plus one copy of the weights: safetensors when the repo has them."""
+    from huggingface_hub import list_repo_files
+
+    files = list_repo_files(repo)
+    weights = [f for f in files if f.endswith(".safetensors")] or [f for f in files if f.endswith(".bin")]
+    return HF_PATTERNS + weights
 
 
 def _copy_from(source: Path, name: str, folder: Path) -> None:

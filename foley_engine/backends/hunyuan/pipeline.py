@@ -61,9 +61,12 @@ class HunyuanFoleyPipeline:
         self.dit, self.vae, self.synchformer, self.siglip, self.clap = dit, vae, synchformer, siglip, clap
         self.device = torch.device(device)
         self.offload = offload
+        # Every window of a job has the same prompts: keep the last text features.
+        self._text_cache: Optional[tuple[tuple[str, str], tuple[torch.Tensor, torch.Tensor]]] = None
         for part in (dit, vae, synchformer, siglip, clap):
             part.to("cpu" if offload else self.device)
-        self.dit.eval(), self.vae.eval(), self.synchformer.eval()
+        for model in (dit, vae, synchformer):
+            model.eval()
 
     @classmethod
     def from_folder(cls, folder, size: str, device: str = "cuda:0", offload: bool = False,
@@ -112,8 +115,11 @@ class HunyuanFoleyPipeline:
     def encode_conditions(self, siglip_frames: np.ndarray, sync_frames: np.ndarray, prompt: str,
                           negative_prompt: str) -> Conditions:
         """Frames as uint8 (N, H, W, 3), already sampled and sized by the scheduler."""
-        with self._on_device(self.clap) as clap:
-            text, negative = clap(prompt, negative_prompt)
+        key = (prompt, negative_prompt)
+        if self._text_cache is None or self._text_cache[0] != key:
+            with self._on_device(self.clap) as clap:
+                self._text_cache = (key, tuple(t.cpu() for t in clap(prompt, negative_prompt)))
+        text, negative = self._text_cache[1]
         if siglip_frames.shape[0]:
             with self._on_device(self.siglip) as siglip:
                 clip = siglip(siglip_frames)
@@ -121,7 +127,7 @@ class HunyuanFoleyPipeline:
             clip = self.dit.empty_clip_feat.detach().float().cpu()[None]
         with self._on_device(self.synchformer) as sync_model:
             sync = self._sync_features(sync_model, sync_frames)
-        return Conditions(text.cpu(), negative.cpu(), clip.cpu(), sync.cpu())
+        return Conditions(text, negative, clip.cpu(), sync.cpu())
 
     def _sync_features(self, model: Synchformer, frames: np.ndarray) -> torch.Tensor:
         need = model.config.segment_frames

@@ -157,7 +157,6 @@ class MotionFormer(nn.Module):
         self.spatial_attn_agg = ClsPoolingLayer(d, cfg.num_heads, cfg.mlp_ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
         tokens = self.patch_embed_3d.proj(x)  # (N, D, t, h, w)
         nb, d, t, gh, gw = tokens.shape
         tokens = tokens.flatten(2).transpose(1, 2)  # (N, t*h*w, D), frame-major

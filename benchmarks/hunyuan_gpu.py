@@ -1,0 +1,253 @@
+"""HunyuanVideo-Foley on a GPU: full-size model, random weights, real pipeline.
+
+Builds every component at the released size (DiT XXL or XL in bf16, the
+audio VAE, Synchformer, SigLIP2-base-512 and the CLAP text tower) with
+random weights directly on the device (no downloads: nothing here needs the
+hub), then measures through the same code the backend runs:
+
+* seconds per 10-s window (features + 50 guided Euler steps + VAE decode),
+  median of ``--runs`` after one warm-up;
+* peak GPU memory (``torch.cuda.max_memory_allocated``) over the window runs;
+* end-to-end x-realtime for a ``--minutes`` (default 5) video it encodes
+  itself, through the long-form scheduler and the WAV writer.
+
+Random weights give noise, not Foley; timings and memory are those of the
+real model because shapes, dtypes and sequence lengths are.  The VAE uses
+the assumed default geometry of :class:`DACConfig` (hop 960 at 48 kHz).
+With ``--models-dir`` the released weights are loaded instead, and
+``--seams`` then compares the two long-form continuity modes (inpainting on
+the previous window's latents vs plain crossfade) with the seam detector.
+
+    python benchmarks/hunyuan_gpu.py                          # XXL on cuda:0
+    python benchmarks/hunyuan_gpu.py --size xl --offload
+    python benchmarks/hunyuan_gpu.py --models-dir ~/models --size xl --seams 2
+    python benchmarks/hunyuan_gpu.py --dry-run                # tiny models on the CPU (checks the script)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from foley_engine.backends.base import FrameBatch, WindowRequest  # noqa: E402
+from foley_engine.backends.hunyuan.backend import HunyuanBackend  # noqa: E402
+from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.backends.hunyuan.encoders import ClapTextEncoder, SiglipVisionEncoder  # noqa: E402
+from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
+from foley_engine.backends.hunyuan.synchformer import Synchformer  # noqa: E402
+from foley_engine.backends.hunyuan.tiny import _tokenizer, make_tiny_models  # noqa: E402
+from foley_engine.generate import generate_to_file  # noqa: E402
+from foley_engine.job import Job  # noqa: E402
+from foley_engine.longform.scheduler import LongformScheduler  # noqa: E402
+from foley_engine.samples import make_sample_video  # noqa: E402
+from foley_engine.seams import check_seams, seams_from_windows  # noqa: E402
+
+WINDOW_SAMPLES = 10 * 48000
+
+
+def _random_(model: torch.nn.Module, std: float = 0.02) -> torch.nn.Module:
+    """Random values in place, on whatever device the model lives (fast on a GPU)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("weight_g", "alpha")) or ("norm" in name and p.dim() == 1 and name.endswith("weight")):
+                p.fill_(1.0)
+            else:
+                p.normal_(0.0, std)
+    return model
+
+
+def _materialise(build, device, dtype) -> torch.nn.Module:
+    """Build on the meta device, then allocate once, in the final dtype, on the target device."""
+    with torch.device("meta"):
+        model = build()
+    return _random_(model.to(dtype).to_empty(device=device))
+
+
+def full_size_pipeline(size: str, device: str, offload: bool) -> HunyuanFoleyPipeline:
+    from transformers import ClapTextConfig, ClapTextModelWithProjection, SiglipConfig, SiglipModel
+
+    home = "cpu" if offload else device
+    cfg = DiTConfig.xxl() if size == "xxl" else DiTConfig.xl()
+    dit = _materialise(lambda: HunyuanFoleyDiT(cfg), home, torch.bfloat16)
+    vae = _materialise(lambda: DACVAE(DACConfig()), home, torch.float32)
+    sync = _materialise(lambda: Synchformer(), home, torch.float32)
+    # google/siglip2-base-patch16-512 and laion/larger_clap_general (text tower) geometry.
+    siglip_cfg = SiglipConfig(
+        text_config=dict(vocab_size=256000, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                         num_attention_heads=12, max_position_embeddings=64),
+        vision_config=dict(image_size=512, patch_size=16, hidden_size=768, intermediate_size=3072,
+                           num_hidden_layers=12, num_attention_heads=12))
+    clap_cfg = ClapTextConfig(vocab_size=50265, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                              num_attention_heads=12, max_position_embeddings=514, projection_dim=512, pad_token_id=1)
+    with torch.device(home):
+        siglip = SiglipModel(siglip_cfg)
+        clap = ClapTextModelWithProjection(clap_cfg)
+    return HunyuanFoleyPipeline(dit, vae, sync, SiglipVisionEncoder(siglip), ClapTextEncoder(clap, _tokenizer()),
+                                device=device, offload=offload)
+
+
+def window_request(backend: HunyuanBackend, num_samples: int, seed: int) -> WindowRequest:
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for spec in backend.frame_specs:
+        n = int(Fraction(num_samples, backend.sample_rate) * spec.rate)
+        images = rng.integers(0, 256, (n, spec.height, spec.width, 3), dtype=np.uint8)
+        frames[spec.name] = FrameBatch(spec, np.arange(n, dtype=np.int64), [Fraction(i) / spec.rate for i in range(n)],
+                                       images)
+    return WindowRequest(media_path="bench", start_sample=0, num_samples=num_samples, sample_rate=backend.sample_rate,
+                         frames=frames, events=None, prompt="footsteps on a wooden floor, a door slams",
+                         negative_prompt="", seed=seed)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_bytes(device: str) -> int:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(torch.device(device))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # CPU dry run: process RSS
+
+
+def seam_comparison(backend: HunyuanBackend, media: str, seed: int = 1) -> dict:
+    """Seam detector results for each continuity mode on the same video, prompt and seeds."""
+    out = {}
+    for mode in ("crossfade", "inpaint"):
+        backend.continuity = mode
+        spans = list(LongformScheduler(backend).spans(Job(media, prompt="footsteps on a wooden floor", seed=seed)))
+        audio = np.concatenate([span.audio for span in spans])
+        reports = check_seams(audio, backend.sample_rate, seams_from_windows([s.window for s in spans], spans[0].start))
+        out[mode] = {
+            "seams": len(reports),
+            "flagged": sum(bool(r.flags) for r in reports),
+            "median_click_ratio": float(np.median([r.click_ratio for r in reports])) if reports else 0.0,
+            "max_abs_loudness_jump_lu": max((abs(r.loudness_jump_lu) for r in reports), default=0.0),
+        }
+    backend.continuity = "inpaint"
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="xxl", choices=["xxl", "xl"])
+    ap.add_argument("--device", default="cuda:0")
+    ap.add_argument("--offload", action="store_true", help="idle components in CPU memory")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--guidance", type=float, default=4.5)
+    ap.add_argument("--runs", type=int, default=3, help="timed 10-s windows after one warm-up")
+    ap.add_argument("--minutes", type=float, default=5.0, help="length of the end-to-end video (0 skips it)")
+    ap.add_argument("--models-dir", help="load the released weights from this models folder instead of random ones")
+    ap.add_argument("--seams", type=float, default=0.0, metavar="MINUTES",
+                    help="also compare inpaint vs crossfade continuity with the seam detector on a video this long")
+    ap.add_argument("--onnx", action="store_true",
+                    help="visual encoders through ONNX Runtime: reports parity (max abs error) and the speed difference")
+    ap.add_argument("--dry-run", action="store_true", help="tiny random models on the CPU: checks the script, not the GPU")
+    ap.add_argument("--json", default="hunyuan_gpu.json", help="where to write the results")
+    args = ap.parse_args(argv)
+
+    tmp = tempfile.TemporaryDirectory(prefix="hunyuan_bench_")
+    if args.dry_run:
+        args.device, args.size = "cpu", "xl"
+        models = make_tiny_models(tmp.name, size="xl")
+        pipeline = HunyuanFoleyPipeline.from_folder(models, "xl", device="cpu", offload=args.offload)
+        label = "tiny random models (dry run)"
+    elif args.models_dir:
+        from foley_engine.backends.hunyuan import loading
+
+        started = time.perf_counter()
+        pipeline = HunyuanFoleyPipeline.from_folder(loading.hunyuan_dir(args.models_dir), args.size,
+                                                    device=args.device, offload=args.offload)
+        print(f"loaded {args.size.upper()} in {time.perf_counter() - started:.1f} s", flush=True)
+        label = f"{args.size.upper()} released weights, DiT bf16"
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("no CUDA device; use --dry-run to check the script on a CPU")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        started = time.perf_counter()
+        pipeline = full_size_pipeline(args.size, args.device, args.offload)
+        print(f"built {args.size.upper()} with random weights in {time.perf_counter() - started:.1f} s", flush=True)
+        label = f"{args.size.upper()} full size, random weights, DiT bf16"
+    backend = HunyuanBackend(pipeline=pipeline, steps=args.steps, guidance=args.guidance, onnx=args.onnx,
+                             onnx_cache=os.path.join(tmp.name, "onnx"))
+    device = args.device
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else platform.processor() or "cpu"
+
+    backend.generate(window_request(backend, WINDOW_SAMPLES, 0))  # warm-up: kernels, allocator
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(torch.device(device))
+    times = []
+    for run in range(args.runs):
+        _sync(device)
+        t0 = time.perf_counter()
+        audio = backend.generate(window_request(backend, WINDOW_SAMPLES, run + 1))
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        assert audio.shape == (WINDOW_SAMPLES, 1) and np.isfinite(audio).all()
+        print(f"window {run + 1}: {times[-1]:.2f} s", flush=True)
+    peak = _peak_bytes(device)
+
+    result = {
+        "device": gpu, "torch": torch.__version__, "model": label, "size": args.size, "offload": args.offload,
+        "steps": args.steps, "guidance": args.guidance,
+        "seconds_per_10s_window": statistics.median(times), "window_runs": times,
+        "peak_gpu_memory_gib" if device.startswith("cuda") else "peak_rss_gib": peak / 2**30,
+    }
+    if backend.onnx_reports:
+        result["onnx"] = [r.to_dict() for r in backend.onnx_reports]
+    if args.minutes > 0:
+        seconds = Fraction(round(args.minutes * 60))
+        video = make_sample_video(os.path.join(tmp.name, "long.mp4"), duration=seconds, fps=Fraction(25),
+                                  width=320, height=180, impacts_every=Fraction(2), crf=35)
+        job = Job(video.path, prompt="footsteps on a wooden floor", seed=1)
+        t0 = time.perf_counter()
+        out = generate_to_file(job, backend, os.path.join(tmp.name, "long.wav"))
+        wall = time.perf_counter() - t0
+        assert out.num_samples == seconds * 48000
+        result.update(video_seconds=float(seconds), end_to_end_seconds=wall, x_realtime=float(seconds) / wall,
+                      windows=out.windows)
+
+    if args.seams > 0:
+        seconds = Fraction(round(args.seams * 60))
+        video = make_sample_video(os.path.join(tmp.name, "seams.mp4"), duration=seconds, fps=Fraction(25),
+                                  width=320, height=180, impacts_every=Fraction(3, 2), walking=True, crf=35)
+        result["seams"] = seam_comparison(backend, video.path)
+
+    print()
+    print(f"HunyuanVideo-Foley {label} on {gpu}")
+    print(f"  seconds per 10-s window : {result['seconds_per_10s_window']:.2f}  ({args.steps} steps, guidance {args.guidance})")
+    mem_key = "peak_gpu_memory_gib" if device.startswith("cuda") else "peak_rss_gib"
+    print(f"  {mem_key.replace('_', ' '):<24}: {result[mem_key]:.2f}")
+    if "x_realtime" in result:
+        print(f"  {result['video_seconds'] / 60:.1f}-min video end to end: {result['end_to_end_seconds']:.1f} s = "
+              f"{result['x_realtime']:.2f}x realtime ({result['windows']} windows)")
+    for row in result.get("onnx", []):
+        print(f"  onnx {row['name']:<11}: max abs error {row['max_abs_error']:.2e}, torch {row['torch_seconds']:.3f} s, "
+              f"onnx {row['onnx_seconds']:.3f} s ({row['speedup']:.2f}x, {row['provider']})")
+    for mode, row in result.get("seams", {}).items():
+        print(f"  seams, {mode:<9}: {row['flagged']}/{row['seams']} flagged, median click ratio "
+              f"{row['median_click_ratio']:.2f}, max loudness jump {row['max_abs_loudness_jump_lu']:.2f} LU")
+    with open(args.json, "w") as fh:
+        json.dump(result, fh, indent=2)
+    print(f"wrote {args.json}")
+    backend.close()
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""HunyuanVideo-Foley files: released layouts, strict weights_only loading, download, availability."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from foley_engine.backends.hunyuan import loading  # noqa: E402
+from foley_engine.backends.hunyuan.backend import HunyuanBackend  # noqa: E402
+from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.backends.hunyuan.synchformer import Synchformer, SynchformerConfig  # noqa: E402
+from foley_engine.backends.hunyuan.tiny import randomize  # noqa: E402
+from foley_engine.errors import BackendError  # noqa: E402
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_dit_round_trip_plain_state_dict(tmp_path):
+    model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 0)
+    path = tmp_path / "hunyuanvideo_foley.pth"
+    loading.save_dit(model, path)
+    raw = torch.load(path, weights_only=True)
+    assert isinstance(raw, dict) and all(isinstance(v, torch.Tensor) for v in raw.values())
+    loaded = loading.load_dit(path, size="xxl")
+    assert loaded.config == model.config  # the configuration is read back from the shapes
+    _same_state(model, loaded)
+
+
+def test_vae_round_trip_dac_layout(tmp_path):
+    model = randomize(DACVAE(DACConfig.tiny()), 1)
+    path = tmp_path / "vae_128d_48k.pth"
+    loading.save_vae(model, path)
+    raw = torch.load(path, weights_only=True)
+    assert set(raw) == {"state_dict", "metadata"} and raw["metadata"]["kwargs"]["encoder_rates"] == [2, 3, 4, 5, 8]
+    loaded = loading.load_vae(path)
+    assert loaded.config == model.config
+    _same_state(model, loaded)
+
+
+def test_synchformer_round_trip(tmp_path):
+    model = randomize(Synchformer(SynchformerConfig.tiny()), 2)
+    path = tmp_path / "synchformer_state_dict.pth"
+    loading.save_synchformer(model, path)
+    loaded = loading.load_synchformer(path)
+    assert loaded.config == model.config
+    _same_state(model, loaded)
+
+
+def test_full_size_configs_are_recovered_from_shapes():
+    for cfg in (DiTConfig.xxl(), DiTConfig.xl()):
+        with torch.device("meta"):
+            state = HunyuanFoleyDiT(cfg).state_dict()
+        assert loading.dit_config_from_state(state) == cfg
+    with torch.device("meta"):
+        state = Synchformer().state_dict()
+    assert loading.synchformer_config_from_state(state) == SynchformerConfig()
+
+
+def test_strict_load_names_the_differences():
+    model = HunyuanFoleyDiT(DiTConfig.tiny())
+    state = dict(model.state_dict())
+    del state["final_layer.linear.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    state["empty_clip_feat"] = torch.zeros(1, 3)
+    with pytest.raises(loading.CheckpointError) as err:
+        loading.load_strict(HunyuanFoleyDiT(DiTConfig.tiny()), state, "test file")
+    text = str(err.value)
+    assert "final_layer.linear.bias" in text and "extra.weight" in text and "empty_clip_feat" in text
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_pickled_objects_are_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": torch.zeros(1), "payload": Payload()}, path)
+    with pytest.raises(loading.CheckpointError, match="refusing"):
+        loading.load_file(path)
+    legacy = tmp_path / "legacy.pth"
+    with open(legacy, "wb") as fh:
+        pickle.dump({"x": Payload()}, fh)
+    with pytest.raises(loading.CheckpointError):
+        loading.load_file(legacy)
+
+
+def test_wrong_size_is_named(tmp_path):
+    # A file holding XL under the XXL name: detected from the shapes before anything is allocated.
+    with torch.device("meta"):
+        state = HunyuanFoleyDiT(DiTConfig.xl()).state_dict()
+    cfg = loading.dit_config_from_state(state)
+    assert (cfg.hidden_size, cfg.depth_triple_blocks) == (1408, 12)
+    loading.check_dit_size(cfg, "xl", "x.pth")
+    with pytest.raises(loading.CheckpointError, match="holds the XL model"):
+        loading.check_dit_size(cfg, "xxl", "x.pth")
+    with pytest.raises(loading.CheckpointError, match="not a HunyuanVideo-Foley DiT"):
+        loading.dit_config_from_state({"audio_embedder.proj.weight": torch.zeros(1)})
+
+
+def test_safetensors_files_load(tmp_path):
+    from safetensors.torch import save_file
+
+    model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 3)
+    path = tmp_path / "dit.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    _same_state(model, loading.load_dit(path))
+
+
+def test_memory_estimates_are_plausible():
+    # Model card: XXL ~20 GB, XL ~16 GB; with offload 8 and 6 GB (weights of the DiT alone in bf16).
+    assert 12 * 2**30 < loading.estimate_bytes("xxl") < 24 * 2**30
+    assert loading.estimate_bytes("xl") < loading.estimate_bytes("xxl")
+    assert loading.estimate_offload_bytes("xl") < 10 * 2**30
+
+
+def _fake_repo(root: Path) -> Path:
+    src = root / "mirror"
+    src.mkdir()
+    for name in (loading.DIT_FILES["xl"], loading.VAE_FILE, loading.SYNCHFORMER_FILE):
+        (src / name).write_bytes(b"weights:" + name.encode())
+    for name in (loading.SIGLIP_DIR, loading.CLAP_DIR):
+        (src / name).mkdir()
+        (src / name / "config.json").write_text("{}")
+    return src
+
+
+def test_download_from_local_mirror_and_resume(tmp_path):
+    src = _fake_repo(tmp_path)
+    models = tmp_path / "models"
+    logs = []
+    folder = loading.download("xl", models, source=src, log=logs.append)
+    assert folder == models / "hunyuan" and loading.missing(folder, "xl") == []
+    assert (folder / loading.VAE_FILE).read_bytes() == b"weights:" + loading.VAE_FILE.encode()
+    # Second run: nothing to do; a removed file is fetched again, the rest kept.
+    (folder / loading.SYNCHFORMER_FILE).unlink()
+    logs.clear()
+    loading.download("xl", models, source=src, log=logs.append)
+    assert logs[0] == f"fetching {loading.SYNCHFORMER_FILE} ..."
+    assert not list(folder.glob("*.partial"))
+    names = {item.name for item in loading.installed(models)}
+    assert loading.DIT_FILES["xl"] in names and loading.SIGLIP_DIR in names
+
+
+def test_download_uses_huggingface_hub(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    src = _fake_repo(tmp_path)
+    calls = []
+
+    def fake_file(repo_id, filename, local_dir, **kw):
+        calls.append((repo_id, filename))
+        Path(local_dir, filename).write_bytes((src / filename).read_bytes())
+        return str(Path(local_dir, filename))
+
+    def fake_snapshot(repo_id, local_dir, allow_patterns=None, **kw):
+        calls.append((repo_id, tuple(allow_patterns)))
+        Path(local_dir).mkdir(parents=True, exist_ok=True)
+        Path(local_dir, "config.json").write_text("{}")
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files",
+                        lambda repo: ["config.json", "model.safetensors", "pytorch_model.bin", "merges.txt"])
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_file)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    loading.download("xl", tmp_path / "models", log=lambda s: None)
+    repos = [c[0] for c in calls]
+    assert repos.count(loading.HUB_REPO) == 3 and loading.SIGLIP_REPO in repos and loading.CLAP_REPO in repos
+    patterns = [c[1] for c in calls if c[0] == loading.CLAP_REPO][0]
+    assert "model.safetensors" in patterns and "pytorch_model.bin" not in patterns  # one copy of the weights
+
+
+def test_availability_reasons(tmp_path, monkeypatch):
+    status = HunyuanBackend.availability(models_dir=str(tmp_path), size="xl")
+    assert not status.ok and str(tmp_path / "hunyuan") in status.reason
+    assert "foley models download hunyuan --size xl" in status.reason
+    src = _fake_repo(tmp_path)
+    loading.download("xl", tmp_path / "m", source=src, log=lambda s: None)
+    status = HunyuanBackend.availability(models_dir=str(tmp_path / "m"), size="xl", device="cuda:0")
+    if not torch.cuda.is_available():
+        assert not status.ok and "no CUDA for device cuda:0" in status.reason
+    assert HunyuanBackend.availability(models_dir=str(tmp_path / "m"), size="xl", device="cpu").ok
+    assert not HunyuanBackend.availability(size="huge").ok
+    import foley_engine.backends.hunyuan.backend as backend_module
+
+    monkeypatch.setattr(backend_module, "_missing_packages", lambda: ["torch"])
+    status = HunyuanBackend.availability(models_dir=str(tmp_path / "m"), size="xl", device="cpu")
+    assert not status.ok and "needs torch" in status.reason
+
+
+def test_missing_files_error_names_file_and_command(tmp_path):
+    with pytest.raises(BackendError) as err:
+        HunyuanBackend(models_dir=str(tmp_path), size="xl", device="cpu")
+    assert "hunyuanvideo_foley_xl.pth" in str(err.value) and "foley models download hunyuan" in str(err.value)
+
+
+def test_models_cli(tmp_path, capsys):
+    from foley_engine.cli import main
+
+    src = _fake_repo(tmp_path)
+    models = tmp_path / "models"
+    assert main(["models", "download", "hunyuan", "--size", "xl", "--models-dir", str(models), "--from", str(src)]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "--models-dir", str(models), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert str(models / "hunyuan") in out and loading.VAE_FILE in out
+    assert "hunyuan --size xl on cpu: loads" in out and "hunyuan --size xxl on cpu: no" in out
+
+
+def test_generate_options_are_collected():
+    from foley_engine.backends.hunyuan.cli import backend_options
+    from foley_engine.cli import build_parser
+
+    args = build_parser().parse_args(["generate", "v.mp4", "--backend", "hunyuan", "--offload", "--steps", "25",
+                                      "--guidance", "3.5", "--size", "xl"])
+    assert backend_options(args) == {"offload": True, "steps": 25, "guidance": 3.5, "size": "xl"}
+    assert backend_options(build_parser().parse_args(["generate", "v.mp4"])) == {}
