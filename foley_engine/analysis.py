@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from fractions import Fraction
 from typing import Iterable, Iterator, Optional
 
@@ -72,6 +73,11 @@ class FrameFeatures:
     onsets: tuple[Onset, ...] = ()
 
 
+@lru_cache(maxsize=4)
+def _column_positions(width: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, width, dtype=np.float32)
+
+
 def _histogram(gray: np.ndarray) -> np.ndarray:
     hist = np.bincount((gray.ravel() >> 4).astype(np.intp), minlength=HIST_BINS).astype(np.float32)
     return hist / max(1.0, float(hist.sum()))
@@ -99,15 +105,11 @@ class Analyzer:
         if self._prev is None:
             motion, x = 0.0, 0.0
         else:
-            diff = np.abs(g - self._prev.gray)
-            motion = float(diff.mean())
-            columns = diff.sum(axis=0)
+            columns = np.abs(g - self._prev.gray).sum(axis=0)
             total = float(columns.sum())
-            if total > 1e-6:
-                centre = float((columns * np.linspace(-1.0, 1.0, columns.size, dtype=np.float32)).sum() / total)
-            else:
-                centre = 0.0
-            x = centre
+            motion = total / g.size
+            # Centre of the motion, -1 (left) .. +1 (right): weights per column.
+            x = float(columns @ _column_positions(columns.size)) / total if total > 1e-6 else 0.0
         raw = _Raw(pts, motion, float(g.mean()), x, _histogram(gray), g)
         self._prev = raw
         self._pending.append(raw)
