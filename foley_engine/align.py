@@ -14,6 +14,7 @@ neighbouring window's crossfade covers them anyway.
 """
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from typing import Sequence
 
@@ -67,9 +68,9 @@ def align_window(
     ``start_sample`` is the absolute index of ``audio[0]``; ``events`` a
     ``VisualEvents``, ``Onset`` s or exact times (media seconds).
     ``offset_samples`` is the lateness that was removed (positive: the audio
-    was late and now starts earlier); 0 when the evidence is too weak or
-    the lag is under :data:`MIN_SHIFT`.  The
-    input is never modified and the output has the input's shape and dtype.
+    was late and now starts earlier); 0 when the evidence is too weak or the
+    lag is under :data:`MIN_SHIFT`.  The input is never modified and the
+    output has the input's shape and dtype.
     """
     estimate = estimate_window(audio, start_sample, sample_rate, events, max_offset=max_offset, kinds=kinds)
     if abs(estimate.samples) < MIN_SHIFT * sample_rate:
@@ -79,11 +80,10 @@ def align_window(
 
 
 def estimate_window(audio, start_sample, sample_rate, events, *, max_offset=MAX_OFFSET, kinds=SYNC_KINDS) -> OffsetEstimate:
+    """The window's lateness, clamped to ``±max_offset`` (the sample refinement may step a little past it)."""
     est = estimate_offset(audio, start_sample, sample_rate, events, max_offset=max_offset, kinds=kinds)
     limit = int(max_offset * sample_rate)
-    if abs(est.samples) > limit:
-        return OffsetEstimate(0, est.events, est.matched, "none")
-    return est
+    return dataclasses.replace(est, samples=max(-limit, min(limit, est.samples)))
 
 
 class AlignedBackend(Backend):

@@ -52,6 +52,8 @@ def add_soak_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--media-dir", help="where test videos are made and reused (default OUT/media)")
     p.add_argument("--keep-audio", action="store_true", help="keep the generated WAV files")
     p.add_argument("--sample-interval", type=float, default=0.5, help="memory sampling period in seconds")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run the first and the last video this many times and take the best (default 1)")
 
 
 def add_align_arguments(p: argparse.ArgumentParser) -> None:

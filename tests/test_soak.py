@@ -1,0 +1,42 @@
+"""The CI-sized soak run: 3 videos x 1 minute at 360p through a real engine, asserting the issue's targets."""
+import json
+import os
+
+import pytest
+
+from foley_engine.cli import main
+
+pytest.importorskip("zmq")
+
+
+@pytest.mark.slow
+def test_ci_soak_run_meets_the_targets(tmp_path):
+    out = tmp_path / "soak"
+    main(["bench", "soak", "--videos", "3", "--minutes", "1", "--resolution", "360p", "--repeat", "3",
+          "--out", str(out), "--sample-interval", "0.2"])
+    for name in ("soak.json", "soak.md", "latency.png", "memory.png", "offset_vs_position.png", "offsets_by_video.png"):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "soak.json").read_text())
+    s = report["summary"]
+    assert report["settings"]["mode"] == "engine"
+    assert len(report["videos"]) == 3 and s["events"] >= 70
+    # Output lengths exact, no clicks or gaps at any seam.
+    assert s["lengths_exact"]
+    assert s["seams"] >= 9 and s["seam_discontinuities"] == 0
+    # Sync: |median| <= 5 ms per video and per tenth of each; every impact heard, within one frame.
+    assert s["missing_events"] == 0
+    assert s["worst_median_offset_ms"] <= 5.0
+    assert s["max_offset_frames"] <= 1.0
+    # Memory: never restarted; the worker's peak RSS grew <= 2%.  Its current RSS after a job
+    # sometimes steps up ~15 MiB (glibc keeping freed buffers, see docs/soak.md), so that one
+    # only has to stay clear of a real leak here; the full run reports it against 2%.
+    assert s["worker_restarts"] == 0
+    assert s["peak_rss_growth"] <= 0.02
+    assert s["rss_growth"] <= 0.25
+    # Latency, best of 3 runs of the first and of the last video.  On two cores shared with the
+    # other test worker (and other jobs), one-second runs move by up to 20% between the start
+    # and the end of this test, so only a seed-sized regression (+51%) fails here; the 1.03
+    # target is judged by the full run (docs/soak.md).
+    assert s["latency_ratio"] <= 1.5
+    assert "Overall:" in (out / "soak.md").read_text()
+    assert not [f for f in os.listdir(out / "audio") if f.endswith(".wav")], "audio is removed unless --keep-audio"
