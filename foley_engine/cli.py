@@ -19,6 +19,7 @@ from typing import Optional
 
 from . import __version__
 from .errors import Cancelled, FoleyError, RangeError
+from .malloc_tuning import pin_mmap_threshold
 from .timebase import exact_rate, format_seconds, parse_media_time
 
 #: packages that contribute sub-commands: module with ``register(subparsers)``
@@ -112,7 +113,8 @@ def cmd_generate(args) -> int:
         return generate_via_engine(args, media, out)
     info = probe(media)
     start, end = _parse_range(args, info)
-    job = Job(media, start, end, args.prompt, args.negative_prompt, args.seed, speed=args.speed)
+    job = Job(media, start, end, args.prompt, args.negative_prompt, args.seed, speed=args.speed,
+              options={"align": True} if args.align else {})
     job.resolve_range(info)  # fail on a bad range before loading a model
     options = {"device": args.device} if args.device else {}
     # Backend-specific flags (e.g. --steps, --guidance) are registered as backend_opt_<name>.
@@ -177,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--fps", help="frame rate for SMPTE --in/--out when the media does not state one (24, 29.97, 30000/1001)")
     gen.add_argument("--speed", type=_speed, default=Fraction(1),
                      help="source playback speed (2 = twice as fast); the output lasts (out - in) / speed")
+    gen.add_argument("--align", action="store_true",
+                     help="re-align each window to the visual events (within ±80 ms; for neural backends)")
     gen.add_argument("--backend", default="procedural", help="backend name (see `foley backends`; default procedural)")
     gen.add_argument("--device", help="device for neural backends, e.g. cuda:0")
     gen.add_argument("--format", default="pcm24", choices=["pcm24", "pcm16", "float"], help="WAV sample format (default pcm24)")
@@ -202,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    pin_mmap_threshold()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

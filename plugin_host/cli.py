@@ -138,6 +138,8 @@ def generate_via_engine(args, media: str, out: str) -> int:
     Job(media, start, end, speed=speed).resolve_range(info)
     item = {"media": media, "prompt": args.prompt, "negative_prompt": args.negative_prompt, "seed": args.seed,
             "format": args.format, "speed": str(speed)}
+    if getattr(args, "align", False):
+        item["options"] = {"align": True}
     if start is not None:
         item["start"] = str(start)
     if end is not None:

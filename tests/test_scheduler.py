@@ -94,3 +94,28 @@ def test_speed_change_lasts_duration_over_speed_and_follows_frames(click_backend
         if start <= t < end - Fraction(1, 2):
             # An impact at media time t sounds at job time start + (t - start) / speed.
             assert to_index(start + (t - start) / speed, 48000) in hits
+
+
+def test_align_option_pulls_late_windows_back_into_sync(clip_2997):
+    from conftest import ClickBackend
+
+    class LateBackend(ClickBackend):
+        """Clicks 60 ms after each event, like a neural model that drifted."""
+
+        def generate(self, request):
+            audio = super().generate(request)
+            late = to_index(Fraction(60, 1000), request.sample_rate)
+            return np.concatenate([np.zeros((late, 1), np.float32), audio[:-late]])
+
+    def click_times(job):
+        spans = list(LongformScheduler(LateBackend()).spans(job))
+        audio = np.concatenate([s.audio for s in spans])[:, 0]
+        return [Fraction(int(i), 48000) for i in np.nonzero(audio > 0.5)[0]]
+
+    impacts = [t for t in clip_2997.impact_times if Fraction(1, 2) < t < 11]
+    late = click_times(Job(clip_2997.path))
+    aligned = click_times(Job(clip_2997.path, options={"align": True}))
+    for t in impacts:
+        assert min(abs(c - t - Fraction(60, 1000)) for c in late) <= Fraction(1, 48000)
+        assert min(abs(c - t) for c in aligned) <= Fraction(5, 1000)
+    assert len(aligned) == len(late)

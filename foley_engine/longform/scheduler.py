@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from ..align import align_window
 from ..analysis import Analyzer, EventLog
 from ..backends.base import Backend, FrameBatch, WindowRequest, check_output
 from ..errors import Cancelled, MediaError
@@ -150,6 +151,7 @@ class LongformScheduler:
                 log.add(analyzer.push(frame.time, frame.gray))
                 grids.add(frame.time, frame.grid)
 
+        align = str(job.options.get("align", "")).lower() in ("1", "true", "yes", "on")
         started = time.monotonic()
         windows_estimate = max(1, math.ceil((total - self.overlap) / max(1, self.window - self.overlap)))
         tail: Optional[np.ndarray] = None
@@ -185,6 +187,9 @@ class LongformScheduler:
                     options=dict(job.options),
                 )
                 audio = check_output(self.backend, request, self.backend.generate(request))
+                if align:
+                    # Before the crossfade, so a shifted window still blends with its neighbours.
+                    audio, _ = align_window(audio, window.start, sr, request.events)
                 if tail is not None:
                     audio[: tail.shape[0]] = crossfade(tail, audio[: tail.shape[0]])
                 keep = window.next_start - window.start
