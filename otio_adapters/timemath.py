@@ -9,32 +9,18 @@ The rounding rule is the engine's: time ``t`` at rate ``r`` is index
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Optional, Union
+from typing import Optional
 
 import opentimelineio as otio
+
+# The engine's exact-time rules, shared so placement matches the engine to the sample.
+from plugin_host.protocol import exact_rate, round_half_away, to_index  # noqa: F401  (re-exported)
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
 
 #: the engine's output rate; Foley clips are placed on this grid
 SAMPLE_RATE = 48000
-
-# Integer rates n*1000/1001 that editors write as 23.976, 29.97, 59.94 ...
-_NTSC_BASES = (24, 30, 48, 60, 120)
-
-
-def exact_rate(rate: Union[float, int, str, Fraction]) -> Fraction:
-    """29.97 / 29.97002997 / "30000/1001" -> Fraction(30000, 1001); 25.0 -> 25."""
-    value = Fraction(rate) if not isinstance(rate, float) else Fraction(repr(rate))
-    if value <= 0:
-        raise ValueError(f"rate must be positive, got {rate!r}")
-    if value.denominator == 1:
-        return value
-    for base in _NTSC_BASES:
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(value - ntsc) < Fraction(1, 100):
-            return ntsc
-    return value.limit_denominator(1001)
 
 
 def exact_value(value: float) -> Fraction:
@@ -47,17 +33,6 @@ def exact_value(value: float) -> Fraction:
 def seconds(t: RT) -> Fraction:
     """A RationalTime as exact seconds."""
     return exact_value(t.value) / exact_rate(t.rate)
-
-
-def round_half_away(x: Fraction) -> int:
-    if x >= 0:
-        return int((x + Fraction(1, 2)) // 1)
-    return -int((-x + Fraction(1, 2)) // 1)
-
-
-def to_index(t: Fraction, rate: Union[int, Fraction]) -> int:
-    """The sample/frame index of ``t`` seconds at ``rate`` (the one rounding rule)."""
-    return round_half_away(Fraction(t) * Fraction(rate))
 
 
 def samples(t: RT, rate: int = SAMPLE_RATE) -> int:

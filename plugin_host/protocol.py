@@ -198,6 +198,39 @@ class ReplayGuard:
         self._seen[header["msg_id"]] = now
 
 
+# ------------------------------------------------------------------ exact time on the wire
+# The engine's rules, here so that adapters (which may import only the client
+# and this module) place results with exactly the engine's arithmetic.
+
+_NTSC_BASES = (24, 30, 48, 60, 120)  # editors write n*1000/1001 as 23.976, 29.97, 59.94 ...
+
+
+def round_half_away(x: Fraction) -> int:
+    """Round a rational to the nearest integer, halves away from zero (exactly)."""
+    if x >= 0:
+        return int((x + Fraction(1, 2)) // 1)
+    return -int((-x + Fraction(1, 2)) // 1)
+
+
+def to_index(t: Fraction, rate) -> int:
+    """The sample/frame index of time ``t`` at ``rate``: the one rounding rule."""
+    return round_half_away(Fraction(t) * Fraction(rate))
+
+
+def exact_rate(rate) -> Fraction:
+    """An exact rate from an editor's float: 29.97, 29.97002997 or "30000/1001" -> 30000/1001."""
+    value = Fraction(repr(rate)) if isinstance(rate, float) else Fraction(rate)
+    if value <= 0:
+        raise ValueError(f"rate must be positive, got {rate!r}")
+    if value.denominator == 1:
+        return value
+    for base in _NTSC_BASES:
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(value - ntsc) < Fraction(1, 100):
+            return ntsc
+    return value.limit_denominator(1001)
+
+
 # ------------------------------------------------------------------ content schemas
 
 
