@@ -14,7 +14,7 @@ from typing import Optional
 import opentimelineio as otio
 
 # The engine's exact-time rules, shared so placement matches the engine to the sample.
-from plugin_host.protocol import exact_rate, round_half_away, to_index  # noqa: F401  (re-exported)
+from plugin_host.protocol import exact_rate, to_index
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange

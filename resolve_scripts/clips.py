@@ -23,7 +23,7 @@ from otio_adapters.timeline_io import read_timeline
 from otio_adapters.timeline_jobs import ClipError, Plan, plan_clip, url_to_path
 from otio_adapters.timemath import RT, TR, exact_rate, parse_timecode, to_index
 
-from .api import Context, Item, ResolveError, call, clip_property, label
+from .api import Context, Item, ResolveError, clip_property, label
 
 
 @dataclass

@@ -66,3 +66,20 @@ class ClickBackend(Backend):
 @pytest.fixture
 def click_backend():
     return ClickBackend()
+
+
+@pytest.fixture
+def engines():
+    """Start real engine processes (``engines(folder, *serve_args, backend=...)``); all stopped afterwards."""
+    from test_engine_backend import EngineProcess
+
+    started = []
+
+    def start(folder, *args, **kwargs):
+        eng = EngineProcess(folder, *args, **kwargs).start()
+        started.append(eng)
+        return eng
+
+    yield start
+    for eng in started:
+        eng.stop()

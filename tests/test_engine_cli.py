@@ -19,20 +19,6 @@ def clip(tmp_path_factory):
     return make_clip(str(tmp_path_factory.mktemp("clips") / "clip.mp4"), seconds=3)
 
 
-@pytest.fixture
-def engines():
-    started = []
-
-    def start(folder, *args, **kwargs):
-        eng = EngineProcess(folder, *args, **kwargs).start()
-        started.append(eng)
-        return eng
-
-    yield start
-    for eng in started:
-        eng.stop()
-
-
 def foley(*args, check=True):
     proc = subprocess.run([sys.executable, "-m", "foley_engine.cli", *args], capture_output=True, text=True,
                           env=EngineProcess.env(), timeout=60)

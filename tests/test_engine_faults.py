@@ -9,26 +9,12 @@ import soundfile as sf
 
 from plugin_host.client import EngineClient, EngineNotRunning, JobFailed
 
-from test_engine_backend import EngineProcess, PulseBackend, make_clip, pid_alive, wait_for
+from test_engine_backend import PulseBackend, make_clip, pid_alive, wait_for
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     return make_clip(str(tmp_path_factory.mktemp("clips") / "clip.mp4"), seconds=3)
-
-
-@pytest.fixture
-def engines():
-    started = []
-
-    def start(folder, *args, **kwargs):
-        eng = EngineProcess(folder, *args, **kwargs).start()
-        started.append(eng)
-        return eng
-
-    yield start
-    for eng in started:
-        eng.stop()
 
 
 def first_span(job):
