@@ -3,9 +3,11 @@
 glibc raises its mmap threshold each time a large block is freed, so after
 the first window the synthesiser's multi-megabyte buffers come from the
 heap instead of mmap, fragment it, and resident memory creeps up for
-minutes.  Pinning the threshold keeps large buffers on mmap, returned to
-the OS when freed: measured on a 5-minute 1080p job, RSS stays at its
-first-window level instead of growing by a third.
+minutes.  Pinning the threshold at 4 MiB keeps those buffers on mmap
+(returned to the OS when freed) while the many smaller per-frame arrays
+stay on the heap: pinning it at glibc's 128 KiB default instead cost 25 %
+more CPU in page faults.  Measured on 1- and 5-minute 1080p jobs: peak RSS
+172 and 176 MB (unpinned: 185 MB and still growing), CPU time unchanged.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import ctypes.util
 import sys
 
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own default, but fixed
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
 def _glibc_function(name: str):
