@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    pin_mmap_threshold()
+    pin_mmap_threshold()  # flat memory over long videos (see foley_engine.malloc_tuning)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

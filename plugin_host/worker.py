@@ -17,7 +17,7 @@ import sys
 import threading
 import traceback
 
-from foley_engine.malloc_tuning import pin_mmap_threshold, trim_heap
+from foley_engine.malloc_tuning import trim_heap
 
 from .memory import gpu_memory, process_rss
 
@@ -113,13 +113,14 @@ class Worker:
             report = {"type": "error", "key": key, "code": "internal", "message": f"{type(exc).__name__}: {exc}"}
         with self._lock:
             self.current = None
-        trim_heap()  # hand freed memory back before measuring, so RSS tracks live data
+        # Between jobs, hand freed native memory back to the OS so a long-lived
+        # worker does not keep the high-water mark of its largest job (soak: flat RSS).
+        trim_heap()
         report.update(rss=process_rss(), gpu=gpu_memory())
         send(report)
 
 
 def main() -> int:
-    pin_mmap_threshold()  # flat memory over many jobs (see foley_engine.malloc_tuning)
     channel = Channel()
     init = json.loads(sys.stdin.readline() or "{}")
     try:

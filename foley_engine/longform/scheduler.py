@@ -18,6 +18,7 @@ from ..analysis import Analyzer, EventLog
 from ..backends.base import Backend, FrameBatch, WindowRequest, check_output
 from ..errors import Cancelled, MediaError
 from ..job import Job
+from ..malloc_tuning import trim_heap
 from ..media.decode import FrameReader
 from ..media.probe import MediaInfo, probe
 from ..timebase import format_seconds, to_index, to_time
@@ -203,6 +204,9 @@ class LongformScheduler:
                     return
                 start = window.next_start
                 index += 1
+                # The finished window's buffers are garbage now; give the freed
+                # native memory back so RSS stays at one window's worth.
+                trim_heap()
                 next_t0 = to_time(start, sr)
                 log.forget_before(next_t0 - lookback)
                 grids.forget_before(next_t0)
