@@ -131,6 +131,9 @@ class LongformScheduler:
             specs=self.backend.frame_specs,
             grid_range=(to_time(first, sr), to_time(stop, sr)),
             time_map=job.to_job_time(media_range),
+            # Analysis-only frames are 5 KB: let decoding run a whole window
+            # ahead while the backend synthesises; big backend frames, 64.
+            queue_size=64 if self.backend.frame_specs else 1024,
         )
         frames = iter(reader)
         analyzer, log, grids = Analyzer(), EventLog(), _GridBuffer(self.backend.frame_specs)
