@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from fractions import Fraction
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -83,6 +83,11 @@ def _histogram(gray: np.ndarray) -> np.ndarray:
     return hist / max(1.0, float(hist.sum()))
 
 
+def _hist_distance(a: "_Raw", b: "_Raw") -> float:
+    """Share of the histogram mass that moved between two frames (0..1)."""
+    return 0.5 * float(np.abs(a.hist - b.hist).sum())
+
+
 class _Raw:
     __slots__ = ("pts", "motion", "brightness", "x", "hist", "gray")
 
@@ -131,9 +136,9 @@ class Analyzer:
         onsets: list[Onset] = []
         cut = False
         if prev is not None:
-            hist_distance = 0.5 * float(np.abs(cur.hist - prev.hist).sum())
+            hist_distance = _hist_distance(cur, prev)
             brightness_jump = cur.brightness - prev.brightness
-            returns = nxt is not None and 0.5 * float(np.abs(nxt.hist - prev.hist).sum()) < 0.5 * hist_distance
+            returns = nxt is not None and _hist_distance(nxt, prev) < 0.5 * hist_distance
             if brightness_jump > FLASH_BRIGHTNESS_JUMP and returns:
                 onsets.append(Onset(cur.pts, "flash", min(1.0, brightness_jump * 2.0), cur.x))
             elif (
@@ -152,7 +157,7 @@ class Analyzer:
             elif (
                 nxt.motion > IMPACT_MIN_MOTION
                 and nxt.motion > START_RISE_RATIO * max(m, 1e-4)
-                and not self._looks_like_cut(nxt, cur)
+                and _hist_distance(nxt, cur) <= CUT_HIST_DISTANCE
             ):
                 onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x))
         flash = any(o.kind == "flash" for o in onsets)
@@ -166,9 +171,6 @@ class Analyzer:
             self._last_emitted = cur
         return FrameFeatures(cur.pts, 0.0 if quiet else cur.motion, cur.brightness, cur.x, cut, tuple(onsets))
 
-    @staticmethod
-    def _looks_like_cut(nxt: _Raw, cur: _Raw) -> bool:
-        return 0.5 * float(np.abs(nxt.hist - cur.hist).sum()) > CUT_HIST_DISTANCE
 
 
 class EventLog:
@@ -226,10 +228,3 @@ def analyse_frames(frames: Iterable[tuple[Fraction, np.ndarray]]) -> VisualEvent
     if not log._times:
         return VisualEvents()
     return log.view(log._times[0], log._times[-1] + 1)
-
-
-def iter_features(frames: Iterable[tuple[Fraction, np.ndarray]]) -> Iterator[FrameFeatures]:
-    analyzer = Analyzer()
-    for pts, gray in frames:
-        yield from analyzer.push(pts, gray)
-    yield from analyzer.flush()

@@ -29,8 +29,9 @@ SUBCOMMAND_MODULES = ("plugin_host.cli", "otio_adapters.cli", "resolve_scripts.c
 class ProgressBar:
     """A one-line progress bar on stderr (only when stderr is a terminal, unless forced)."""
 
-    def __init__(self, label: str, enabled: Optional[bool] = None, stream=sys.stderr):
+    def __init__(self, label: str, sample_rate: int, enabled: Optional[bool] = None, stream=sys.stderr):
         self.label = label
+        self.sample_rate = sample_rate
         self.stream = stream
         self.enabled = stream.isatty() if enabled is None else enabled
         self._last = -1
@@ -53,8 +54,6 @@ class ProgressBar:
         if progress.fraction >= 1:
             self.stream.write("\n")
         self.stream.flush()
-
-    sample_rate = 48000
 
 
 def _speed(text: str) -> Fraction:
@@ -121,8 +120,7 @@ def cmd_generate(args) -> int:
     options.update({k[len("backend_opt_"):]: v for k, v in vars(args).items()
                     if k.startswith("backend_opt_") and v is not None})
     backend = load_backend(args.backend, **options)
-    bar = ProgressBar(f"foley {os.path.basename(media)}", enabled=True if args.progress else None)
-    bar.sample_rate = backend.sample_rate
+    bar = ProgressBar(f"foley {os.path.basename(media)}", backend.sample_rate, enabled=True if args.progress else None)
     cancelled = _install_cancel()
     try:
         result = generate_to_file(

@@ -145,7 +145,6 @@ def generate_via_engine(args, media: str, out: str) -> int:
     if end is not None:
         item["end"] = str(end)
     eng = _client(args)
-    bar = ProgressBar(f"foley {os.path.basename(media)}", enabled=True if args.progress else None)
     cancelled = _install_cancel()
     try:
         backend = eng.hello().get("backend", {})
@@ -153,7 +152,8 @@ def generate_via_engine(args, media: str, out: str) -> int:
         if args.backend not in (backend.get("name"), "procedural"):
             raise EngineCommandError(f"the running engine serves backend {backend.get('name')!r}, not {args.backend!r}; "
                                      f"restart it with `foley engine serve --backend {args.backend}`")
-        bar.sample_rate = backend.get("sample_rate", 48000)
+        bar = ProgressBar(f"foley {os.path.basename(media)}", backend.get("sample_rate", 48000),
+                          enabled=True if args.progress else None)
         job = eng.submit([item], out_dir=os.path.dirname(out))
         started = time.monotonic()
 

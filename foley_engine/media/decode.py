@@ -239,10 +239,3 @@ class FrameReader:
                 grid[spec.name] = [(j, img) for j in range(lo, hi)]
         self._first_emitted = True
         self._put(DecodedFrame(t, gray, grid))
-
-
-def iter_gray_frames(path: str, info: MediaInfo, start: Fraction = Fraction(0), end: Optional[Fraction] = None):
-    """``(time, grey)`` for every frame in ``[start, end)`` (analysis only)."""
-    reader = FrameReader(info, start, end if end is not None else info.duration + 1)
-    for item in reader:
-        yield item.time, item.gray

@@ -108,11 +108,3 @@ class AtomicWavWriter:
             self.commit()
         else:
             self._discard()
-
-
-def write_wav(path: str, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_24") -> str:
-    audio = np.asarray(audio, dtype=np.float32)
-    channels = 1 if audio.ndim == 1 else audio.shape[1]
-    with AtomicWavWriter(path, sample_rate, channels, subtype) as writer:
-        writer.write(audio)
-    return writer.path
