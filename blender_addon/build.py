@@ -3,8 +3,9 @@
     python blender_addon/build.py                 # -> dist/foley_sequencer-<version>.zip
     python blender_addon/build.py --no-wheels     # for a Blender that already has pyzmq (tests)
 
-The engine client (``plugin_host/client.py`` and ``protocol.py``) is copied
-into the zip as the sub-package ``foley_client``.  pyzmq wheels for every
+The whole plug-in package ``plugin_host/`` (exact time, wire protocol, typed
+items, client, batch runner; standard library + pyzmq) is copied, file for
+file and byte for byte, into the zip as the sub-package ``foley_client``.  pyzmq wheels for every
 platform Blender ships are fetched at build time with ``pip download`` (the
 same pyzmq version as this environment's, which the tests ran against) and
 listed in the manifest's ``wheels``; Blender installs the one that fits.
@@ -35,7 +36,8 @@ PLATFORMS = {
     "macos-x64": ["macosx_10_15_x86_64", "macosx_10_9_x86_64", "macosx_10_15_universal2", "macosx_10_9_universal2"],
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
 }
-CLIENT_FILES = ("client.py", "protocol.py")
+#: the add-on's name for its copy of plugin_host/
+VENDORED = "foley_client"
 SKIP = {"build.py", "__pycache__"}
 
 
@@ -93,12 +95,8 @@ def stage(folder: str, manifest: str) -> None:
             shutil.copy2(src, os.path.join(folder, name))
     with open(os.path.join(folder, "blender_manifest.toml"), "w", encoding="utf-8") as f:
         f.write(manifest)
-    vendored = os.path.join(folder, "foley_client")
-    os.makedirs(vendored)
-    with open(os.path.join(vendored, "__init__.py"), "w", encoding="utf-8") as f:
-        f.write('"""The Foley engine\'s thin client, copied from plugin_host/ when the extension was built."""\n')
-    for name in CLIENT_FILES:
-        shutil.copy2(os.path.join(ROOT, "plugin_host", name), os.path.join(vendored, name))
+    shutil.copytree(os.path.join(ROOT, "plugin_host"), os.path.join(folder, VENDORED),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def build(out_dir: str, wheels: bool = True, pyzmq_version: str = "", cache: str = "") -> str:

@@ -65,10 +65,6 @@ def context_menu_classes() -> list[str]:
 
 def client_module():
     """The engine client: the copy bundled in the extension, else the repository's (development)."""
-    try:
-        from . import foley_client  # noqa: F401  (only present in the built extension)
-    except ImportError:
-        from plugin_host import client
-        return client
-    from .foley_client import client  # an ImportError here names what is missing (e.g. zmq)
-    return client
+    from . import host
+
+    return host.module("client")  # an ImportError here names what is missing (e.g. zmq)

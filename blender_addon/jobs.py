@@ -9,9 +9,7 @@ redraws) happens on the main thread in :func:`pump`, called by a
 from __future__ import annotations
 
 import abc
-import os
 import queue
-import shlex
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from typing import Callable, Optional
 
 import bpy
 
-from . import compat
+from . import compat, host
 from .place import place
 from .strips import StripError
 
@@ -27,9 +25,6 @@ POLL_S = 0.1
 #: client heartbeat, which is also how often a worker thread looks for a cancel request
 HEARTBEAT_S = 0.2
 STATUS_MAX_AGE_S = 3.0
-
-
-_ENV_LOCK = threading.Lock()
 
 
 @dataclass
@@ -43,27 +38,12 @@ class EngineSpec:
 
     def start(self, client, timeout: float = 60.0):
         """Start ``<program> engine serve <serve_args>`` and wait until it answers."""
-        # The client reads the program from FOLEY_ENGINE_COMMAND (Blender's executable is not a
-        # Python it could reuse); set it only while starting, so nothing else sees it.
-        with _ENV_LOCK:
-            saved = os.environ.get("FOLEY_ENGINE_COMMAND")
-            os.environ["FOLEY_ENGINE_COMMAND"] = shlex.join(self.program)
-            try:
-                return client.start_engine(self.connection_file, tuple(self.serve_args), timeout)
-            finally:
-                if saved is None:
-                    os.environ.pop("FOLEY_ENGINE_COMMAND", None)
-                else:
-                    os.environ["FOLEY_ENGINE_COMMAND"] = saved
+        # Blender's executable is not a Python that could run the engine: use the configured program.
+        return client.start_engine(self.connection_file, tuple(self.serve_args), timeout, command=self.program)
 
     def connect(self, client, **kwargs):
-        try:
-            client.discover(self.connection_file)
-        except client.EngineNotRunning:
-            if not self.autostart:
-                raise
-            self.start(client)
-        return client.EngineClient.connect(self.connection_file, **kwargs)
+        return client.EngineClient.connect(self.connection_file, autostart=self.autostart,
+                                           serve_args=tuple(self.serve_args), command=self.program, **kwargs)
 
 
 class Task(abc.ABC):
@@ -106,45 +86,49 @@ class Task(abc.ABC):
 
 
 class Run(Task):
-    """One submitted job: its items, where each result goes, and what happened so far."""
+    """One batch of strips: its items, where each result goes, and what happened so far.
+
+    Each strip is its own engine job (the batch runner's default policy), so
+    one unreadable strip fails alone and the others are still placed.
+    """
 
     def __init__(self, scene_name: str, items: list, placements: list, out_dir: str, engine: EngineSpec,
                  channel: int = 0, label: str = "job"):
         super().__init__(label)
         self.scene_name, self.items, self.placements = scene_name, items, placements
         self.out_dir, self.engine, self.channel = out_dir, engine, channel
-        self.job_id = ""
+        self.job_ids: list = []
         self.items_done = 0
+        self.failures: list = []
         self.fraction = 0.0
         self.placed: list = []
         self.started = time.monotonic()
         self._cancel = threading.Event()
 
+    @property
+    def job_id(self) -> str:
+        """The first engine job of this run (for the panel)."""
+        return self.job_ids[0] if self.job_ids else ""
+
     # ---------------------------------------------------------------- worker side
 
     def work(self, sink: Callable[[str, object], None]) -> None:
-        """Talk to the engine until the job ends; every outcome goes to ``sink``, never raises."""
+        """Talk to the engine until every item ended; every outcome goes to ``sink``, never raises."""
         try:
             client = compat.client_module()
+            batch = host.module("batch")
         except ImportError as exc:
             sink("error", f"the engine client cannot load ({exc}); reinstall the extension")
             return
         try:
             with self.engine.connect(client, heartbeat=HEARTBEAT_S) as eng:
-                job = eng.submit(self.items, out_dir=self.out_dir)
-                sink("submitted", job.job_id)
-                asked = []
-
-                def forward_cancel():
-                    if self._cancel.is_set() and not asked:
-                        asked.append(job.cancel())  # takes effect at the engine's next window
-
-                for event in job.events(on_idle=forward_cancel):
-                    sink("event", event)
-                    forward_cancel()
-        except client.RequestRejected as exc:
-            where = f"{exc.field}: " if exc.field and not str(exc).startswith(exc.field) else ""
-            sink("error", f"the engine refused the job: {where}{exc}")
+                outcome = batch.BatchRunner(eng, self.out_dir).run(
+                    self.items, cancel=self._cancel.is_set,
+                    on_submitted=lambda job_id: sink("submitted", job_id),
+                    on_progress=lambda p: sink("progress", p.fraction),
+                    on_result=lambda done: sink("result", done),
+                    on_failure=lambda failed: sink("failure", failed))
+            sink("finished", outcome.cancelled)
         except client.EngineError as exc:
             sink("error", str(exc))
         except Exception as exc:  # a thread has nobody to raise to; the user gets a report instead
@@ -166,38 +150,40 @@ class Run(Task):
 
     def handle(self, kind: str, payload) -> None:
         if kind == "submitted":
-            self.job_id, self.state = payload, "running"
+            self.job_ids.append(payload)
+            self.state = "running"
         elif kind == "error":
             self.state = "error"
             self.messages.append(("ERROR", f"Foley: {payload}"))
-        elif kind == "event":
-            self._on_event(payload)
-
-    def _on_event(self, event) -> None:
-        c = event.content
-        n = max(1, len(self.items))
-        if event.type == "progress":
-            done, total = c.get("done_samples", 0), c.get("total_samples", 0)
-            self.fraction = (c.get("item", 0) + (done / total if total else 0)) / n
-        elif event.type == "item":
+        elif kind == "progress":
+            self.fraction = max(self.fraction, payload)
+        elif kind == "result":
             self.items_done += 1
-            self.fraction = max(self.fraction, self.items_done / n)
-            self._place(c["item"], c["result"])
-        elif event.type == "done":
-            self.state, self.fraction = "done", 1.0
-            self.messages.append(("INFO", f"Foley: {len(self.placed)} clip(s) placed"))
-        elif event.type == "failed":
-            self.state = "failed"
-            where = ""
-            if c.get("item") is not None and c["item"] < len(self.placements):
-                where = f" ({self.placements[c['item']]['source_name']})"
-            self.messages.append(("ERROR", f"Foley job failed{where}: {c.get('message', 'no reason given')}"))
-        elif event.type == "cancelled":
+            self.fraction = max(self.fraction, self.items_done / max(1, len(self.items)))
+            self._place(payload.index, payload.result.to_wire(), payload.job_id)
+        elif kind == "failure":
+            self.failures.append(payload.error)
+            if payload.reason != "cancelled":
+                self.messages.append(("ERROR", f"Foley: {payload.error}"))
+        elif kind == "finished":
+            self._finish(cancelled=payload)
+
+    def _finish(self, cancelled: bool) -> None:
+        self.fraction = 1.0
+        if cancelled:
             self.state = "cancelled"
             kept = f"; {len(self.placed)} finished clip(s) kept" if self.placed else ""
             self.messages.append(("WARNING", f"Foley job cancelled{kept}"))
+        elif self.failures and not self.placed:
+            self.state = "failed"
+            self.messages.append(("ERROR", f"Foley: no clip placed ({len(self.failures)} failed)"))
+        else:
+            self.state = "done"
+            failed = f", {len(self.failures)} failed" if self.failures else ""
+            self.messages.append(("INFO" if not failed else "WARNING", f"Foley: {len(self.placed)} clip(s) placed"
+                                  f"{failed}"))
 
-    def _place(self, index: int, result: dict) -> None:
+    def _place(self, index: int, result: dict, job_id: str) -> None:
         if self.scene_name is None:
             self.messages.append(("WARNING", f"Foley: the file was closed; {result['path']} was not placed"))
             return
@@ -206,7 +192,7 @@ class Run(Task):
             self.messages.append(("WARNING", f"Foley: scene {self.scene_name!r} is gone; {result['path']} was not placed"))
             return
         try:
-            sound, warning = place(scene, self.placements[index], result, self.job_id, self.channel)
+            sound, warning = place(scene, self.placements[index], result, job_id, self.channel)
         except (StripError, RuntimeError) as exc:
             self.messages.append(("ERROR", f"Foley: could not place {result['path']}: {exc}"))
             return

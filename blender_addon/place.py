@@ -14,7 +14,7 @@ from typing import Optional
 
 import bpy
 
-from . import compat
+from . import compat, host
 from .strips import (
     StripError, StripTiming, exact_rate, free_channel, scene_rate, time_string, visible_media_range,
 )
@@ -44,6 +44,12 @@ def media_path(strip) -> str:
     return os.path.normpath(bpy.path.abspath(strip.filepath, library=strip.id_data.library))
 
 
+def movie_rate(strip) -> Fraction:
+    if not strip.fps > 0:
+        raise StripError(f"{strip.name}: the movie states no frame rate (is the file readable?)")
+    return exact_rate(strip.fps)
+
+
 def timing_of(scene, strip, frame_counts: dict) -> StripTiming:
     path = media_path(strip)
     if path not in frame_counts:
@@ -56,7 +62,7 @@ def timing_of(scene, strip, frame_counts: dict) -> StripTiming:
         frame_duration=int(strip.frame_duration),
         anim_start=int(strip.animation_offset_start),
         anim_end=int(strip.animation_offset_end),
-        movie_rate=exact_rate(strip.fps),
+        movie_rate=movie_rate(strip),
         scene_rate=rate_of(scene),
         movie_frames=frame_counts[path],
         reversed=bool(getattr(strip, "use_reverse_frames", False)),
@@ -82,8 +88,8 @@ def stored_prompt(strip, settings) -> tuple[str, str, int]:
             int(strip.get("foley_seed", settings.seed)))
 
 
-def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict) -> tuple[dict, dict]:
-    """One engine item for a movie strip and what is needed to place its result."""
+def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict):
+    """One engine :class:`~plugin_host.items.Item` for a movie strip, and what is needed to place its result."""
     if strip.type != "MOVIE":
         raise StripError(f"{strip.name}: not a movie strip")
     path = media_path(strip)
@@ -92,12 +98,13 @@ def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_
     t0, t1 = visible_media_range(timing_of(scene, strip, frame_counts))
     sid = source_id(scene, strip)
     strip["foley_prompt"], strip["foley_negative_prompt"], strip["foley_seed"] = prompt, negative_prompt, seed
-    item = {"media": path, "start": time_string(t0), "end": time_string(t1), "prompt": prompt,
-            "negative_prompt": negative_prompt, "seed": seed,
-            "record_start": {"frame": int(strip.frame_final_start), "rate": time_string(rate_of(scene)), "source": sid}}
+    item = host.module("items").Item(
+        media=path, start=t0, end=t1, prompt=prompt, negative_prompt=negative_prompt, seed=seed, label=strip.name,
+        record_start={"frame": int(strip.frame_final_start), "rate": time_string(rate_of(scene)), "source": sid})
     placement = {"source_id": sid, "source_name": strip.name, "frame_start": int(strip.frame_final_start),
-                 "frame_end": int(strip.frame_final_end), "channel": int(strip.channel), "media_start": item["start"],
-                 "media_end": item["end"], "prompt": prompt, "negative_prompt": negative_prompt, "seed": seed}
+                 "frame_end": int(strip.frame_final_end), "channel": int(strip.channel),
+                 "media_start": time_string(t0), "media_end": time_string(t1), "prompt": prompt,
+                 "negative_prompt": negative_prompt, "seed": seed}
     return item, placement
 
 

@@ -14,40 +14,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Optional
 
-SAMPLE_RATE = 48000
+from .host import timebase
+
+# The one set of timing rules (plugin_host.timebase), under the names this add-on uses.
+SAMPLE_RATE = timebase.SAMPLE_RATE
+round_half_away = timebase.round_half_away
+to_index = timebase.to_index
+time_string = timebase.time_string
+exact_rate = timebase.exact_rate
+
 #: channels a sequencer has (Blender's MAXSEQ)
 MAX_CHANNEL = 128
-_NTSC_BASES = (24, 30, 48, 60, 120)
 
 
 class StripError(Exception):
     """A strip that cannot be turned into a job; the message is a one-line user report."""
-
-
-def round_half_away(x: Fraction) -> int:
-    """The one rounding rule: nearest integer, halves away from zero, exact."""
-    x = Fraction(x)
-    if x >= 0:
-        return int((x + Fraction(1, 2)) // 1)
-    return -int((-x + Fraction(1, 2)) // 1)
-
-
-def to_index(t: Fraction, rate) -> int:
-    return round_half_away(Fraction(t) * Fraction(rate))
-
-
-def exact_rate(value) -> Fraction:
-    """An exact rate from Blender's float (``29.970029830932617`` -> ``30000/1001``)."""
-    rate = Fraction(value)
-    if rate <= 0:
-        raise StripError(f"frame rate must be positive, got {value!r}")
-    if rate.denominator == 1:
-        return rate
-    for base in _NTSC_BASES:
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(rate - ntsc) < Fraction(1, 100):
-            return ntsc
-    return rate.limit_denominator(1001)
 
 
 def scene_rate(fps: int, fps_base: float) -> Fraction:
@@ -56,12 +37,6 @@ def scene_rate(fps: int, fps_base: float) -> Fraction:
     if base.denominator != 1:
         base = base.limit_denominator(10000)  # float32 1.001 is 1.00100004673; the user typed 1.001
     return exact_rate(Fraction(int(fps)) / base)
-
-
-def time_string(t: Fraction) -> str:
-    """Protocol time: an exact decimal or ``num/den`` string, never a float."""
-    t = Fraction(t)
-    return str(t.numerator) if t.denominator == 1 else f"{t.numerator}/{t.denominator}"
 
 
 @dataclass(frozen=True)

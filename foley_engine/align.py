@@ -20,7 +20,6 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends.base import Backend, WindowRequest
 from .longform.stitch import crossfade
 from .sync import SYNC_KINDS, OffsetEstimate, estimate_offset
 
@@ -84,45 +83,3 @@ def estimate_window(audio, start_sample, sample_rate, events, *, max_offset=MAX_
     est = estimate_offset(audio, start_sample, sample_rate, events, max_offset=max_offset, kinds=kinds)
     limit = int(max_offset * sample_rate)
     return dataclasses.replace(est, samples=max(-limit, min(limit, est.samples)))
-
-
-class AlignedBackend(Backend):
-    """Any backend with the alignment pass applied to each window before stitching.
-
-    This is where the pass belongs: the scheduler crossfades windows after
-    ``generate``, so a window shifted here is blended with its neighbours
-    like any other.  ``inner`` is a backend or a registry name, so the engine
-    can run it without code changes::
-
-        foley engine serve --backend foley_engine.align:AlignedBackend --option inner=hunyuan
-
-    ``offsets`` records ``(window_index, offset_samples)`` of the last job's windows.
-    """
-
-    def __init__(self, inner="procedural", *, max_offset: Fraction = MAX_OFFSET, **inner_options):
-        if isinstance(inner, str):
-            from .backends.registry import load_backend
-
-            inner = load_backend(inner, **inner_options)
-        self.inner = inner
-        self.max_offset = Fraction(max_offset)
-        self.offsets: list[tuple[int, int]] = []
-        for attr in ("sample_rate", "channels", "native_window", "overlap", "lookback", "frame_specs", "device"):
-            setattr(self, attr, getattr(inner, attr))
-        self.name = f"{inner.name}+align"
-
-    def generate(self, request: WindowRequest) -> np.ndarray:
-        if request.window_index == 0:
-            self.offsets = []
-        audio = np.asarray(self.inner.generate(request), np.float32)
-        aligned, offset = align_window(
-            audio, request.start_sample, request.sample_rate, request.events, max_offset=self.max_offset
-        )
-        self.offsets.append((request.window_index, offset))
-        return aligned
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def describe(self) -> dict:
-        return {**self.inner.describe(), "name": self.name, "align": True}

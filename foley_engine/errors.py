@@ -1,4 +1,5 @@
 """User-facing errors. Each message is one line a user can act on."""
+from plugin_host.timebase import TimeError
 
 
 class FoleyError(Exception):
@@ -13,8 +14,8 @@ class MediaError(FoleyError):
     code = "media"
 
 
-class RangeError(FoleyError):
-    """A time, range, rate or timecode is malformed or outside the media."""
+class RangeError(FoleyError, TimeError):
+    """A time, range, rate or timecode is malformed or outside the media (a :class:`TimeError` too)."""
 
     code = "range"
 
@@ -35,3 +36,9 @@ class Cancelled(FoleyError):
     """The job was cancelled by the user."""
 
     code = "cancelled"
+
+
+class EngineCommandError(FoleyError):
+    """The engine process cannot be reached, or refused or failed a request."""
+
+    code = "engine"

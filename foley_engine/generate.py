@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Optional
 
+from plugin_host.items import Item, Result
+
 from .backends.base import Backend
 from .job import Job
 from .longform.scheduler import LongformScheduler, Progress, Span
@@ -27,6 +29,15 @@ class GenerateResult:
     speed: Fraction
     backend: str
     seed: int
+
+    def to_result(self, item: Item, index: int = 0, channels: Optional[int] = None) -> Result:
+        """The typed result of ``item`` (the one form both the CLI and the engine report)."""
+        return Result(
+            item=index, path=self.path, media=item.media, start=self.media_start, end=self.media_end,
+            start_sample=self.start_sample, num_samples=self.num_samples, sample_rate=self.sample_rate,
+            channels=channels, format=item.format, speed=self.speed, windows=self.windows,
+            seconds=round(self.seconds, 3), backend=self.backend, seed=self.seed, record_start=item.record_start,
+        )
 
     def to_dict(self) -> dict:
         return {

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
+from plugin_host.items import Item
+
 from .errors import RangeError
 from .media.probe import MediaInfo
 from .timebase import TimeRange, format_seconds
@@ -23,7 +25,17 @@ class Job:
     #: playback speed of the source (2 = twice as fast): the output lasts
     #: (end - start) / speed and follows the source frames at that speed
     speed: Fraction = Fraction(1)
+    #: backend options (steps, guidance, ...), passed to every window request unchanged
     options: dict = field(default_factory=dict, hash=False, compare=False)
+    #: scheduler switch: re-align each window to the visual events (see foley_engine.align)
+    align: bool = False
+
+    @classmethod
+    def from_item(cls, item: Item) -> "Job":
+        """The one conversion from the wire's typed item to the core's job."""
+        return cls(media=item.media, start=item.start, end=item.end, prompt=item.prompt,
+                   negative_prompt=item.negative_prompt, seed=item.seed, speed=item.speed,
+                   options=dict(item.options), align=item.align)
 
     def __post_init__(self):
         object.__setattr__(self, "media", os.fspath(self.media))

@@ -13,7 +13,7 @@ USAGE_EXAMPLES = """examples:
 """
 
 
-def register(subparsers, generate_parser) -> None:
+def register(subparsers) -> None:
     import argparse
 
     otio_p = subparsers.add_parser("otio", help="fill OpenTimelineIO timelines (.otio, FCP 7 XML, ...) with Foley")

@@ -3,8 +3,8 @@
 OTIO stores rates and values as doubles (29.97 is 29.97002997...). Every
 value is snapped to an exact rational here, once, and all arithmetic after
 that is on :class:`fractions.Fraction` seconds or integer sample counts.
-The rounding rule is the engine's: time ``t`` at rate ``r`` is index
-``round_half_away(t * r)``.
+The rules (rate snapping, the rounding rule, timecode at any rate, the
+48 kHz grid) are :mod:`plugin_host.timebase`'s, re-exported here.
 """
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ from typing import Optional
 import opentimelineio as otio
 
 # The engine's exact-time rules, shared so placement matches the engine to the sample.
-from plugin_host.protocol import exact_rate, to_index
+from plugin_host.timebase import SAMPLE_RATE, exact_rate, is_timecode, timecode_to_frames, to_index  # noqa: F401
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
-
-#: the engine's output rate; Foley clips are placed on this grid
-SAMPLE_RATE = 48000
 
 
 def exact_value(value: float) -> Fraction:
@@ -44,11 +41,10 @@ def sample_range(start: int, duration: int, rate: int = SAMPLE_RATE) -> TR:
 
 
 def parse_timecode(text: str, rate: Fraction) -> Fraction:
-    """SMPTE (``;`` = drop-frame) or seconds, as exact seconds, via OTIO's timecode code."""
+    """SMPTE at ``rate`` (``;`` = drop-frame, only at 29.97/59.94) or seconds, as exact seconds."""
     text = text.strip()
-    if text.count(":") + text.count(";") == 3:
-        rt = otio.opentime.from_timecode(text, otio.opentime.RationalTime.nearest_valid_timecode_rate(float(rate)))
-        return Fraction(int(round(rt.value))) / rate
+    if is_timecode(text):
+        return Fraction(timecode_to_frames(text, rate)) / Fraction(rate)
     return Fraction(text)
 
 

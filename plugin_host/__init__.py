@@ -1,5 +1,15 @@
-"""The engine process (ZeroMQ server, journal, supervised worker) and its thin client.
+"""The plug-in package: what runs inside the host applications.
 
-Nothing is imported here: ``plugin_host.client`` must load without numpy or
-torch, while ``plugin_host.server`` pulls in foley_engine.
+Resolve's Python, Blender's Python, any script: the standard library and
+pyzmq only (never numpy, never the engine), vendored whole into the Blender
+extension.  Modules:
+
+- ``timebase``: the exact-time rules (rate snapping, the rounding rule, index
+  helpers, timecode at any rate, the 48 kHz grid), the one copy there is;
+- ``protocol``: the signed wire protocol and the connection file;
+- ``items``: typed ``Item`` / ``Result``, the only place wire items are made or read;
+- ``client``: one connection to the engine (starts one on demand);
+- ``batch``: the one batch runner (submit, progress, cancel, result checks).
+
+Nothing is imported here, so ``import plugin_host.timebase`` needs no zmq.
 """

@@ -126,8 +126,12 @@ def discover(connection_file: Optional[str] = None) -> ConnectionInfo:
     return info
 
 
-def engine_command() -> list[str]:
-    """How to start ``foley engine`` from here (Blender's sys.executable is Blender, not Python)."""
+def engine_command(command: Optional[list] = None) -> list[str]:
+    """How to start ``foley`` from here: ``command`` if given (the argv of a ``foley`` an installer
+    recorded: Blender's and Resolve's Pythons are not the one the engine is installed in), else
+    ``$FOLEY_ENGINE_COMMAND``, this Python, or ``foley`` on PATH."""
+    if command:
+        return [str(part) for part in command]
     override = os.environ.get("FOLEY_ENGINE_COMMAND")
     if override:
         return shlex.split(override)
@@ -139,12 +143,13 @@ def engine_command() -> list[str]:
     raise EngineNotRunning("cannot start the engine: put `foley` on PATH or set FOLEY_ENGINE_COMMAND")
 
 
-def start_engine(connection_file: Optional[str] = None, serve_args: tuple = (), timeout: float = 60.0) -> ConnectionInfo:
-    """Spawn ``foley engine serve`` detached and wait until it answers."""
+def start_engine(connection_file: Optional[str] = None, serve_args: tuple = (), timeout: float = 60.0, *,
+                 command: Optional[list] = None) -> ConnectionInfo:
+    """Spawn ``<command> engine serve`` detached and wait until it answers (see :func:`engine_command`)."""
     path = os.path.abspath(connection_file or default_connection_file())
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     log_path = os.path.join(os.path.dirname(path), "engine.log")
-    cmd = engine_command() + ["engine", "serve", "--connection-file", path, *serve_args]
+    cmd = engine_command(command) + ["engine", "serve", "--connection-file", path, *serve_args]
     detach = {"creationflags": 0x00000008} if sys.platform == "win32" else {"start_new_session": True}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, **detach)
@@ -186,13 +191,15 @@ class EngineClient:
 
     @classmethod
     def connect(cls, connection_file: Optional[str] = None, *, autostart: bool = False, serve_args: tuple = (),
-                autostart_timeout: float = 60.0, **kwargs) -> "EngineClient":
+                autostart_timeout: float = 60.0, command: Optional[list] = None, **kwargs) -> "EngineClient":
+        """Connect to the running engine; with ``autostart``, start one (``command``: see
+        :func:`engine_command`) when none runs."""
         try:
             info = discover(connection_file)
         except EngineNotRunning:
             if not autostart:
                 raise
-            info = start_engine(connection_file, serve_args, autostart_timeout)
+            info = start_engine(connection_file, serve_args, autostart_timeout, command=command)
         client = cls(info, connection_file=connection_file, **kwargs)
         try:
             client.hello()
@@ -323,8 +330,10 @@ class EngineClient:
     def shutdown(self) -> dict:
         return self.request("shutdown")
 
-    def submit(self, items: list[dict], out_dir: str) -> "EngineJob":
-        """Queue items; returns at once with a handle (the job is journaled before the reply)."""
+    def submit(self, items: list, out_dir: str) -> "EngineJob":
+        """Queue items (:class:`~plugin_host.items.Item` or wire dicts); returns at once with a handle
+        (the job is journaled before the reply)."""
+        items = [item.to_wire() if hasattr(item, "to_wire") else item for item in items]
         reply = self.request("submit", {"items": items, "out_dir": os.path.abspath(out_dir),
                                         "submit_id": uuid.uuid4().hex})
         return EngineJob(self, reply["job_id"], reply["items"], watching=self.generation)

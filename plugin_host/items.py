@@ -1,59 +1,195 @@
-"""Submit items on the engine side: checked against their media, turned into Jobs.
+"""Typed work: an :class:`Item` (one media range -> one WAV) and its :class:`Result`.
 
-Every item is probed when the job is submitted, so a missing file or a range
-outside the media is refused at once with the field named, instead of
-failing the job minutes later.
+The only place an item is turned into or read from wire form.  Adapters build
+``Item`` objects, the engine validates what arrives with :meth:`Item.from_wire`,
+and every result is read back with :meth:`Result.from_wire` and checked against
+the item that asked for it (:meth:`Result.problem`), so audio is never placed
+at the wrong sample.
 """
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any, Mapping, Optional
 
-from foley_engine.errors import FoleyError, MediaError, RangeError
-from foley_engine.job import Job
-from foley_engine.media.probe import MediaInfo, probe
-
-from .outputs import output_name
-from .protocol import ProtocolError
-
-
-def item_job(spec: dict) -> Job:
-    return Job(
-        media=spec["media"],
-        start=Fraction(spec["start"]) if spec.get("start") is not None else None,
-        end=Fraction(spec["end"]) if spec.get("end") is not None else None,
-        prompt=spec.get("prompt", ""),
-        negative_prompt=spec.get("negative_prompt", ""),
-        seed=int(spec.get("seed", 0)),
-        speed=Fraction(spec.get("speed", "1")),
-        options=dict(spec.get("options") or {}),
-    )
+from .protocol import (
+    MAX_OPTIONS, MAX_PATH_CHARS, MAX_PROMPT_CHARS, MAX_RECORD_START_BYTES, WAV_FORMATS, ProtocolError, _dumps, _int,
+    _no_extra, _string, parse_exact,
+)
+from .timebase import to_index
+ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "align",
+               "record_start", "format")
+_TRUE = ("1", "true", "yes", "on")
 
 
-def resolve_items(items: list[dict], out_dir: str, job_id: str) -> list[dict]:
-    """Specs with the exact resolved range and the output path; ProtocolError names a bad item."""
-    probes: dict[str, MediaInfo] = {}  # timeline items often share a few source files: probe each once
-    return [_resolve(i, item, out_dir, job_id, probes) for i, item in enumerate(items)]
+@dataclass(frozen=True)
+class Item:
+    """One media range to generate.  Times are exact seconds from the media's first frame.
+
+    ``options`` are backend options (``steps``, ``guidance``, ...) that reach the
+    backend unchanged on every path; ``align`` is a switch of the engine's own
+    scheduler, kept apart from them.  ``record_start`` is the adapter's note of
+    where the result goes on its timeline, returned untouched in the result.
+    """
+
+    media: str
+    start: Optional[Fraction] = None
+    end: Optional[Fraction] = None
+    speed: Fraction = Fraction(1)
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+    align: bool = False
+    record_start: Any = None
+    format: str = "pcm24"
+    #: a name for messages (a clip or strip name); not sent
+    label: str = field(default="", compare=False)
+
+    def to_wire(self) -> dict:
+        out: dict = {"media": self.media}
+        if self.start is not None:
+            out["start"] = str(Fraction(self.start))
+        if self.end is not None:
+            out["end"] = str(Fraction(self.end))
+        out.update(speed=str(Fraction(self.speed)), prompt=self.prompt, negative_prompt=self.negative_prompt,
+                   seed=int(self.seed), options=dict(self.options), format=self.format)
+        if self.align:
+            out["align"] = True
+        if self.record_start is not None:
+            out["record_start"] = self.record_start
+        return out
+
+    @classmethod
+    def from_wire(cls, obj: Any, name: str = "item") -> "Item":
+        """A checked item; :class:`~plugin_host.protocol.ProtocolError` names the bad field."""
+        if not isinstance(obj, dict):
+            raise ProtocolError("schema", name, "must be an object")
+        _no_extra(obj, ITEM_FIELDS, f"{name}.")
+        media = _string(obj, "media", f"{name}.media", limit=MAX_PATH_CHARS, required=True)
+        if not media:
+            raise ProtocolError("schema", f"{name}.media", "is empty")
+        start = parse_exact(obj["start"], f"{name}.start") if obj.get("start") is not None else None
+        end = parse_exact(obj["end"], f"{name}.end") if obj.get("end") is not None else None
+        if start is not None and end is not None and end <= start:
+            raise ProtocolError("range", f"{name}.end", f"end {obj['end']} is not after start {obj['start']}")
+        speed = Fraction(1)
+        if obj.get("speed") is not None:
+            # Source playback speed (editor retime): the output lasts (end - start) / speed.
+            speed = parse_exact(obj["speed"], f"{name}.speed")
+            if speed == 0:
+                raise ProtocolError("range", f"{name}.speed", "must be positive")
+        options = dict(_options(obj.get("options", {}), f"{name}.options"))
+        # Older clients send the alignment switch among the backend options.
+        align = _flag(obj.get("align", options.pop("align", False)), f"{name}.align")
+        record_start = obj.get("record_start")
+        if record_start is not None and len(_dumps(record_start)) > MAX_RECORD_START_BYTES:
+            raise ProtocolError("schema", f"{name}.record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
+        fmt = _string(obj, "format", f"{name}.format", limit=16, default="pcm24")
+        if fmt not in WAV_FORMATS:
+            raise ProtocolError("schema", f"{name}.format", f"must be one of {', '.join(WAV_FORMATS)}")
+        return cls(
+            media=media, start=start, end=end, speed=speed,
+            prompt=_string(obj, "prompt", f"{name}.prompt", limit=MAX_PROMPT_CHARS),
+            negative_prompt=_string(obj, "negative_prompt", f"{name}.negative_prompt", limit=MAX_PROMPT_CHARS),
+            seed=_int(obj, "seed", f"{name}.seed", lo=0, hi=2**32 - 1, default=0),
+            options=options, align=align, record_start=record_start, format=fmt,
+        )
+
+    @property
+    def name(self) -> str:
+        """What messages call this item: its label, else its file name."""
+        return self.label or self.media.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def _resolve(i: int, item: dict, out_dir: str, job_id: str, probes: dict) -> dict:
-    name = f"items[{i}]"
-    media = item["media"]
-    if not os.path.isabs(media):
-        raise ProtocolError("schema", f"{name}.media", "must be an absolute path")
-    try:
-        info = probes.get(media) or probe(media)
-    except MediaError as exc:
-        raise ProtocolError("media", f"{name}.media", str(exc)) from None
-    probes[media] = info
-    job = item_job(item)
-    try:
-        media_range = job.resolve_range(info)
-    except RangeError as exc:
-        beyond = job.end is not None and job.end > info.duration
-        raise ProtocolError("range", f"{name}.end" if beyond else f"{name}.start", str(exc)) from None
-    except FoleyError as exc:
-        raise ProtocolError(exc.code, name, str(exc)) from None
-    spec = dict(item, start=str(media_range.start), end=str(media_range.end))
-    spec["out_path"] = os.path.join(out_dir, output_name(media, media_range.start, media_range.end, job_id, i))
-    return spec
+def _options(options: Any, name: str) -> dict:
+    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
+        raise ProtocolError("schema", name, f"must be an object of at most {MAX_OPTIONS} entries")
+    for key, value in options.items():
+        if len(key) > 64 or not (value is None or isinstance(value, (str, int, float, bool))):
+            raise ProtocolError("schema", f"{name}.{key[:64]}", "options are short names with scalar values")
+        if isinstance(value, str) and len(value) > 1024:
+            raise ProtocolError("schema", f"{name}.{key}", "value is over 1024 characters")
+    return options
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, str)) and len(str(value)) <= 8:
+        return str(value).strip().lower() in _TRUE
+    raise ProtocolError("schema", name, "must be true or false")
+
+
+def check_item(obj: Any, name: str) -> dict:
+    """A normalised wire copy of one submit item (times as canonical Fraction strings)."""
+    return Item.from_wire(obj, name).to_wire()
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the engine wrote for one item: a WAV and its exact place in media time."""
+
+    item: int
+    path: str
+    media: str
+    start: Fraction          #: media seconds of the range generated
+    end: Fraction
+    start_sample: int        #: index of the file's first sample at ``sample_rate``, from the first frame
+    num_samples: int
+    sample_rate: int
+    channels: Optional[int] = None
+    format: str = "pcm24"
+    speed: Fraction = Fraction(1)
+    windows: int = 0
+    seconds: float = 0.0
+    backend: str = ""
+    seed: int = 0
+    record_start: Any = None
+    warnings: tuple = ()
+
+    def to_wire(self) -> dict:
+        out = {"item": self.item, "path": self.path, "media": self.media, "start": str(self.start),
+               "end": str(self.end), "start_sample": self.start_sample, "num_samples": self.num_samples,
+               "sample_rate": self.sample_rate, "channels": self.channels, "format": self.format,
+               "speed": str(self.speed), "windows": self.windows, "seconds": self.seconds, "backend": self.backend,
+               "seed": self.seed}
+        if self.record_start is not None:
+            out["record_start"] = self.record_start
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
+
+    @classmethod
+    def from_wire(cls, obj: dict) -> "Result":
+        try:
+            return cls(
+                item=int(obj.get("item", 0)), path=str(obj["path"]), media=str(obj.get("media", "")),
+                start=Fraction(obj["start"]), end=Fraction(obj["end"]), start_sample=int(obj["start_sample"]),
+                num_samples=int(obj["num_samples"]), sample_rate=int(obj["sample_rate"]),
+                channels=obj.get("channels"), format=str(obj.get("format", "pcm24")),
+                speed=Fraction(obj.get("speed", "1")), windows=int(obj.get("windows", 0)),
+                seconds=float(obj.get("seconds", 0.0)), backend=str(obj.get("backend", "")),
+                seed=int(obj.get("seed", 0)), record_start=obj.get("record_start"),
+                warnings=tuple(str(w) for w in obj.get("warnings", ())),
+            )
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            raise ProtocolError("schema", "result", f"the engine sent a result this client cannot read ({exc})") \
+                from None
+
+    def problem(self, item: Item, sample_rate: Optional[int] = None) -> Optional[str]:
+        """Why this result cannot stand for ``item`` (wrong rate, wrong samples), or None."""
+        if sample_rate is not None and self.sample_rate != sample_rate:
+            return f"the engine wrote {self.sample_rate} Hz audio, not {sample_rate} Hz"
+        sr = self.sample_rate
+        if item.start is not None:
+            want_start = to_index(item.start, sr)
+            if self.start_sample != want_start:
+                return f"the engine wrote from sample {self.start_sample} where {want_start} was asked for"
+        if item.start is not None and item.end is not None:
+            out_end = item.start + (Fraction(item.end) - item.start) / Fraction(item.speed)
+            want = to_index(out_end, sr) - to_index(item.start, sr)
+            if self.num_samples != want:
+                return (f"the engine wrote samples {self.start_sample}+{self.num_samples} where "
+                        f"{to_index(item.start, sr)}+{want} were asked for")
+        return None

@@ -28,6 +28,10 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, Optional
 
+# Exact time is part of the wire's contract; its rules live in plugin_host.timebase
+# (re-exported here for code written against this module).
+from .timebase import exact_rate, round_half_away, to_index  # noqa: F401
+
 PROTOCOL_VERSION = "1.0"
 DELIMITER = b"<IDS|MSG>"
 #: hard limit on one message, enforced by the socket (ZMQ_MAXMSGSIZE) and on receipt
@@ -198,39 +202,6 @@ class ReplayGuard:
         self._seen[header["msg_id"]] = now
 
 
-# ------------------------------------------------------------------ exact time on the wire
-# The engine's rules, here so that adapters (which may import only the client
-# and this module) place results with exactly the engine's arithmetic.
-
-_NTSC_BASES = (24, 30, 48, 60, 120)  # editors write n*1000/1001 as 23.976, 29.97, 59.94 ...
-
-
-def round_half_away(x: Fraction) -> int:
-    """Round a rational to the nearest integer, halves away from zero (exactly)."""
-    if x >= 0:
-        return int((x + Fraction(1, 2)) // 1)
-    return -int((-x + Fraction(1, 2)) // 1)
-
-
-def to_index(t: Fraction, rate) -> int:
-    """The sample/frame index of time ``t`` at ``rate``: the one rounding rule."""
-    return round_half_away(Fraction(t) * Fraction(rate))
-
-
-def exact_rate(rate) -> Fraction:
-    """An exact rate from an editor's float: 29.97, 29.97002997 or "30000/1001" -> 30000/1001."""
-    value = Fraction(repr(rate)) if isinstance(rate, float) else Fraction(rate)
-    if value <= 0:
-        raise ValueError(f"rate must be positive, got {rate!r}")
-    if value.denominator == 1:
-        return value
-    for base in _NTSC_BASES:
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(value - ntsc) < Fraction(1, 100):
-            return ntsc
-    return value.limit_denominator(1001)
-
-
 # ------------------------------------------------------------------ content schemas
 
 
@@ -285,53 +256,6 @@ def _no_extra(obj: dict, allowed: tuple, prefix: str) -> None:
             raise ProtocolError("schema", f"{prefix}{key}", "unknown field")
 
 
-ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "record_start",
-               "format")
-
-
-def check_item(item: Any, name: str) -> dict:
-    """A normalised copy of one submit item (times as canonical Fraction strings)."""
-    if not isinstance(item, dict):
-        raise ProtocolError("schema", name, "must be an object")
-    _no_extra(item, ITEM_FIELDS, f"{name}.")
-    media = _string(item, "media", f"{name}.media", limit=MAX_PATH_CHARS, required=True)
-    if not media:
-        raise ProtocolError("schema", f"{name}.media", "is empty")
-    out = {"media": media}
-    for key in ("start", "end"):
-        if item.get(key) is not None:
-            out[key] = str(parse_exact(item[key], f"{name}.{key}"))
-    if "start" in out and "end" in out and Fraction(out["end"]) <= Fraction(out["start"]):
-        raise ProtocolError("range", f"{name}.end", f"end {item['end']} is not after start {item['start']}")
-    if item.get("speed") is not None:
-        # Source playback speed (editor retime): the output lasts (end - start) / speed.
-        speed = parse_exact(item["speed"], f"{name}.speed")
-        if speed == 0:
-            raise ProtocolError("range", f"{name}.speed", "must be positive")
-        out["speed"] = str(speed)
-    out["prompt"] = _string(item, "prompt", f"{name}.prompt", limit=MAX_PROMPT_CHARS)
-    out["negative_prompt"] = _string(item, "negative_prompt", f"{name}.negative_prompt", limit=MAX_PROMPT_CHARS)
-    out["seed"] = _int(item, "seed", f"{name}.seed", lo=0, hi=2**32 - 1, default=0)
-    options = item.get("options", {})
-    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
-        raise ProtocolError("schema", f"{name}.options", f"must be an object of at most {MAX_OPTIONS} entries")
-    for key, value in options.items():
-        if len(key) > 64 or not (value is None or isinstance(value, (str, int, float, bool))):
-            raise ProtocolError("schema", f"{name}.options.{key[:64]}", "options are short names with scalar values")
-        if isinstance(value, str) and len(value) > 1024:
-            raise ProtocolError("schema", f"{name}.options.{key}", "value is over 1024 characters")
-    out["options"] = options
-    if "record_start" in item:
-        if len(_dumps(item["record_start"])) > MAX_RECORD_START_BYTES:
-            raise ProtocolError("schema", f"{name}.record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
-        out["record_start"] = item["record_start"]
-    fmt = _string(item, "format", f"{name}.format", limit=16, default="pcm24")
-    if fmt not in WAV_FORMATS:
-        raise ProtocolError("schema", f"{name}.format", f"must be one of {', '.join(WAV_FORMATS)}")
-    out["format"] = fmt
-    return out
-
-
 def _job_id(content: dict) -> str:
     job_id = _string(content, "job_id", "job_id", limit=64, required=True)
     if not job_id or not all(c in "0123456789abcdef" for c in job_id):
@@ -348,6 +272,8 @@ def check_request(msg_type: str, content: dict) -> dict:
         version = _string(content, "version", "version", limit=32, required=True)
         return {"version": version, "client": _string(content, "client", "client", limit=200)}
     if msg_type == "submit":
+        from .items import Item  # items builds on the field checks above
+
         _no_extra(content, ("items", "out_dir", "submit_id"), "")
         items = content.get("items")
         if not isinstance(items, list) or not items:
@@ -359,7 +285,7 @@ def check_request(msg_type: str, content: dict) -> dict:
             raise ProtocolError("schema", "out_dir", "must be an absolute path")
         submit_id = _string(content, "submit_id", "submit_id", limit=64)
         return {
-            "items": [check_item(item, f"items[{i}]") for i, item in enumerate(items)],
+            "items": [Item.from_wire(item, f"items[{i}]").to_wire() for i, item in enumerate(items)],
             "out_dir": out_dir,
             "submit_id": submit_id,
         }
@@ -430,3 +356,4 @@ def read_connection_file(path: str) -> ConnectionInfo:
             return ConnectionInfo(str(data["endpoint"]), str(data["key"]), int(data["pid"]), str(data["version"]), path)
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not an engine connection file ({exc})") from None
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 
-def register(subparsers, generate_parser) -> None:
+def register(subparsers) -> None:
     resolve = subparsers.add_parser("resolve", help="install the DaVinci Resolve Workspace › Scripts entries")
     sub = resolve.add_subparsers(dest="resolve_command", metavar="RESOLVE_COMMAND")
     sub.required = True

@@ -22,6 +22,7 @@ from otio_adapters.selection import VideoClip, video_clips
 from otio_adapters.timeline_io import read_timeline
 from otio_adapters.timeline_jobs import ClipError, Plan, plan_clip, url_to_path
 from otio_adapters.timemath import RT, TR, exact_rate, parse_timecode, to_index
+from plugin_host.items import Item as EngineItem
 
 from .api import Context, Item, ResolveError, clip_property, label
 
@@ -112,12 +113,12 @@ def plan_item(ctx: Context, item: Item, prompt: str, exported: Optional[dict]) -
     return Target(item, name, plan, prompt)
 
 
-def engine_item(ctx: Context, target: Target, negative_prompt: str, seed: int) -> dict:
+def engine_item(ctx: Context, target: Target, negative_prompt: str, seed: int) -> EngineItem:
     r = target.plan.request
-    return {"media": r.media, "start": str(r.start), "end": str(r.end), "prompt": target.prompt,
-            "negative_prompt": negative_prompt, "seed": seed,
-            "record_start": {"timeline": ctx.name, "track": target.item.track, "frame": target.record_frame,
-                             "rate": str(ctx.rate)}}
+    return EngineItem(media=r.media, start=r.start, end=r.end, prompt=target.prompt, negative_prompt=negative_prompt,
+                      seed=seed, label=target.label,
+                      record_start={"timeline": ctx.name, "track": target.item.track, "frame": target.record_frame,
+                                    "rate": str(ctx.rate)})
 
 
 __all__ = ["ClipError", "ResolveError", "Target", "direct_clip", "engine_item", "exported_clips", "plan_item"]

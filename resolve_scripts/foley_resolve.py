@@ -144,7 +144,8 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
                 report.skipped.append(str(exc))
         if not targets:
             raise ResolveError("nothing to generate")
-        report.items = [engine_item(ctx, t, answers["negative_prompt"], seed) for t in targets]
+        engine_items = [engine_item(ctx, t, answers["negative_prompt"], seed) for t in targets]
+        report.items = [i.to_wire() for i in engine_items]
         try:
             client = connect(options.engine, autostart=False)
         except EngineNotRunning:
@@ -154,7 +155,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         out_dir = os.path.join(options.out_root, _safe(str(ctx.project.GetName())), _safe(ctx.name))
         try:
             outcome = ui.run(COMMANDS[command], lambda show, stop: generate(
-                client, targets, report.items, out_dir, show, stop))
+                client, targets, engine_items, out_dir, show, stop))
         finally:
             client.close()
         report.failed += outcome.failed

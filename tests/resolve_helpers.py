@@ -82,7 +82,7 @@ class StubJob:
         self.engine, self.job_id, self.item, self.out_dir = engine, job_id, item, out_dir
         self.final = None
 
-    def events(self, on_idle=None):
+    def events(self, timeout=None, on_idle=None):
         start, end = Fraction(self.item["start"]), Fraction(self.item["end"])
         first, last = to_index(start, SR), to_index(end, SR)
         path = os.path.join(self.out_dir, f"{self.job_id}.wav")
@@ -91,7 +91,8 @@ class StubJob:
         yield Event("progress", {"job_id": self.job_id, "item": 0, "done_samples": 1, "total_samples": 2})
         if on_idle is not None:
             on_idle()
-        result = {"path": path, "sample_rate": SR, "start_sample": first, "num_samples": last - first,
+        result = {"path": path, "start": self.item["start"], "end": self.item["end"], "sample_rate": SR,
+                  "start_sample": first, "num_samples": last - first,
                   "backend": "stub", "seed": self.item["seed"]}
         if self.job_id in self.engine.fail:
             self.final = Event("failed", {"job_id": self.job_id, "code": "media", "message": "cannot decode frame 12"})

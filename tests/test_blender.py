@@ -17,6 +17,7 @@ import soundfile as sf
 
 from foley_engine.samples import make_sample_video
 from foley_engine.timebase import to_index
+from plugin_host.items import Item
 
 from test_engine_backend import EngineProcess
 
@@ -163,7 +164,7 @@ def test_foley_lands_exactly_under_the_picture(bpy, prefs, media, case):
     assert scene.sequence_editor.channels[sound.channel].name == "Foley"
 
 
-def test_autofill_is_one_job_and_regenerating_replaces(bpy, prefs, media):
+def test_autofill_places_each_strip_and_regenerating_replaces(bpy, prefs, media):
     scene = new_scene(bpy, "autofill", 24)
     a = add_movie(bpy, scene, media["24"].path, 1)
     b = add_movie(bpy, scene, media["25"].path, 145, channel=2)  # cut straight after a
@@ -173,9 +174,10 @@ def test_autofill_is_one_job_and_regenerating_replaces(bpy, prefs, media):
         assert bpy.ops.sequencer.foley_autofill(wait=True) == {"FINISHED"}
     sa = assert_exact(bpy, scene, a, Fraction(0), Fraction(6))
     sb = assert_exact(bpy, scene, b, Fraction(0), Fraction(144, 24))
-    assert sa["foley_job"] == sb["foley_job"] and sa.channel == sb.channel == 3
+    # Each strip is its own engine job (one bad strip fails alone), placed on one Foley channel.
+    assert sa["foley_job"] != sb["foley_job"] and sa.channel == sb.channel == 3
     assert (sa["foley_prompt"], sb["foley_prompt"]) == ("footsteps on gravel", "glass")
-    first_job = sa["foley_job"]
+    first_job, b_job = sa["foley_job"], sb["foley_job"]
 
     # Re-generate a (the popup's operator, called as a script would): its Foley is replaced, b's stays.
     scene.sequence_editor.active_strip = a
@@ -184,10 +186,38 @@ def test_autofill_is_one_job_and_regenerating_replaces(bpy, prefs, media):
     (new,) = foley_of(scene, a)
     assert new["foley_job"] != first_job and new["foley_prompt"] == "heavy boots" and new["foley_seed"] == 7
     assert (a["foley_prompt"], a["foley_seed"]) == ("heavy boots", 7)
-    assert len(foley_of(scene, b)) == 1 and foley_of(scene, b)[0]["foley_job"] == first_job
+    assert len(foley_of(scene, b)) == 1 and foley_of(scene, b)[0]["foley_job"] == b_job
     assert_exact(bpy, scene, a, Fraction(0), Fraction(6))
     sounds = [s for s in scene.sequence_editor.strips_all if s.type == "SOUND"]
     assert len(sounds) == 2
+
+
+def test_one_unreadable_strip_among_three_fails_alone(bpy, prefs, media, tmp_path):
+    from blender_addon import jobs
+    from blender_addon.operators import engine_spec
+    from blender_addon.place import plan_item
+
+    scene = new_scene(bpy, "one-bad", 24)
+    broken = tmp_path / "broken.mp4"
+    shutil.copy(media["24"].path, broken)
+    strips = [add_movie(bpy, scene, media["24"].path, 1), add_movie(bpy, scene, str(broken), 200, channel=3),
+              add_movie(bpy, scene, media["25"].path, 400, channel=4)]
+    frame_counts, items, placements = {}, [], []
+    for strip in strips:
+        item, placement = plan_item(scene, strip, "knocks", "", 0, frame_counts)
+        items.append(item)
+        placements.append(placement)
+    broken.write_bytes(b"\x00not a movie any more" * 512)  # unreadable by the time the engine gets it
+    with bpy.context.temp_override(**sequencer(bpy, scene)):
+        spec = engine_spec(bpy.context)
+    (tmp_path / "out").mkdir()
+    run = jobs.Run(scene.name, items, placements, str(tmp_path / "out"), spec)
+    run.run_inline()
+    assert run.state == "done" and len(run.placed) == 2, run.messages
+    errors = [text for level, text in run.messages if level == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith(f"Foley: {strips[1].name}: the engine refused it: items[0].media")
+    assert [text for level, text in run.messages if level == "WARNING"] == ["Foley: 2 clip(s) placed, 1 failed"]
+    assert not foley_of(scene, strips[1]) and len(foley_of(scene, strips[0])) == len(foley_of(scene, strips[2])) == 1
 
 
 def pump_until_finished(run, timeout=30):
@@ -448,9 +478,10 @@ def test_engine_refusal_is_reported_with_its_reason(bpy, prefs, engine, media, t
     from blender_addon import jobs
 
     spec = jobs.EngineSpec(engine.connection_file, False, ["foley"], [])
-    item = {"media": media["25"].path, "start": "0", "end": "99", "prompt": "", "negative_prompt": "", "seed": 0}
+    item = Item(media["25"].path, Fraction(0), Fraction(99), label="c25.mp4")
     run = jobs.Run("Scene", [item], [{"source_name": "c25.mp4"}], str(tmp_path), spec)
     run.run_inline()
-    assert run.state == "error"
-    ((level, text),) = run.messages
-    assert level == "ERROR" and text.startswith("Foley: the engine refused the job: items[0].end")
+    assert run.state == "failed"
+    (level, text), (summary_level, summary) = run.messages
+    assert level == "ERROR" and text.startswith("Foley: c25.mp4: the engine refused it: items[0].end")
+    assert summary_level == "ERROR" and "no clip placed" in summary

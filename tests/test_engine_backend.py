@@ -52,7 +52,7 @@ class PulseBackend(Backend):
 
 
 class EngineProcess:
-    """A real engine subprocess (``python -m plugin_host.server``) in its own folder."""
+    """A real engine subprocess (``python -m foley_engine.engine.server``) in its own folder."""
 
     def __init__(self, folder, *args: str, backend: str = PULSE):
         self.folder = str(folder)
@@ -74,7 +74,7 @@ class EngineProcess:
         from plugin_host.protocol import read_connection_file
 
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "plugin_host.server", *self.args],
+            self.proc = subprocess.Popen([sys.executable, "-m", "foley_engine.engine.server", *self.args],
                                          stdout=log, stderr=log, env=self.env())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

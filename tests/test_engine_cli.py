@@ -29,7 +29,7 @@ def foley(*args, check=True):
 
 def test_cli_serve_refuses_a_second_engine_and_status_jobs_stop(engines, clip, tmp_path):
     engine = engines(tmp_path / "engine")
-    second = subprocess.run([sys.executable, "-m", "plugin_host.server", *engine.args], capture_output=True, text=True,
+    second = subprocess.run([sys.executable, "-m", "foley_engine.engine.server", *engine.args], capture_output=True, text=True,
                             env=EngineProcess.env(), timeout=30)
     assert second.returncode == 3 and "already running" in second.stderr
     conn = ["--connection-file", engine.connection_file]

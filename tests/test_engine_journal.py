@@ -1,7 +1,7 @@
 """The journal on its own: what survives a crash, and what a restart resumes."""
 import sqlite3
 
-from plugin_host.journal import Journal
+from foley_engine.engine.journal import Journal
 
 
 def specs(n):

@@ -217,10 +217,11 @@ def test_models_cli(tmp_path, capsys):
 
 
 def test_generate_options_are_collected():
-    from foley_engine.backends.hunyuan.cli import backend_options
     from foley_engine.cli import build_parser
+    from foley_engine.generate_cli import chosen_options
 
     args = build_parser().parse_args(["generate", "v.mp4", "--backend", "hunyuan", "--offload", "--steps", "25",
                                       "--guidance", "3.5", "--size", "xl"])
-    assert backend_options(args) == {"offload": True, "steps": 25, "guidance": 3.5, "size": "xl"}
-    assert backend_options(build_parser().parse_args(["generate", "v.mp4"])) == {}
+    # Per-item options travel with the item; load options configure the backend when it loads.
+    assert chosen_options(args, "hunyuan") == ({"steps": 25, "guidance": 3.5}, {"offload": True, "size": "xl"})
+    assert chosen_options(build_parser().parse_args(["generate", "v.mp4"]), "hunyuan") == ({}, {})

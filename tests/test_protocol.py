@@ -149,7 +149,7 @@ def test_other_requests():
 
 
 def test_connection_file_round_trip(tmp_path):
-    from plugin_host.connection import ConnectionFile, EngineAlreadyRunning
+    from foley_engine.engine.connection import ConnectionFile, EngineAlreadyRunning
 
     path = str(tmp_path / "run" / "engine.json")
     first = ConnectionFile(path)
@@ -166,7 +166,7 @@ def test_connection_file_round_trip(tmp_path):
 
 
 def test_output_names_are_derived_not_taken_from_clients(tmp_path):
-    from plugin_host.outputs import output_name, remove_partials
+    from foley_engine.engine.outputs import output_name, remove_partials
 
     name = output_name("/x/../My Clip (final)?.mov", Fraction(1001, 30000), Fraction(25, 2), "0123456789abcdef", 3)
     assert name == "My_Clip_final_0s033-12s500_01234567_003.wav"

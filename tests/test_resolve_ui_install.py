@@ -87,7 +87,7 @@ def test_scripts_folder_per_os(platform, environ, expected):
 
 def _cli(argv):
     parser = argparse.ArgumentParser(prog="foley")
-    cli.register(parser.add_subparsers(dest="command"), argparse.ArgumentParser())
+    cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -114,7 +114,7 @@ def test_align_option_pulls_late_windows_back_into_sync(clip_2997):
 
     impacts = [t for t in clip_2997.impact_times if Fraction(1, 2) < t < 11]
     late = click_times(Job(clip_2997.path))
-    aligned = click_times(Job(clip_2997.path, options={"align": True}))
+    aligned = click_times(Job(clip_2997.path, align=True))
     for t in impacts:
         assert min(abs(c - t - Fraction(60, 1000)) for c in late) <= Fraction(1, 48000)
         assert min(abs(c - t) for c in aligned) <= Fraction(5, 1000)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
@@ -96,6 +96,30 @@ class WindowRequest:
 
 
 @dataclass(frozen=True)
+class BackendOption:
+    """One option a backend declares once; it becomes a ``foley generate`` flag and an item option.
+
+    ``scope="item"`` options may change from item to item: both ``foley
+    generate`` paths (in-process and ``--engine``) send them with the item, and
+    they reach :meth:`Backend.generate` as ``request.options[name]``.
+    ``scope="load"`` options are fixed when the backend loads (constructor
+    keyword arguments; ``foley engine serve --option NAME=VALUE`` for an engine).
+    """
+
+    name: str
+    type: Callable[[str], Any] = str
+    help: str = ""
+    default: Any = None
+    choices: tuple = ()
+    scope: str = "item"
+    metavar: Optional[str] = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
 class Availability:
     ok: bool
     reason: str = ""
@@ -120,6 +144,8 @@ class Backend(abc.ABC):
     frame_specs: tuple[FrameSpec, ...] = ()
     #: "cpu", "cuda:0", ...
     device: str = "cpu"
+    #: options users may set (see :class:`BackendOption`)
+    options: ClassVar[tuple[BackendOption, ...]] = ()
 
     @classmethod
     def availability(cls, **options) -> Availability:

@@ -61,13 +61,27 @@ def availability(entry: BackendEntry, **options) -> Availability:
         return Availability(False, f"availability check failed: {exc}")
 
 
-def load_backend(name: str, **options) -> Backend:
+def find_backend(name: str) -> BackendEntry:
+    """A registered backend by name, or ``package.module:Class`` (a plug-in in development, tests)."""
     entries = discover()
     entry: Optional[BackendEntry] = entries.get(name)
+    if entry is None and ":" in name:
+        entry = BackendEntry(name, name, "module path")
     if entry is None:
         known = ", ".join(sorted(entries))
         raise BackendError(f"unknown backend {name!r} (installed: {known})")
-    cls = entry.load_class()
+    return entry
+
+
+def backend_class(name: str) -> type[Backend]:
+    try:
+        return find_backend(name).load_class()
+    except AttributeError as exc:
+        raise BackendError(f"backend {name!r} cannot be loaded: {exc}") from None
+
+
+def load_backend(name: str, **options) -> Backend:
+    cls = backend_class(name)
     status = cls.availability(**options)
     if not status.ok:
         raise BackendError(f"backend {name!r} cannot run here: {status.reason}")

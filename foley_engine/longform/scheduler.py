@@ -37,6 +37,8 @@ class Span:
     audio: np.ndarray
     sample_rate: int
     window: Window
+    #: samples the alignment pass moved this window by (0 when not aligning)
+    align_offset: int = 0
 
     @property
     def end(self) -> int:
@@ -155,7 +157,7 @@ class LongformScheduler:
                 log.add(analyzer.push(frame.time, frame.gray))
                 grids.add(frame.time, frame.grid)
 
-        align = str(job.options.get("align", "")).lower() in ("1", "true", "yes", "on")
+        align = job.align
         started = time.monotonic()
         windows_estimate = max(1, math.ceil((total - self.overlap) / max(1, self.window - self.overlap)))
         tail: Optional[np.ndarray] = None
@@ -191,13 +193,14 @@ class LongformScheduler:
                     options=dict(job.options),
                 )
                 audio = check_output(self.backend, request, self.backend.generate(request))
+                offset = 0
                 if align:
                     # Before the crossfade, so a shifted window still blends with its neighbours.
-                    audio, _ = align_window(audio, window.start, sr, request.events)
+                    audio, offset = align_window(audio, window.start, sr, request.events)
                 if tail is not None:
                     audio[: tail.shape[0]] = crossfade(tail, audio[: tail.shape[0]])
                 keep = window.next_start - window.start
-                span = Span(window.start, audio[:keep] if not window.is_last else audio, sr, window)
+                span = Span(window.start, audio[:keep] if not window.is_last else audio, sr, window, offset)
                 tail = None if window.is_last else audio[keep:].copy()
                 done += span.audio.shape[0]
                 if progress is not None:

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from ...errors import BackendError
-from ..base import Availability, Backend, FrameSpec, WindowRequest
+from ..base import Availability, Backend, BackendOption, FrameSpec, WindowRequest
 from . import loading
 
 #: the model was trained on clips of up to 15 s; users report the best quality at 8-10 s
@@ -22,6 +22,7 @@ OVERLAP = Fraction(1)
 SIGLIP_FPS = Fraction(8)
 SYNC_FPS = Fraction(25)
 CONTINUITY_MODES = ("inpaint", "crossfade")
+SIZES = ("xxl", "xl")
 
 
 def _frame_specs(siglip_size: int = 512, sync_size: int = 224) -> tuple[FrameSpec, ...]:
@@ -71,6 +72,20 @@ class HunyuanBackend(Backend):
     overlap = OVERLAP
     frame_specs = _frame_specs()
     device = "cuda:0"
+    options = (
+        BackendOption("size", str, "HunyuanVideo-Foley size (default xxl)", choices=SIZES, scope="load"),
+        BackendOption("models_dir", str, "models folder (default: $FOLEY_MODELS_DIR or the per-user data folder)",
+                      scope="load", metavar="DIR"),
+        BackendOption("offload", bool, "keep idle components in CPU memory (for 16-24 GB cards; slower)",
+                      scope="load"),
+        BackendOption("steps", int, "sampling steps (default 50)", metavar="N"),
+        BackendOption("guidance", float, "classifier-free guidance scale (default 4.5; 1 disables)",
+                      metavar="SCALE"),
+        BackendOption("continuity", str, "how windows continue each other (default inpaint)",
+                      choices=CONTINUITY_MODES, scope="load"),
+        BackendOption("onnx", bool, "run the visual encoders with ONNX Runtime (exported once, checked against "
+                      "PyTorch)", scope="load"),
+    )
 
     def __init__(self, device: Optional[str] = None, size: str = "xxl", models_dir: Optional[str] = None,
                  offload: bool = False, steps: Optional[int] = None, guidance: Optional[float] = None,

@@ -1,21 +1,15 @@
-"""``foley models ...`` and the HunyuanVideo-Foley options of ``foley generate``.
+"""``foley models ...``: download, list and check neural backend weights.
 
-Imported by :mod:`foley_engine.cli`, which calls ``register(subparsers, generate_parser)``.
-Generate options are stored as ``backend_opt_<name>`` (None when not given),
-so the core CLI can pass them on to ``load_backend`` without knowing them.
+Registered under the ``foley_engine.commands`` entry-point group.  The
+backend's ``foley generate`` options are declared on
+:class:`~.backend.HunyuanBackend` itself (``options``).
 """
 from __future__ import annotations
 
 import json
 import os
 
-OPTION_PREFIX = "backend_opt_"
-SIZES = ("xxl", "xl")
-
-
-def backend_options(args) -> dict:
-    """The ``backend_opt_*`` values that were given, keyed by backend option name."""
-    return {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX) and v is not None}
+from .backend import SIZES
 
 
 def _models_dir(args):
@@ -52,7 +46,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def register(subparsers, generate_parser=None) -> None:
+def register(subparsers) -> None:
     models_help = "models folder (default: $FOLEY_MODELS_DIR or the per-user data folder)"
     models = subparsers.add_parser("models", help="download and list neural backend weights")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
@@ -72,17 +66,3 @@ def register(subparsers, generate_parser=None) -> None:
     ls.add_argument("--offload", action="store_true", help="check the memory needed with --offload")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
-
-    if generate_parser is not None:
-        g = generate_parser.add_argument_group("hunyuan backend")
-        g.add_argument("--size", dest=OPTION_PREFIX + "size", choices=SIZES, help="HunyuanVideo-Foley size (default xxl)")
-        g.add_argument("--models-dir", dest=OPTION_PREFIX + "models_dir", metavar="DIR", help=models_help)
-        g.add_argument("--offload", dest=OPTION_PREFIX + "offload", action="store_true", default=None,
-                       help="keep idle components in CPU memory (for 16-24 GB cards; slower)")
-        g.add_argument("--steps", dest=OPTION_PREFIX + "steps", type=int, metavar="N", help="sampling steps (default 50)")
-        g.add_argument("--guidance", dest=OPTION_PREFIX + "guidance", type=float, metavar="SCALE",
-                       help="classifier-free guidance scale (default 4.5; 1 disables)")
-        g.add_argument("--continuity", dest=OPTION_PREFIX + "continuity", choices=["inpaint", "crossfade"],
-                       help="how windows continue each other (default inpaint)")
-        g.add_argument("--onnx", dest=OPTION_PREFIX + "onnx", action="store_true", default=None,
-                       help="run the visual encoders with ONNX Runtime (exported once, checked against PyTorch)")

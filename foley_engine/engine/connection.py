@@ -13,7 +13,7 @@ import secrets
 import sys
 import tempfile
 
-from .protocol import PROTOCOL_VERSION, ConnectionInfo
+from plugin_host.protocol import PROTOCOL_VERSION, ConnectionInfo
 
 
 class EngineAlreadyRunning(Exception):

@@ -1,40 +1,14 @@
 """``foley bench soak`` and ``foley bench align``: the long-run benchmark from the command line.
 
-The harness itself is ``benchmarks/soak.py`` (benchmarks may import
-anything, including the engine client); it ships with a source checkout,
-not with an installed wheel, so it is loaded from there by path, and only
-when a bench command runs (every other ``foley`` command stays fast).
+The harness is :mod:`foley_engine.lab.soak`, imported only when a bench
+command runs (every other ``foley`` command stays fast).
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import sys
-
-from .errors import FoleyError
 
 RESOLUTIONS = {"1080p": (1920, 1080), "720p": (1280, 720), "540p": (960, 540), "360p": (640, 360),
                "180p": (320, 180)}
-
-
-class BenchUnavailable(FoleyError):
-    code = "bench"
-
-
-def _harness():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.path.join(root, "benchmarks", "soak.py")
-    if not os.path.exists(path):
-        raise BenchUnavailable(f"`foley bench` needs a source checkout ({path} is missing)")
-    name = "foley_benchmarks_soak"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def add_soak_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,7 +40,13 @@ def add_align_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="align_results")
 
 
-def register(subparsers, generate_parser) -> None:
+def _harness():
+    from . import soak
+
+    return soak
+
+
+def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="long-run soak benchmark and alignment check")
     sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND")
     sub.required = True

@@ -5,7 +5,7 @@ worker reports arrive as ZeroMQ messages), so no state is shared between
 threads.  Events are pushed to the identities watching a job; the ROUTER
 drops messages for peers that are gone, so a vanished client blocks nothing.
 
-Run with ``foley engine serve`` or ``python -m plugin_host.server``.
+Run with ``foley engine serve`` or ``python -m foley_engine.engine.server``.
 """
 from __future__ import annotations
 
@@ -16,25 +16,23 @@ import sqlite3
 import sys
 import time
 import traceback
-import uuid
-from collections import deque
 from typing import Optional
 
 import zmq
 
 from foley_engine import __version__
+from plugin_host.protocol import (
+    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, Message, ProtocolError, ReplayGuard, Session,
+    check_request, default_connection_file,
+)
 
 from .config import EngineConfig, add_serve_arguments, config_from_args, default_journal
 from .connection import ConnectionFile, new_key
-from .items import resolve_items
+from .jobbook import JobBook
 from .journal import Journal
 from .memory import process_rss
-from .outputs import remove_partials
-from .protocol import (
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ProtocolError, ReplayGuard, Session,
-    check_request, default_connection_file,
-)
-from .supervisor import WorkerProcess, describe_exit
+from .submit import resolve_items
+from .supervisor import Supervisor, key_item
 
 WORKER_INBOX = "inproc://worker-reports"
 
@@ -45,25 +43,16 @@ def log(text: str) -> None:
 
 
 class Engine:
+    """The ZeroMQ loop and the request handlers; job state is the book's, worker policy the supervisor's."""
+
     def __init__(self, config: EngineConfig):
         self.config = config
         self.started = time.monotonic()
         self.stopping = False
         self.stop_deadline: Optional[float] = None
-        self.worker: Optional[WorkerProcess] = None
-        self.generation = 0
-        self.next_spawn = 0.0
-        self.crashes_before_ready = 0
-        self.restarts = 0
-        self.recycles = 0
-        self.items_run = 0
-        self.backend_error: Optional[str] = None
-        self.backend_info: dict = {"name": config.backend}
-        self.queue: deque[str] = deque()
         self.watchers: dict[str, dict[bytes, dict]] = {}
         self.clients: dict[bytes, float] = {}
         self.replay = ReplayGuard()
-        self.cancel_requested: set[str] = set()
         self.known_client = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -77,7 +66,7 @@ class Engine:
         journal_path = cfg.journal or default_journal()
         os.makedirs(os.path.dirname(os.path.abspath(journal_path)), exist_ok=True)
         self.journal = Journal(journal_path)
-        self.queue.extend(self.journal.recover())
+        self.book = JobBook(self.journal, self.emit, max_attempts=cfg.max_attempts)
         self.ctx = zmq.Context()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # larger messages drop the peer
@@ -90,16 +79,16 @@ class Engine:
         key = new_key()
         self.session = Session(key.encode("ascii"))
         self.conn.write(endpoint, key)
+        self.supervisor = Supervisor(self.ctx, WORKER_INBOX, cfg, log)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.begin_stop())
         log(f"listening on {endpoint} (pid {os.getpid()}), backend {cfg.backend}, "
-            f"connection file {self.conn.path}, journal {journal_path}, {len(self.queue)} job(s) to resume")
+            f"connection file {self.conn.path}, journal {journal_path}, {len(self.book.queue)} job(s) to resume")
         try:
-            self.spawn_worker()
+            self.supervisor.spawn()
             self.loop()
         finally:
-            if self.worker is not None:
-                self.worker.kill()
+            self.supervisor.kill()
             self.router.close(0)
             self.inbox.close(0)
             self.ctx.term()
@@ -141,7 +130,8 @@ class Engine:
                 if self.step_stop(now):
                     return
             else:
-                self.supervise(now)
+                self.supervisor.tick(now)
+                self.dispatch()
 
     def begin_stop(self) -> None:
         if not self.stopping:
@@ -151,214 +141,57 @@ class Engine:
 
     def step_stop(self, now: float) -> bool:
         """Stop the worker without losing work: a running item is cancelled and stays queued."""
-        w = self.worker
-        if w is None:
-            return True
         if now > self.stop_deadline:
-            w.kill()
-            self.requeue_current()
+            key = self.supervisor.running_key()
+            self.supervisor.kill()
+            if key is not None:
+                self.book.item_lost(*key_item(key), "engine stopped", stopping=True)
             return True
-        if w.state == "busy" and w.current and not w.cancel_sent:
-            w.cancel(self.key_of(w))
-        elif w.state in ("ready", "loading"):
-            w.retire()
-            w.close_stdin()
-        return False
+        return self.supervisor.step_stop()
 
-    # ------------------------------------------------------------------ worker supervision
-
-    def spawn_worker(self) -> None:
-        self.generation += 1
-        self.worker = WorkerProcess(self.ctx, WORKER_INBOX, self.generation, self.config.backend, self.config.options)
-        log(f"worker {self.worker.pid} loading backend {self.config.backend}")
-
-    def supervise(self, now: float) -> None:
-        if self.worker is None:
-            if self.backend_error is None and now >= self.next_spawn:
-                self.spawn_worker()
-            return
-        if self.worker.state == "ready":
-            self.dispatch()
-
-    def key_of(self, w: WorkerProcess) -> str:
-        job_id, idx = w.current
-        return f"{job_id}/{idx}/{w.generation}"
+    # ------------------------------------------------------------------ work
 
     def dispatch(self) -> None:
-        while self.queue:
-            job_id = self.queue[0]
-            if self.journal.job_state(job_id) not in ("queued", "running"):
-                self.queue.popleft()
-                continue
-            if job_id in self.cancel_requested:
-                self.cancel_job(job_id)  # the cancel arrived as its previous item finished
-                continue
-            pending = self.journal.pending_items(job_id)
-            if not pending:
-                self.finish_job(job_id)
-                continue
-            idx, spec = pending[0]
-            self.journal.item_started(job_id, idx)
-            remove_partials(spec["out_path"])
-            w = self.worker
-            w.current = (job_id, idx)
-            w.run(self.key_of(w), job_id, idx, spec, spec["out_path"])
+        if self.supervisor.ready_worker() is None:
             return
+        nxt = self.book.next_item()
+        if nxt is not None:
+            self.supervisor.start_run(*nxt)
 
     def on_worker(self, msg: dict) -> None:
-        w = self.worker
-        if w is None or msg.get("generation") != w.generation:
+        report = self.supervisor.on_report(msg)
+        if report is None:
             return
-        kind = msg["type"]
-        if kind == "ready":
-            w.state = "ready"
-            w.rss_at_ready = w.last_rss = msg.get("rss")
-            w.gpu = msg.get("gpu")
-            self.backend_info = msg.get("backend") or self.backend_info
-            self.crashes_before_ready = 0
-            log(f"worker {w.pid} ready")
+        if report.kind == "fatal":
+            self.book.fail_all("backend", report.msg["message"])
             return
-        if kind == "fatal":
-            self.backend_error = msg["message"]
-            log(self.backend_error)
-            for job_id in list(self.queue):
-                self.fail_job(job_id, "backend", self.backend_error, None)
-            return
-        if kind == "exit":
-            self.on_worker_exit(w, msg["returncode"])
-            return
-        if w.current is None or msg.get("key") != self.key_of(w):
-            return  # a report about an item we already gave up on
-        job_id, idx = w.current
-        if kind == "progress":
-            n = self.journal.item_count(job_id)
+        job_id, idx = key_item(report.key)
+        m = report.msg
+        if report.kind == "progress":
             self.emit(job_id, "progress", {
-                "job_id": job_id, "item": idx, "items": n,
-                "done_samples": msg["done_samples"], "total_samples": msg["total_samples"],
-                "windows_done": msg["windows_done"], "windows_estimate": msg["windows_estimate"],
+                "job_id": job_id, "item": idx, "items": self.journal.item_count(job_id),
+                "done_samples": m["done_samples"], "total_samples": m["total_samples"],
+                "windows_done": m["windows_done"], "windows_estimate": m["windows_estimate"],
             }, persist=False)
-        elif kind == "span":
+            return
+        if report.kind == "span":
             self.emit(job_id, "span", {
-                "job_id": job_id, "item": idx, "start_sample": msg["start_sample"],
-                "num_samples": msg["num_samples"], "sample_rate": msg["sample_rate"], "window": msg["window"],
+                "job_id": job_id, "item": idx, "start_sample": m["start_sample"],
+                "num_samples": m["num_samples"], "sample_rate": m["sample_rate"], "window": m["window"],
             })
-        else:
-            self.item_finished(w, job_id, idx, kind, msg)
-
-    def item_finished(self, w: WorkerProcess, job_id: str, idx: int, kind: str, msg: dict) -> None:
-        w.current = None
-        w.state = "ready" if w.state == "busy" else w.state
-        w.last_rss, w.gpu = msg.get("rss"), msg.get("gpu")
-        w.items_done += 1
-        self.items_run += 1
-        spec = self.journal.item_spec(job_id, idx)
-        if kind == "done":
-            result = self.item_result(idx, spec, msg["result"], msg.get("channels"))
-            self.journal.item_done(job_id, idx, result)
-            self.emit(job_id, "item", {"job_id": job_id, "item": idx, "result": result})
-            if not self.journal.pending_items(job_id):
-                self.finish_job(job_id)
-        elif kind == "cancelled":
-            remove_partials(spec["out_path"])
-            if self.stopping and job_id not in self.cancel_requested:
-                self.journal.item_requeued(job_id, idx)  # shutdown, not the user: resume next time
-            else:
-                self.cancel_job(job_id)
-        else:
-            remove_partials(spec["out_path"])
-            self.fail_job(job_id, msg["code"], msg["message"], idx)
-        self.maybe_recycle(w)
-
-    def maybe_recycle(self, w: WorkerProcess) -> None:
-        if w.state != "ready" or self.stopping:
             return
-        growth = (w.last_rss or 0) - (w.rss_at_ready or 0)
-        reason = None
-        if w.items_done >= self.config.max_jobs_per_worker:
-            reason = f"after {w.items_done} jobs"
-        elif w.rss_at_ready and growth > self.config.max_worker_growth:
-            reason = f"its memory grew by {growth // (1024 * 1024)} MiB"
-        if reason:
-            log(f"recycling worker {w.pid} {reason}")
-            self.recycles += 1
-            w.retire()
-
-    def on_worker_exit(self, w: WorkerProcess, returncode: int) -> None:
-        self.worker = None
-        if w.state == "exiting" and w.current is None:
-            return  # recycled or stopped on request; supervise() starts the next one
-        reason = describe_exit(returncode)
-        log(f"{reason} (pid {w.pid})")
-        self.restarts += 1
-        if w.current is not None:
-            self.requeue_current(w, reason)
-        if w.state == "loading" and self.backend_error is None:
-            self.crashes_before_ready += 1
-            if self.crashes_before_ready >= 3:
-                self.backend_error = f"backend {self.config.backend!r} failed to load 3 times; {reason}"
-                for job_id in list(self.queue):
-                    self.fail_job(job_id, "backend", self.backend_error, None)
-        self.next_spawn = time.monotonic() + min(5.0, 0.5 * self.crashes_before_ready)
-
-    def requeue_current(self, w: Optional[WorkerProcess] = None, reason: str = "engine stopped") -> None:
-        w = w or self.worker
-        if w is None or w.current is None:
-            return
-        job_id, idx = w.current
-        w.current = None
-        remove_partials(self.journal.item_spec(job_id, idx)["out_path"])
-        attempts = self.journal.item_attempts(job_id, idx)
-        if job_id in self.cancel_requested:
-            self.cancel_job(job_id)
-        elif self.stopping or attempts < self.config.max_attempts:
-            self.journal.item_requeued(job_id, idx)
+        if report.kind == "lost":
+            self.book.item_lost(job_id, idx, m["reason"], stopping=self.stopping)
+        elif report.kind == "done":
+            self.book.item_done(job_id, idx, m["result"])
+        elif report.kind == "cancelled":
+            self.book.item_cancelled(job_id, idx, stopping=self.stopping)
         else:
-            self.fail_job(job_id, "worker", f"{reason}; gave up on items[{idx}] after {attempts} attempts", idx)
+            self.book.item_failed(job_id, idx, m["code"], m["message"])
+        if not self.stopping:
+            self.supervisor.maybe_recycle()
 
-    # ------------------------------------------------------------------ jobs and events
-
-    def item_result(self, idx: int, spec: dict, generated: dict, channels: Optional[int]) -> dict:
-        result = {
-            "item": idx,
-            "path": generated["path"],
-            "media": spec["media"],
-            "start": generated["media_start"],
-            "end": generated["media_end"],
-            "start_sample": generated["start_sample"],
-            "num_samples": generated["num_samples"],
-            "sample_rate": generated["sample_rate"],
-            "channels": channels,
-            "format": spec.get("format", "pcm24"),
-            "speed": generated.get("speed", "1"),
-            "windows": generated["windows"],
-            "seconds": generated["seconds"],
-            "backend": generated["backend"],
-            "seed": generated["seed"],
-        }
-        if "record_start" in spec:
-            result["record_start"] = spec["record_start"]
-        return result
-
-    def finish_job(self, job_id: str) -> None:
-        self.journal.set_job_state(job_id, "done")
-        self.emit(job_id, "done", {"job_id": job_id, "results": self.journal.results(job_id)})
-        self.retire_job(job_id)
-
-    def fail_job(self, job_id: str, code: str, message: str, item: Optional[int]) -> None:
-        self.journal.set_job_state(job_id, "failed", error_code=code, error=message, error_item=item)
-        self.emit(job_id, "failed", {"job_id": job_id, "code": code, "message": message, "item": item})
-        self.retire_job(job_id)
-
-    def cancel_job(self, job_id: str) -> None:
-        self.journal.set_job_state(job_id, "cancelled")
-        self.emit(job_id, "cancelled", {"job_id": job_id, "results": self.journal.results(job_id)})
-        self.retire_job(job_id)
-
-    def retire_job(self, job_id: str) -> None:
-        if job_id in self.queue:
-            self.queue.remove(job_id)
-        self.watchers.pop(job_id, None)
-        self.cancel_requested.discard(job_id)
+    # ------------------------------------------------------------------ events
 
     def emit(self, job_id: str, msg_type: str, content: dict, *, persist: bool = True) -> None:
         if persist:
@@ -366,6 +199,8 @@ class Engine:
         for identity, parent in self.watchers.get(job_id, {}).items():
             frames, _ = self.session.serialize(msg_type, content, parent, [identity])
             self.router.send_multipart(frames)
+        if msg_type in TERMINAL_EVENTS:
+            self.watchers.pop(job_id, None)
 
     def watch(self, job_id: str, identity: bytes, header: dict) -> None:
         self.watchers.setdefault(job_id, {})[identity] = header
@@ -417,32 +252,27 @@ class Engine:
             raise ProtocolError("version", "version",
                                 f"client speaks protocol {content['version']}, this engine {PROTOCOL_VERSION}")
         self.reply(msg, {"version": PROTOCOL_VERSION, "engine": __version__, "pid": os.getpid(),
-                         "backend": self.backend_info, "session": self.session.session_id})
+                         "backend": self.supervisor.backend_info, "session": self.session.session_id})
 
     def on_heartbeat(self, msg: Message, content: dict) -> None:
         self.reply(msg, {"pid": os.getpid(), "known": self.known_client})
 
     def on_status(self, msg: Message, content: dict) -> None:
-        w = self.worker
-        worker = None
-        if w is not None:
-            rss = w.rss() or w.last_rss
-            worker = {"pid": w.pid, "state": w.state, "items_done": w.items_done, "rss": rss,
-                      "rss_at_load": w.rss_at_ready,
-                      "rss_growth": (rss - w.rss_at_ready) if rss and w.rss_at_ready else None}
-        running = list(w.current) if w is not None and w.current else None
+        sup = self.supervisor
+        w = sup.worker
+        running = self.book.running_items()
         self.reply(msg, {
             "engine": {"version": __version__, "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
                        "uptime": round(time.monotonic() - self.started, 3),
                        "endpoint": self.router.getsockopt_string(zmq.LAST_ENDPOINT),
                        "stopping": self.stopping},
-            "backend": dict(self.backend_info, error=self.backend_error),
-            "worker": worker,
-            "workers": {"restarts": self.restarts, "recycles": self.recycles, "items_run": self.items_run,
-                        "max_jobs_per_worker": self.config.max_jobs_per_worker},
-            "memory": {"engine_rss": process_rss(), "worker_rss": worker["rss"] if worker else None,
+            "backend": dict(sup.backend_info, error=sup.backend_error),
+            "worker": w.describe() if w is not None else None,
+            "workers": sup.describe(),
+            "memory": {"engine_rss": process_rss(), "worker_rss": w.describe()["rss"] if w is not None else None,
                        "gpu": w.gpu if w is not None else None},
-            "queue": {"jobs": len(self.queue), "running": {"job_id": running[0], "item": running[1]} if running else None},
+            "queue": {"jobs": len(self.book.queue),
+                      "running": {"job_id": running[0][0], "item": running[0][1]} if running else None},
             "jobs": self.journal.counts(),
             "clients": len(self.clients),
         })
@@ -463,18 +293,11 @@ class Engine:
 
     def on_cancel(self, msg: Message, content: dict) -> None:
         job_id = content["job_id"]
-        state = self.journal.job_state(job_id)
+        state = self.book.cancel(job_id)
         if state is None:
             raise ProtocolError("not_found", "job_id", f"no job {job_id}")
-        w = self.worker
-        if state in ("queued", "running"):
-            self.cancel_requested.add(job_id)
-            if w is not None and w.current and w.current[0] == job_id:
-                w.cancel(self.key_of(w))  # takes effect at the next window boundary
-                state = "cancelling"
-            else:
-                self.cancel_job(job_id)
-                state = "cancelled"
+        if state == "cancelling":
+            self.supervisor.worker.cancel()  # takes effect at the next window boundary
         self.reply(msg, {"job_id": job_id, "state": state})
 
     def on_shutdown(self, msg: Message, content: dict) -> None:
@@ -482,8 +305,8 @@ class Engine:
         self.begin_stop()
 
     def on_submit(self, msg: Message, content: dict) -> None:
-        if self.backend_error:
-            raise ProtocolError("backend", "backend", self.backend_error)
+        if self.supervisor.backend_error:
+            raise ProtocolError("backend", "backend", self.supervisor.backend_error)
         if self.stopping:
             raise ProtocolError("stopping", "", "the engine is stopping; submit again after it restarts")
         identity = msg.identities[0]
@@ -500,12 +323,11 @@ class Engine:
             raise ProtocolError("output", "out_dir", f"{out_dir}: folder does not exist")
         if not os.access(out_dir, os.W_OK | os.X_OK):
             raise ProtocolError("output", "out_dir", f"{out_dir}: folder is not writable")
-        job_id = uuid.uuid4().hex
+        job_id = self.book.new_job_id()
         specs = resolve_items(content["items"], out_dir, job_id)
-        self.journal.add_job(job_id, submit_id, out_dir, specs)
-        self.queue.append(job_id)
+        self.book.add(job_id, submit_id, out_dir, specs)
         self.watch(job_id, identity, msg.header)
-        self.reply(msg, {"job_id": job_id, "items": len(specs), "duplicate": False, "position": len(self.queue)})
+        self.reply(msg, {"job_id": job_id, "items": len(specs), "duplicate": False, "position": len(self.book.queue)})
         self.emit(job_id, "accepted", {"job_id": job_id, "items": len(specs), "out_dir": out_dir,
                                        "outputs": [s["out_path"] for s in specs]})
 
@@ -545,7 +367,7 @@ def serve(args) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plugin_host.server", description="Run the Foley engine.")
+    parser = argparse.ArgumentParser(prog="python -m foley_engine.engine.server", description="Run the Foley engine.")
     add_serve_arguments(parser)
     return serve(parser.parse_args(argv))
 

@@ -1,6 +1,6 @@
 """The worker process: holds the backend and generates one item at a time.
 
-Run by the server as ``python -m plugin_host.worker``.  It speaks JSON lines:
+Run by the server as ``python -m foley_engine.engine.worker``.  It speaks JSON lines:
 requests on stdin (``run``, ``cancel``, ``exit``), reports on a private copy
 of stdout (``ready``, ``progress``, ``span``, ``done``, ``cancelled``,
 ``error``, ``fatal``).  File descriptor 1 itself is pointed at stderr so a
@@ -9,7 +9,6 @@ server died, even by kill -9) the worker exits at once.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import queue
@@ -34,16 +33,6 @@ class Channel:
         with self._lock:
             self._out.write(line + "\n")
             self._out.flush()
-
-
-def load(name: str, options: dict):
-    """A backend by registry name, or by ``module:Class`` (plug-ins in development, tests)."""
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        return getattr(importlib.import_module(module), attr)(**options)
-    from foley_engine.backends.registry import load_backend
-
-    return load_backend(name, **options)
 
 
 class Worker:
@@ -81,7 +70,9 @@ class Worker:
         from foley_engine.errors import Cancelled, FoleyError
         from foley_engine.generate import generate_to_file
 
-        from .items import item_job
+        from foley_engine.job import Job
+
+        from .submit import spec_item
 
         key = msg["key"]
         with self._lock:
@@ -99,11 +90,13 @@ class Worker:
 
         try:
             spec = msg["spec"]
-            result = generate_to_file(
-                item_job(spec), self.backend, msg["out_path"], subtype=spec.get("format", "pcm24"),
+            item = spec_item(spec)
+            generated = generate_to_file(
+                Job.from_item(item), self.backend, spec["out_path"], subtype=item.format,
                 progress=progress, cancel=self.cancel.is_set, on_span=on_span,
             )
-            report = {"type": "done", "key": key, "result": result.to_dict(), "channels": self.backend.channels}
+            result = generated.to_result(item, msg["index"], self.backend.channels)
+            report = {"type": "done", "key": key, "result": result.to_wire()}
         except Cancelled:
             report = {"type": "cancelled", "key": key}
         except FoleyError as exc:
@@ -124,7 +117,9 @@ def main() -> int:
     channel = Channel()
     init = json.loads(sys.stdin.readline() or "{}")
     try:
-        backend = load(init["backend"], init.get("options") or {})
+        from foley_engine.backends.registry import load_backend
+
+        backend = load_backend(init["backend"], **(init.get("options") or {}))
     except Exception as exc:
         code = getattr(exc, "code", "backend")
         channel.send({"type": "fatal", "code": code, "message": f"cannot load backend {init.get('backend')!r}: {exc}"})

@@ -5,7 +5,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-from .protocol import engine_dir
+from plugin_host.protocol import engine_dir
 
 
 @dataclass

@@ -34,7 +34,12 @@ def describe_exit(returncode: int) -> str:
 
 
 class WorkerProcess:
-    """``state``: loading -> ready <-> busy -> exiting -> dead."""
+    """The server's handle on one worker process, and the only writer of that worker's state.
+
+    ``state``: loading -> ready <-> busy -> exiting.  ``current`` is the key of
+    the run in flight (``job_id/item/generation``), so a late report about an
+    item the engine already gave up on is recognised and ignored.
+    """
 
     def __init__(self, ctx: zmq.Context, inbox_endpoint: str, generation: int, backend: str, options: dict):
         self.generation = generation
@@ -44,15 +49,15 @@ class WorkerProcess:
         self.rss_at_ready: Optional[int] = None
         self.last_rss: Optional[int] = None
         self.gpu: Optional[dict] = None
-        self.describe: dict = {}
-        self.current: Optional[tuple[str, int]] = None
+        self.backend_info: dict = {}
+        self.current: Optional[str] = None
         self.cancel_sent = False
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # glibc gives the stdin thread its own malloc arena, and objects it allocates and the main
         # thread frees fragment it: measured +3-5 MiB per 100 jobs without this, flat with it.
         env.setdefault("MALLOC_ARENA_MAX", "2")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "plugin_host.worker"],
+            [sys.executable, "-m", "foley_engine.engine.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
@@ -89,18 +94,22 @@ class WorkerProcess:
         except (BrokenPipeError, OSError, ValueError):
             return False  # the exit report is on its way
 
-    def run(self, key: str, job_id: str, idx: int, spec: dict, out_path: str) -> None:
-        self.state = "busy"
-        self.current = (job_id, idx)
-        self.cancel_sent = False
-        self._send({"type": "run", "key": key, "spec": spec, "out_path": out_path})
+    # ------------------------------------------------------------------ commands
 
-    def cancel(self, key: str) -> None:
-        self.cancel_sent = True
-        self._send({"type": "cancel", "key": key})
+    def run(self, key: str, index: int, spec: dict) -> None:
+        self.state = "busy"
+        self.current = key
+        self.cancel_sent = False
+        self._send({"type": "run", "key": key, "index": index, "spec": spec})
+
+    def cancel(self) -> None:
+        """Stop the current item at its next window boundary."""
+        if self.current is not None and not self.cancel_sent:
+            self.cancel_sent = True
+            self._send({"type": "cancel", "key": self.current})
 
     def retire(self) -> None:
-        """Ask the worker to exit after its current item (recycling)."""
+        """Ask the worker to exit after its current item (recycling, shutdown)."""
         self.state = "exiting"
         self._send({"type": "exit"})
 
@@ -114,5 +123,33 @@ class WorkerProcess:
         except OSError:
             pass
 
+    # ------------------------------------------------------------------ reports
+
+    def on_ready(self, msg: dict) -> None:
+        self.state = "ready"
+        self.rss_at_ready = self.last_rss = msg.get("rss")
+        self.gpu = msg.get("gpu")
+        self.backend_info = msg.get("backend") or {}
+
+    def about_current(self, msg: dict) -> bool:
+        """Whether a progress/span/result report is about the run in flight."""
+        return self.current is not None and msg.get("key") == self.current
+
+    def on_item_finished(self, msg: dict) -> None:
+        self.current = None
+        if self.state == "busy":
+            self.state = "ready"
+        self.last_rss, self.gpu = msg.get("rss"), msg.get("gpu")
+        self.items_done += 1
+
     def rss(self) -> Optional[int]:
         return process_rss(self.pid) if self.proc.poll() is None else None
+
+    def rss_growth(self) -> Optional[int]:
+        rss = self.rss() or self.last_rss
+        return rss - self.rss_at_ready if rss and self.rss_at_ready else None
+
+    def describe(self) -> dict:
+        rss = self.rss() or self.last_rss
+        return {"pid": self.pid, "state": self.state, "items_done": self.items_done, "rss": rss,
+                "rss_at_load": self.rss_at_ready, "rss_growth": self.rss_growth()}

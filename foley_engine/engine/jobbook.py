@@ -1,0 +1,157 @@
+"""The job book: the one owner of job state.
+
+Queue order, which items are running, attempts, cancel requests, requeue and
+the retry policy all live here, over the journal (which makes every change
+durable before it is announced).  No sockets and no processes: the server
+tells the book what happened and the book says what to announce through the
+``emit`` callback, so the whole policy is unit-testable with a list.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from typing import Callable, Optional
+
+from .journal import Journal
+from .outputs import remove_partials
+
+#: emit(job_id, event type, content) announces a persisted job event
+Emit = Callable[[str, str, dict], None]
+ItemKey = tuple[str, int]
+
+
+class JobBook:
+    def __init__(self, journal: Journal, emit: Emit, *, max_attempts: int = 3):
+        self.journal = journal
+        self.emit = emit
+        self.max_attempts = max_attempts
+        #: jobs with work left, oldest first (a crash's unfinished jobs first of all)
+        self.queue: deque[str] = deque(journal.recover())
+        #: items handed to a worker and not yet reported back
+        self.running: set[ItemKey] = set()
+        self._cancel_requested: set[str] = set()
+
+    # ------------------------------------------------------------------ submitting
+
+    @staticmethod
+    def new_job_id() -> str:
+        return uuid.uuid4().hex
+
+    def add(self, job_id: str, submit_id: str, out_dir: str, specs: list[dict]) -> None:
+        self.journal.add_job(job_id, submit_id, out_dir, specs)
+        self.queue.append(job_id)
+
+    def is_active(self, job_id: str) -> bool:
+        return self.journal.job_state(job_id) in ("queued", "running")
+
+    # ------------------------------------------------------------------ dispatching
+
+    def next_item(self) -> Optional[tuple[str, int, dict]]:
+        """The next item to run, marked as started; None when nothing is waiting."""
+        for job_id in list(self.queue):
+            if not self.is_active(job_id):
+                self._retire(job_id)
+                continue
+            busy = any(key[0] == job_id for key in self.running)
+            if job_id in self._cancel_requested and not busy:
+                self._cancel_job(job_id)  # the cancel arrived as its previous item finished
+                continue
+            if job_id in self._cancel_requested:
+                continue
+            waiting = [(idx, spec) for idx, spec in self.journal.pending_items(job_id)
+                       if (job_id, idx) not in self.running]
+            if not waiting:
+                if not busy:
+                    self._finish_job(job_id)
+                continue
+            idx, spec = waiting[0]
+            self.journal.item_started(job_id, idx)
+            remove_partials(spec["out_path"])
+            self.running.add((job_id, idx))
+            return job_id, idx, spec
+        return None
+
+    # ------------------------------------------------------------------ what workers report
+
+    def item_done(self, job_id: str, idx: int, result: dict) -> None:
+        self.running.discard((job_id, idx))
+        self.journal.item_done(job_id, idx, result)
+        self.emit(job_id, "item", {"job_id": job_id, "item": idx, "result": result})
+        if not self.journal.pending_items(job_id):
+            self._finish_job(job_id)
+
+    def item_failed(self, job_id: str, idx: int, code: str, message: str) -> None:
+        self._release(job_id, idx)
+        self._fail_job(job_id, code, message, idx)
+
+    def item_cancelled(self, job_id: str, idx: int, *, stopping: bool) -> None:
+        """A worker stopped an item: the user's cancel ends the job; a shutdown's keeps it queued."""
+        self._release(job_id, idx)
+        if stopping and job_id not in self._cancel_requested:
+            self.journal.item_requeued(job_id, idx)  # resume at the next start
+        else:
+            self._cancel_job(job_id)
+
+    def item_lost(self, job_id: str, idx: int, reason: str, *, stopping: bool) -> None:
+        """The worker died (or was killed) mid-item: run it again, up to ``max_attempts`` runs."""
+        self._release(job_id, idx)
+        attempts = self.journal.item_attempts(job_id, idx)
+        if job_id in self._cancel_requested:
+            self._cancel_job(job_id)
+        elif stopping or attempts < self.max_attempts:
+            self.journal.item_requeued(job_id, idx)
+        else:
+            self._fail_job(job_id, "worker", f"{reason}; gave up on items[{idx}] after {attempts} attempts", idx)
+
+    # ------------------------------------------------------------------ requests
+
+    def cancel(self, job_id: str) -> Optional[str]:
+        """Cancel a job: ``"cancelling"`` while one of its items runs (the caller stops it), else
+        the job's state after the request; None when there is no such job."""
+        state = self.journal.job_state(job_id)
+        if state is None:
+            return None
+        if state not in ("queued", "running"):
+            return state
+        self._cancel_requested.add(job_id)
+        if self.running_items(job_id):
+            return "cancelling"
+        self._cancel_job(job_id)
+        return "cancelled"
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return job_id in self._cancel_requested
+
+    def fail_all(self, code: str, message: str) -> None:
+        """Nothing can run any more (the backend cannot load): every waiting job fails."""
+        for job_id in list(self.queue):
+            self._fail_job(job_id, code, message, None)
+
+    def running_items(self, job_id: Optional[str] = None) -> list[ItemKey]:
+        return sorted(key for key in self.running if job_id is None or key[0] == job_id)
+
+    # ------------------------------------------------------------------ job ends
+
+    def _release(self, job_id: str, idx: int) -> None:
+        self.running.discard((job_id, idx))
+        remove_partials(self.journal.item_spec(job_id, idx)["out_path"])
+
+    def _finish_job(self, job_id: str) -> None:
+        self.journal.set_job_state(job_id, "done")
+        self.emit(job_id, "done", {"job_id": job_id, "results": self.journal.results(job_id)})
+        self._retire(job_id)
+
+    def _fail_job(self, job_id: str, code: str, message: str, item: Optional[int]) -> None:
+        self.journal.set_job_state(job_id, "failed", error_code=code, error=message, error_item=item)
+        self.emit(job_id, "failed", {"job_id": job_id, "code": code, "message": message, "item": item})
+        self._retire(job_id)
+
+    def _cancel_job(self, job_id: str) -> None:
+        self.journal.set_job_state(job_id, "cancelled")
+        self.emit(job_id, "cancelled", {"job_id": job_id, "results": self.journal.results(job_id)})
+        self._retire(job_id)
+
+    def _retire(self, job_id: str) -> None:
+        if job_id in self.queue:
+            self.queue.remove(job_id)
+        self._cancel_requested.discard(job_id)

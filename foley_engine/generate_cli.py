@@ -1,0 +1,302 @@
+"""``foley generate``: one command, two executors (in-process and ``--engine``).
+
+Both executors get the same :class:`~plugin_host.items.Item` (same range
+parsing, same checks, same backend options) and return the same
+:class:`~plugin_host.items.Result`, which one tail turns into the preview mux
+and the printed report.  Backend options are declared by the backend classes
+(:class:`~foley_engine.backends.base.BackendOption`) and become flags here.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from fractions import Fraction
+from typing import Callable, Optional
+
+from plugin_host.items import Item, Result
+
+from .errors import BackendError, Cancelled, EngineCommandError, RangeError
+from .timebase import exact_rate, format_seconds, parse_media_time
+
+OPTION_DEST = "backend_opt_"
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal, unless forced)."""
+
+    def __init__(self, label: str, sample_rate: int, enabled: Optional[bool] = None, stream=sys.stderr):
+        self.label = label
+        self.sample_rate = sample_rate
+        self.stream = stream
+        self.enabled = stream.isatty() if enabled is None else enabled
+        self._last = -1
+
+    def update(self, progress) -> None:
+        if not self.enabled:
+            return
+        percent = int(progress.fraction * 100)
+        if percent == self._last and progress.fraction < 1:
+            return
+        self._last = percent
+        width = 30
+        filled = int(progress.fraction * width)
+        speed = ""
+        if progress.elapsed > 0:
+            realtime = progress.done_samples / progress.elapsed / self.sample_rate
+            remaining = (progress.total_samples - progress.done_samples) / self.sample_rate / max(realtime, 1e-9)
+            speed = f" {realtime:5.1f}x realtime, {format_seconds(Fraction(int(remaining)))[:8]} left"
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {percent:3d}%{speed}")
+        if progress.fraction >= 1:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _speed(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a speed: {text!r} (use e.g. 2, 0.5 or 25/24)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be positive")
+    return value
+
+
+def _default_output(media: str) -> str:
+    stem, _ = os.path.splitext(media)
+    return f"{stem}_foley.wav"
+
+
+def parse_range(args, info) -> tuple[Optional[Fraction], Optional[Fraction]]:
+    fps = exact_rate(args.fps) if args.fps else info.fps
+    start = parse_media_time(args.in_point, fps=fps, start_timecode=info.start_timecode) if args.in_point else None
+    end = parse_media_time(args.out_point, fps=fps, start_timecode=info.start_timecode) if args.out_point else None
+    if start is not None and end is not None and end <= start:
+        raise RangeError(f"--in {args.in_point} is not before --out {args.out_point}")
+    return start, end
+
+
+def install_cancel() -> threading.Event:
+    """Ctrl-C cancels between windows, so the partial file is removed cleanly."""
+    cancelled = threading.Event()
+
+    def handler(signum, frame):
+        if cancelled.is_set():
+            raise KeyboardInterrupt
+        cancelled.set()
+        sys.stderr.write("\ncancelling (Ctrl-C again to abort at once)...\n")
+
+    signal.signal(signal.SIGINT, handler)
+    return cancelled
+
+
+# ---------------------------------------------------------------- backend options
+
+
+def _backend_classes(argv: Optional[list[str]]) -> dict:
+    """Backend classes whose options become flags: every registered one, plus a ``module:Class``
+    named by ``--backend`` on this command line."""
+    from .backends.registry import backend_class, discover
+
+    names = list(discover())
+    if argv:
+        for i, arg in enumerate(argv):
+            value = argv[i + 1] if arg == "--backend" and i + 1 < len(argv) else arg.partition("=")[2] \
+                if arg.startswith("--backend=") else None
+            if value and ":" in value:
+                names.append(value)
+    classes = {}
+    for name in names:
+        try:
+            classes[name] = backend_class(name)
+        except BackendError:
+            continue  # `foley backends` says why; generate with it fails with that reason
+    return classes
+
+
+def add_backend_option_flags(gen: argparse.ArgumentParser, argv: Optional[list[str]]) -> None:
+    seen = {action.dest for action in gen._actions}
+    for name, cls in _backend_classes(argv).items():
+        options = [opt for opt in getattr(cls, "options", ()) if OPTION_DEST + opt.name not in seen]
+        if not options:
+            continue
+        group = gen.add_argument_group(f"{name} backend")
+        for opt in options:
+            seen.add(OPTION_DEST + opt.name)
+            kwargs = dict(dest=OPTION_DEST + opt.name, default=None,
+                          help=f"{opt.help} [{opt.scope} option]")
+            if opt.type is bool:
+                kwargs["action"] = "store_true"
+            else:
+                kwargs.update(type=opt.type, metavar=opt.metavar)
+                if opt.choices:
+                    kwargs["choices"] = opt.choices
+            group.add_argument(opt.flag, **kwargs)
+
+
+def chosen_options(args, backend: str) -> tuple[dict, dict]:
+    """``(item options, load options)`` the user set, checked against the chosen backend's declarations."""
+    from .backends.registry import backend_class
+
+    given = {k[len(OPTION_DEST):]: v for k, v in vars(args).items() if k.startswith(OPTION_DEST) and v is not None}
+    declared = {opt.name: opt for opt in getattr(backend_class(backend), "options", ())}
+    foreign = [name for name in given if name not in declared]
+    if foreign:
+        flags = ", ".join("--" + n.replace("_", "-") for n in foreign)
+        raise BackendError(f"{flags}: not an option of backend {backend!r} (see `foley generate --help`)")
+    item = {n: v for n, v in given.items() if declared[n].scope == "item"}
+    load = {n: v for n, v in given.items() if declared[n].scope != "item"}
+    return item, load
+
+
+# ---------------------------------------------------------------- executors
+
+Executor = Callable[..., Result]
+
+
+def run_in_process(args, item: Item, out: str, info, load_options: dict, cancel: threading.Event) -> Result:
+    from .backends.registry import load_backend
+    from .generate import generate_to_file
+    from .job import Job
+
+    options = dict(load_options)
+    if args.device:
+        options["device"] = args.device
+    backend = load_backend(args.backend, **options)
+    bar = ProgressBar(f"foley {os.path.basename(item.media)}", backend.sample_rate,
+                      enabled=True if args.progress else None)
+    try:
+        generated = generate_to_file(Job.from_item(item), backend, out, subtype=item.format, info=info,
+                                     progress=bar.update, cancel=cancel.is_set)
+    finally:
+        backend.close()
+    return generated.to_result(item, 0, backend.channels)
+
+
+def run_on_engine(args, item: Item, out: str, info, load_options: dict, cancel: threading.Event) -> Result:
+    from plugin_host.batch import BatchRunner
+    from plugin_host.client import EngineClient, EngineError
+
+    from .longform.scheduler import Progress
+
+    fixed = [f"--{n.replace('_', '-')}" for n in load_options] + (["--device"] if args.device else [])
+    if fixed:
+        settings = " ".join(f"--option {n}={v}" for n, v in load_options.items())
+        raise EngineCommandError(
+            f"{', '.join(fixed)} set how the backend loads, and the engine loaded its backend when it started; "
+            f"restart it with `foley engine serve --backend {args.backend}"
+            f"{' --device ' + args.device if args.device else ''}{' ' + settings if settings else ''}`")
+    try:
+        eng = EngineClient.connect(args.connection_file)
+    except EngineError as exc:
+        raise EngineCommandError(str(exc)) from None
+    try:
+        backend = eng.hello().get("backend", {})
+        # "procedural" is also the parser's default, so only another name is a real mismatch.
+        if args.backend not in (backend.get("name"), "procedural"):
+            raise EngineCommandError(f"the running engine serves backend {backend.get('name')!r}, not "
+                                     f"{args.backend!r}; restart it with `foley engine serve --backend {args.backend}`")
+        bar = ProgressBar(f"foley {os.path.basename(item.media)}", backend.get("sample_rate", 48000),
+                          enabled=True if args.progress else None)
+        started = time.monotonic()
+        outcome = BatchRunner(eng, os.path.dirname(out)).run(
+            [item], cancel=cancel.is_set,
+            on_progress=lambda p: bar.update(Progress(p.done_samples, p.total_samples, p.windows_done,
+                                                      p.windows_estimate, time.monotonic() - started)))
+    except EngineError as exc:
+        raise EngineCommandError(str(exc)) from None
+    finally:
+        eng.close()
+    if outcome.cancelled:
+        raise Cancelled("cancelled")
+    done = outcome.outcomes[0]
+    if not done.ok:
+        raise EngineCommandError(done.reason)
+    # The engine names its files; the user asked for `out` (same folder, so the rename is atomic).
+    os.replace(done.result.path, out)
+    return dataclasses.replace(done.result, path=out)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def cmd_generate(args) -> int:
+    from .media.probe import probe
+    from .media.wav import check_output_path
+
+    media = os.path.abspath(args.media)
+    out = os.path.abspath(args.output or _default_output(media))
+    check_output_path(out, inputs=(media,))
+    if args.mux:
+        check_output_path(os.path.abspath(args.mux), inputs=(media, out))
+    item_options, load_options = chosen_options(args, args.backend)
+    info = probe(media)
+    start, end = parse_range(args, info)
+    item = Item(media, start, end, speed=args.speed, prompt=args.prompt, negative_prompt=args.negative_prompt,
+                seed=args.seed, options=item_options, align=args.align, format=args.format)
+    from .job import Job
+
+    Job.from_item(item).resolve_range(info)  # fail on a bad range before loading a model or asking an engine
+    executor: Executor = run_on_engine if args.engine else run_in_process
+    result = executor(args, item, out, info, load_options, install_cancel())
+    report(args, media, result)
+    return 0
+
+
+def report(args, media: str, result: Result) -> None:
+    """The tail both executors share: the optional preview mux and what is printed."""
+    if args.mux:
+        from .media.mux import mux_preview
+
+        mux_preview(media, result.path, os.path.abspath(args.mux), audio_start=result.start)
+    if args.json:
+        # The result's wire form; media_start/media_end name the range as earlier releases printed it.
+        print(json.dumps(dict(result.to_wire(), media_start=str(result.start), media_end=str(result.end))))
+        return
+    span = f"{format_seconds(result.start)}-{format_seconds(result.end)}"
+    print(f"wrote {result.path} ({result.num_samples} samples at {result.sample_rate} Hz, media {span}, "
+          f"{result.windows} window(s), {result.seconds:.1f} s)")
+    if args.mux:
+        print(f"wrote {os.path.abspath(args.mux)} (video copied, Foley as AAC)")
+
+
+def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.ArgumentParser:
+    gen = sub.add_parser("generate", help="generate Foley for a video (or a range of it) into a WAV file")
+    gen.add_argument("media", help="input video file")
+    gen.add_argument("-o", "--output", help="output WAV (default: <media>_foley.wav next to the input)")
+    gen.add_argument("--prompt", default="", help='what should sound, e.g. "footsteps on wooden floor, door slams"')
+    gen.add_argument("--negative-prompt", default="", help="sounds to leave out")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (same seed, same sound)")
+    gen.add_argument("--in", dest="in_point", help="start: seconds, HH:MM:SS.mmm from the first frame, or SMPTE "
+                     "timecode HH:MM:SS:FF in the media's own timecode")
+    gen.add_argument("--out", dest="out_point", help="end (exclusive), same forms as --in")
+    gen.add_argument("--fps", help="frame rate for SMPTE --in/--out when the media does not state one "
+                     "(24, 29.97, 30000/1001)")
+    gen.add_argument("--speed", type=_speed, default=Fraction(1),
+                     help="source playback speed (2 = twice as fast); the output lasts (out - in) / speed")
+    gen.add_argument("--align", action="store_true",
+                     help="re-align each window to the visual events (within ±80 ms; for neural backends)")
+    gen.add_argument("--backend", default="procedural",
+                     help="backend name (see `foley backends`; default procedural), or package.module:Class")
+    gen.add_argument("--device", help="device for neural backends, e.g. cuda:0")
+    gen.add_argument("--format", default="pcm24", choices=["pcm24", "pcm16", "float"],
+                     help="WAV sample format (default pcm24)")
+    gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
+    gen.add_argument("--progress", action="store_true",
+                     help="show the progress bar even when stderr is not a terminal")
+    gen.add_argument("--json", action="store_true", help="print the result as JSON")
+    gen.add_argument("--engine", action="store_true",
+                     help="generate through the running engine (`foley engine serve`) instead of in-process")
+    gen.add_argument("--connection-file", help="engine connection file (default: the user runtime folder)")
+    if argv is None or "generate" in argv:
+        add_backend_option_flags(gen, argv)
+    gen.set_defaults(func=cmd_generate)
+    return gen
