@@ -2,13 +2,21 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# `make demo` installs the package alone; `make test` adds the test extras (bpy, torch, transformers, ...).
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install bench clean blender-extension
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml $(DEMO_STAMP)
 	# The CPU build of torch (a plain `torch` would pull a multi-GB CUDA build).
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
@@ -16,7 +24,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m foley_engine.demo demo
 
 test: $(STAMP)
@@ -26,7 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/longform.py
 
 # The Blender extension zip (downloads pyzmq wheels for each OS into build/).
-blender-extension: $(STAMP)
+blender-extension: $(DEMO_STAMP)
 	$(PY) blender_addon/build.py
 
 clean:

@@ -21,6 +21,7 @@ from foley_engine.backends.registry import load_backend  # noqa: E402
 from foley_engine.generate import generate_to_file  # noqa: E402
 from foley_engine.job import Job  # noqa: E402
 from foley_engine.samples import make_sample_video  # noqa: E402
+from plugin_host.items import Item  # noqa: E402
 
 PROMPT = "metal impacts, footsteps on wood"
 
@@ -49,7 +50,7 @@ def main():
                 generate_to_file(Job(video, prompt=PROMPT), backend, os.path.join(work, f"local{k}.wav"))
                 local.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                job = eng.submit([{"media": video, "prompt": PROMPT}], out_dir=work)
+                job = eng.submit([Item(video, prompt=PROMPT)], out_dir=work)
                 for event in job.events():
                     if event.type == "span" and len(first_span) == k:
                         first_span.append(time.perf_counter() - t)
@@ -58,7 +59,7 @@ def main():
             lat, gen, rss = [], [], []
             for k in range(100):
                 t = time.perf_counter()
-                r = eng.submit([{"media": video, "start": "10", "end": "15", "prompt": PROMPT, "seed": k}],
+                r = eng.submit([Item(video, Fraction(10), Fraction(15), prompt=PROMPT, seed=k)],
                                out_dir=work).wait()[0]
                 lat.append(time.perf_counter() - t)
                 gen.append(r["seconds"])

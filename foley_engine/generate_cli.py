@@ -185,6 +185,7 @@ def run_on_engine(args, item: Item, out: str, info, load_options: dict, cancel: 
     from plugin_host.batch import BatchRunner
     from plugin_host.client import EngineClient, EngineError
 
+    from .backends.registry import backend_class
     from .longform.scheduler import Progress
 
     fixed = [f"--{n.replace('_', '-')}" for n in load_options] + (["--device"] if args.device else [])
@@ -200,8 +201,9 @@ def run_on_engine(args, item: Item, out: str, info, load_options: dict, cancel: 
         raise EngineCommandError(str(exc)) from None
     try:
         backend = eng.hello().get("backend", {})
+        wanted = backend_class(args.backend).name if ":" in args.backend else args.backend
         # "procedural" is also the parser's default, so only another name is a real mismatch.
-        if args.backend not in (backend.get("name"), "procedural"):
+        if wanted not in (backend.get("name"), "procedural"):
             raise EngineCommandError(f"the running engine serves backend {backend.get('name')!r}, not "
                                      f"{args.backend!r}; restart it with `foley engine serve --backend {args.backend}`")
         bar = ProgressBar(f"foley {os.path.basename(item.media)}", backend.get("sample_rate", 48000),
