@@ -13,11 +13,14 @@ per-user data folder)::
 Every ``.pth`` is read with ``torch.load(weights_only=True)``: tensors and
 plain containers only, never arbitrary pickled objects.  Model code is built
 on the ``meta`` device and takes the file's tensors directly (``assign``), so
-loading needs one copy of the weights in memory, and the load is strict: a
-missing, unexpected or mis-shaped tensor is an error that names it.
+loading needs one copy of the weights in memory.  What the file may differ in
+is decided by :mod:`.policy` (missing, mis-shaped, mis-typed or misplaced
+tensors are errors that name them; training-only extras and optional parts
+are accepted and listed); the final ``load_state_dict`` is always strict.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -27,6 +30,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from ...errors import BackendError
+from . import released
+from .policy import CheckpointError, Expected, check, unwrap
+
+log = logging.getLogger("foley_engine.hunyuan")
 
 HUB_REPO = "tencent/HunyuanVideo-Foley"
 SIGLIP_REPO = "google/siglip2-base-patch16-512"
@@ -46,10 +53,6 @@ HF_PATTERNS = ["*.json", "*.txt", "*.model"]
 #: parameter counts of the released components (measured from the model code; SigLIP2 and CLAP approximate)
 PARAMS = {"xxl": 5_134_014_848, "xl": 2_912_962_688, "vae": 371_589_058, "synchformer": 237_460_245,
           "siglip": 375_000_000, "clap": 125_000_000}
-
-
-class CheckpointError(BackendError):
-    """A checkpoint file that does not match the model code."""
 
 
 def default_models_dir() -> Path:
@@ -141,32 +144,50 @@ def load_file(path: os.PathLike) -> dict:
         raise CheckpointError(f"{path}: not a plain tensor checkpoint, refusing to unpickle it ({first})") from None
 
 
-def compare(model, state: dict) -> tuple[list[str], list[str], list[str]]:
-    """(missing, unexpected, mismatched-shape descriptions) of ``state`` against ``model``."""
-    own = model.state_dict()
-    missing_keys = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-              for k, v in own.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    return missing_keys, unexpected, shapes
+def read_state(path: os.PathLike, what: str) -> tuple[dict, list[str]]:
+    """The flat state dict of a checkpoint, unwrapped, and notes on the unwrapping."""
+    import torch
+
+    return unwrap(load_file(path), lambda v: isinstance(v, torch.Tensor), what)
 
 
-def load_strict(model, state: dict, what: str):
-    """Load ``state`` into ``model`` (built on any device, meta included) or raise naming the differences."""
-    missing_keys, unexpected, shapes = compare(model, state)
-    if missing_keys or unexpected or shapes:
-        def head(items):
-            return ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "")
+def dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
-        parts = []
-        if missing_keys:
-            parts.append(f"{len(missing_keys)} missing: {head(missing_keys)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected: {head(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} with other shapes: {head(shapes)}")
-        raise CheckpointError(f"{what} does not match the model code; " + "; ".join(parts))
-    model.load_state_dict(state, strict=True, assign=True)
+
+def expected_of(model, optional: tuple = ()) -> Expected:
+    """The tensors ``model`` (built on any device, meta included) defines, for :func:`.policy.check`."""
+    tensors = {k: (tuple(v.shape), dtype_name(v.dtype)) for k, v in model.state_dict().items()}
+    defined = {name for name, _ in model.named_children()}
+    defined |= {name for name, _ in model.named_parameters(recurse=False)}
+    defined |= {name for name, _ in model.named_buffers(recurse=False)}
+    return Expected(tensors, frozenset(defined), tuple(optional))
+
+
+def load_checked(model, state: dict, what: str, optional: tuple = (), notes: tuple = ()):
+    """Load ``state`` into ``model`` under the loading policy, or raise naming every offending tensor.
+
+    Optional parts the file lacks are removed from the model (never left
+    uninitialised); accepted extras are dropped and listed; the final load is strict.
+    """
+    import torch
+
+    found = {k: (tuple(v.shape), dtype_name(v.dtype)) for k, v in state.items()}
+    verdict = check(expected_of(model, optional), found, what)
+    verdict.notes.extend(notes)
+    verdict.raise_if_bad()
+    bad = [k for k, v in state.items() if k not in verdict.extras and v.is_floating_point()
+           and v.device.type != "meta" and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{what}: {len(bad)} tensors hold NaN or infinite values: {', '.join(bad[:8])}"
+                              + (f" (+{len(bad) - 8} more)" if len(bad) > 8 else ""))
+    for part in verdict.absent:
+        delattr(model, part)
+    extras = set(verdict.extras)
+    model.load_state_dict({k: v for k, v in state.items() if k not in extras}, strict=True, assign=True)
+    model.load_notices = verdict.notices()
+    for line in model.load_notices:
+        log.warning("%s: %s", what, line)
     return model
 
 
@@ -217,22 +238,27 @@ def _synchformer_config_from_state(state: dict):
     tubelet, patch = state["vfeat_extractor.patch_embed_3d.proj.weight"].shape[2:4]
     grid = math.isqrt(state["vfeat_extractor.pos_embed"].shape[1] - 1)
     frames_out = state["vfeat_extractor.temp_embed"].shape[1]
-    ast_patch, ast_stride = SynchformerConfig.audio_patch, SynchformerConfig.audio_stride
-    audio_tokens = state["afeat_extractor.ast.embeddings.position_embeddings"].shape[1] - 2
-    time_tokens = (SynchformerConfig.audio_frames - ast_patch) // ast_stride + 1
-    freq_tokens = audio_tokens // time_tokens
-    mel_bins = SynchformerConfig.audio_mel_bins
-    if (mel_bins - ast_patch) // ast_stride + 1 != freq_tokens:
-        mel_bins = (freq_tokens - 1) * ast_stride + ast_patch
-    return SynchformerConfig(
-        embed_dim=dim, num_heads=max(1, dim // 64), depth=_count(state, r"vfeat_extractor\.blocks\.(\d+)\."),
-        image_size=grid * patch, patch_size=patch, tubelet=tubelet, segment_frames=frames_out * tubelet,
-        audio_depth=_count(state, r"afeat_extractor\.ast\.encoder\.layer\.(\d+)\."), audio_heads=max(1, dim // 64),
-        audio_mel_bins=mel_bins,
-        global_depth=_count(state, r"transformer\.blocks\.(\d+)\."),
-        global_positions=state["transformer.pos_emb_cfg.pos_emb"].shape[1],
-        offset_classes=state["transformer.off_head.weight"].shape[0],
-    )
+    visual = dict(embed_dim=dim, num_heads=max(1, dim // 64), depth=_count(state, r"vfeat_extractor\.blocks\.(\d+)\."),
+                  image_size=grid * patch, patch_size=patch, tubelet=tubelet, segment_frames=frames_out * tubelet)
+    # The audio branch and the global transformer are training-only and may be absent from
+    # a repacked file (the loader then removes them): their settings only matter when present.
+    audio = {}
+    if "afeat_extractor.ast.embeddings.position_embeddings" in state:
+        ast_patch, ast_stride = SynchformerConfig.audio_patch, SynchformerConfig.audio_stride
+        audio_tokens = state["afeat_extractor.ast.embeddings.position_embeddings"].shape[1] - 2
+        time_tokens = (SynchformerConfig.audio_frames - ast_patch) // ast_stride + 1
+        freq_tokens = audio_tokens // time_tokens
+        mel_bins = SynchformerConfig.audio_mel_bins
+        if (mel_bins - ast_patch) // ast_stride + 1 != freq_tokens:
+            mel_bins = (freq_tokens - 1) * ast_stride + ast_patch
+        audio = dict(audio_depth=_count(state, r"afeat_extractor\.ast\.encoder\.layer\.(\d+)\."),
+                     audio_heads=max(1, dim // 64), audio_mel_bins=mel_bins)
+    glob = {}
+    if "transformer.pos_emb_cfg.pos_emb" in state:
+        glob = dict(global_depth=_count(state, r"transformer\.blocks\.(\d+)\."),
+                    global_positions=state["transformer.pos_emb_cfg.pos_emb"].shape[1],
+                    offset_classes=state["transformer.off_head.weight"].shape[0])
+    return SynchformerConfig(**visual, **audio, **glob)
 
 
 def check_dit_size(cfg, size: str, path) -> None:
@@ -245,8 +271,14 @@ def check_dit_size(cfg, size: str, path) -> None:
             raise CheckpointError(f"{path} holds the {name.upper()} model, but size {size} was asked for")
 
 
-def load_dit(path: os.PathLike, dtype=None, size: Optional[str] = None):
-    """Build the DiT from a checkpoint, its configuration read from the tensor shapes.
+#: top-level parts a file may lack as a whole (unused at inference); the loader then removes them
+DIT_OPTIONAL: tuple = ()
+SYNCHFORMER_OPTIONAL = ("afeat_extractor", "aproj", "vproj", "transformer")
+VAE_OPTIONAL = ("encoder", "quant_conv")
+
+
+def dit_model_for(state: dict, size: Optional[str] = None, path="DiT checkpoint"):
+    """The DiT (on the meta device) whose configuration the file's shapes imply.
 
     ``size`` guards against a file of the *other* released size under this name.
     """
@@ -254,40 +286,66 @@ def load_dit(path: os.PathLike, dtype=None, size: Optional[str] = None):
 
     from .dit import HunyuanFoleyDiT
 
-    state = load_file(path)
     cfg = dit_config_from_state(state)
     if size is not None:
         check_dit_size(cfg, size, path)
     with torch.device("meta"):
-        model = HunyuanFoleyDiT(cfg)
-    load_strict(model, state, f"DiT checkpoint {path}")
+        return HunyuanFoleyDiT(cfg)
+
+
+def synchformer_model_for(state: dict):
+    import torch
+
+    from .synchformer import Synchformer
+
+    cfg = synchformer_config_from_state(state)
+    with torch.device("meta"):
+        return Synchformer(cfg)
+
+
+def vae_model_for(blob, path="audio VAE checkpoint"):
+    """The VAE (on the meta device) built from the constructor arguments stored in the file."""
+    import torch
+
+    from .dac_vae import DACConfig, DACVAE
+
+    kwargs = blob.get("metadata", {}).get("kwargs") if isinstance(blob, dict) else None
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{path}: expected a DAC file {{'state_dict', 'metadata': {{'kwargs'}}}} "
+                              f"(the constructor arguments are read from it)")
+    try:
+        cfg = DACConfig.from_kwargs(kwargs)
+        with torch.device("meta"):
+            return DACVAE(cfg)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unusable constructor arguments in metadata.kwargs ({exc})") from None
+
+
+def load_dit(path: os.PathLike, dtype=None, size: Optional[str] = None):
+    """Build the DiT from a checkpoint, its configuration read from the tensor shapes."""
+    what = f"DiT checkpoint {path}"
+    state, notes = read_state(path, what)
+    model = dit_model_for(state, size, path)
+    load_checked(model, state, what, DIT_OPTIONAL, notes + released.size_notes(path))
     return model.to(dtype) if dtype is not None else model
 
 
 def load_vae(path: os.PathLike, dtype=None):
     import torch
 
-    from .dac_vae import DACConfig, DACVAE
-
+    what = f"audio VAE checkpoint {path}"
     blob = load_file(path)
-    if not isinstance(blob, dict) or "state_dict" not in blob or "kwargs" not in blob.get("metadata", {}):
-        raise CheckpointError(f"{path}: expected a DAC file {{'state_dict', 'metadata': {{'kwargs'}}}}")
-    cfg = DACConfig.from_kwargs(blob["metadata"]["kwargs"])
-    with torch.device("meta"):
-        model = DACVAE(cfg)
-    load_strict(model, blob["state_dict"], f"audio VAE checkpoint {path}")
+    model = vae_model_for(blob, path)
+    state, notes = unwrap(blob, lambda v: isinstance(v, torch.Tensor), what)
+    load_checked(model, state, what, VAE_OPTIONAL, notes + released.size_notes(path))
     return model.to(dtype) if dtype is not None else model
 
 
 def load_synchformer(path: os.PathLike, dtype=None):
-    import torch
-
-    from .synchformer import Synchformer
-
-    state = load_file(path)
-    with torch.device("meta"):
-        model = Synchformer(synchformer_config_from_state(state))
-    load_strict(model, state, f"Synchformer checkpoint {path}")
+    what = f"Synchformer checkpoint {path}"
+    state, notes = read_state(path, what)
+    model = synchformer_model_for(state)
+    load_checked(model, state, what, SYNCHFORMER_OPTIONAL, notes + released.size_notes(path))
     return model.to(dtype) if dtype is not None else model
 
 
