@@ -275,6 +275,8 @@ def check_dit_size(cfg, size: str, path) -> None:
 DIT_OPTIONAL: tuple = ()
 SYNCHFORMER_OPTIONAL = ("afeat_extractor", "aproj", "vproj", "transformer")
 VAE_OPTIONAL = ("encoder", "quant_conv")
+#: the released VAE file keeps its tensors under this key, next to ``metadata.kwargs`` (DAC's layout)
+VAE_LAYOUT = "state_dict"
 
 
 def dit_model_for(state: dict, size: Optional[str] = None, path="DiT checkpoint"):
@@ -336,7 +338,7 @@ def load_vae(path: os.PathLike, dtype=None):
     what = f"audio VAE checkpoint {path}"
     blob = load_file(path)
     model = vae_model_for(blob, path)
-    state, notes = unwrap(blob, lambda v: isinstance(v, torch.Tensor), what)
+    state, notes = unwrap(blob, lambda v: isinstance(v, torch.Tensor), what, layout=VAE_LAYOUT)
     load_checked(model, state, what, VAE_OPTIONAL, notes + released.size_notes(path))
     return model.to(dtype) if dtype is not None else model
 

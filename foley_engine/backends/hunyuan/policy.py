@@ -42,15 +42,20 @@ def head(items: list, limit: int = LIST_HEAD) -> str:
     return ", ".join(str(i) for i in items[:limit]) + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
-def unwrap(obj, is_tensor: Callable[[object], bool], what: str) -> tuple[dict, list[str]]:
-    """The flat ``name -> tensor`` dict inside ``obj`` and notes on what was unwrapped."""
+def unwrap(obj, is_tensor: Callable[[object], bool], what: str, layout: Optional[str] = None) -> tuple[dict, list[str]]:
+    """The flat ``name -> tensor`` dict inside ``obj`` and notes on what was unwrapped.
+
+    ``layout`` is the wrapper key of the released layout (the VAE's ``state_dict``): no note for it.
+    """
     notes = []
     while isinstance(obj, dict) and obj and not all(is_tensor(v) for v in obj.values()):
         key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
         if key is None:
             odd = [f"{k} ({type(v).__name__})" for k, v in obj.items() if not is_tensor(v)]
             raise CheckpointError(f"{what}: no state dict found; entries that are not tensors: {head(odd)}")
-        notes.append(f"tensors read from its {key!r} entry")
+        if key != layout:
+            notes.append(f"tensors read from its {key!r} entry")
+        layout = None  # only the outermost wrapper is the released one
         obj = obj[key]
     if not isinstance(obj, dict) or not obj:
         raise CheckpointError(f"{what}: holds {type(obj).__name__}, not a dict of tensors")
@@ -109,7 +114,8 @@ class Verdict:
     def ok(self) -> bool:
         return not self.errors()
 
-    def errors(self) -> list[str]:
+    def errors(self, incomplete: bool = True) -> list[str]:
+        """One line per kind of error; ``incomplete=False`` leaves out tensors whose bytes are missing."""
         out = []
         if self.missing:
             out.append(f"{len(self.missing)} missing: {head(self.missing)}")
@@ -124,7 +130,7 @@ class Verdict:
             out.append(f"{len(self.extras)} extra tensors the model does not define, {_mb(self.extra_values)} = "
                        f"{self._share()} of the model, more than the {EXTRAS_FRACTION:.0%} accepted as "
                        f"training-only leftovers: {head(self.extras)}")
-        if self.incomplete:
+        if self.incomplete and incomplete:
             out.append(f"{len(self.incomplete)} incomplete (bytes missing from the file): {head(self.incomplete)}")
         return out
 
