@@ -188,12 +188,16 @@ def load_checked(model, state: dict, what: str, optional: tuple = (), notes: tup
     model.load_notices = verdict.notices()
     for line in model.load_notices:
         log.warning("%s: %s", what, line)
-    return model
+    return model.eval()  # loaded for inference (also picks the same attention kernels as the pipeline)
 
 
-def _count(state: dict, pattern: str) -> int:
-    rx = re.compile(pattern)
-    return len({m.group(1) for k in state if (m := rx.match(k))})
+def _depth(state: dict, prefix: str) -> int:
+    """Blocks in a stack: highest index + 1, so a gap shows up as missing tensors, not as a shallower model."""
+    rx = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    found = [int(m.group(1)) for k in state if (m := rx.match(k))]
+    if not found:
+        raise CheckpointError(f"no {prefix}.N.* tensors (the whole stack is missing)")
+    return max(found) + 1
 
 
 def dit_config_from_state(state: dict):
@@ -201,21 +205,25 @@ def dit_config_from_state(state: dict):
     try:
         return _dit_config_from_state(state)
     except (KeyError, ValueError, IndexError, AttributeError) as exc:
-        raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict (no usable {exc})") from None
+        raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict, or one without a tensor its "
+                              f"configuration is read from: {exc} is missing or malformed") from None
 
 
 def _dit_config_from_state(state: dict):
     from .dit import DiTConfig
 
+    triple, single = _depth(state, "triple_blocks"), _depth(state, "single_blocks")
     hidden, latent = state["audio_embedder.proj.weight"].shape[:2]
     head_dim = state["triple_blocks.0.audio_self_q_norm.weight"].shape[0]
     conv_hidden = state["single_blocks.0.linear2.w1.weight"].shape[0]
     base = int(2 * hidden * 4.0 / 3)
     multiple = next((m for m in (256, 128, 64, 32, 16, 8, 4, 2, 1) if m * math.ceil(base / m) == conv_hidden), 256)
+    for ref in (DiTConfig.xxl(), DiTConfig.xl()):
+        if hidden == ref.hidden_size:  # a released width: its depths, so absent last blocks are reported missing
+            triple, single = ref.depth_triple_blocks, ref.depth_single_blocks
     return DiTConfig(
         hidden_size=hidden, num_heads=hidden // head_dim,
-        depth_triple_blocks=_count(state, r"triple_blocks\.(\d+)\."),
-        depth_single_blocks=_count(state, r"single_blocks\.(\d+)\."),
+        depth_triple_blocks=triple, depth_single_blocks=single,
         audio_latent_dim=latent, text_dim=state["cond_in.linear_1.weight"].shape[1],
         clip_dim=state["visual_proj.w1.weight"].shape[1], sync_dim=state["sync_in.0.weight"].shape[1],
         sync_tokens_per_segment=state["sync_pos_emb"].shape[2],
@@ -228,7 +236,8 @@ def synchformer_config_from_state(state: dict):
     try:
         return _synchformer_config_from_state(state)
     except (KeyError, ValueError, IndexError, AttributeError) as exc:
-        raise CheckpointError(f"not a Synchformer state dict (no usable {exc})") from None
+        raise CheckpointError(f"not a Synchformer state dict, or one without a tensor its "
+                              f"configuration is read from: {exc} is missing or malformed") from None
 
 
 def _synchformer_config_from_state(state: dict):
@@ -238,11 +247,17 @@ def _synchformer_config_from_state(state: dict):
     tubelet, patch = state["vfeat_extractor.patch_embed_3d.proj.weight"].shape[2:4]
     grid = math.isqrt(state["vfeat_extractor.pos_embed"].shape[1] - 1)
     frames_out = state["vfeat_extractor.temp_embed"].shape[1]
-    visual = dict(embed_dim=dim, num_heads=max(1, dim // 64), depth=_count(state, r"vfeat_extractor\.blocks\.(\d+)\."),
+    released = SynchformerConfig()
+
+    def depth(prefix: str, default: int) -> int:
+        # at the released width, the released depths: absent last blocks are then reported as missing
+        return default if dim == released.embed_dim else _depth(state, prefix)
+
+    visual = dict(embed_dim=dim, num_heads=max(1, dim // 64), depth=depth("vfeat_extractor.blocks", released.depth),
                   image_size=grid * patch, patch_size=patch, tubelet=tubelet, segment_frames=frames_out * tubelet)
     # The audio branch and the global transformer are training-only and may be absent from
     # a repacked file (the loader then removes them): their settings only matter when present.
-    audio = {}
+    audio: dict = dict(audio_depth=0, audio_heads=visual["num_heads"])  # nothing to build when absent
     if "afeat_extractor.ast.embeddings.position_embeddings" in state:
         ast_patch, ast_stride = SynchformerConfig.audio_patch, SynchformerConfig.audio_stride
         audio_tokens = state["afeat_extractor.ast.embeddings.position_embeddings"].shape[1] - 2
@@ -251,11 +266,11 @@ def _synchformer_config_from_state(state: dict):
         mel_bins = SynchformerConfig.audio_mel_bins
         if (mel_bins - ast_patch) // ast_stride + 1 != freq_tokens:
             mel_bins = (freq_tokens - 1) * ast_stride + ast_patch
-        audio = dict(audio_depth=_count(state, r"afeat_extractor\.ast\.encoder\.layer\.(\d+)\."),
+        audio = dict(audio_depth=depth("afeat_extractor.ast.encoder.layer", released.audio_depth),
                      audio_heads=max(1, dim // 64), audio_mel_bins=mel_bins)
-    glob = {}
+    glob: dict = dict(global_depth=0)
     if "transformer.pos_emb_cfg.pos_emb" in state:
-        glob = dict(global_depth=_count(state, r"transformer\.blocks\.(\d+)\."),
+        glob = dict(global_depth=depth("transformer.blocks", released.global_depth),
                     global_positions=state["transformer.pos_emb_cfg.pos_emb"].shape[1],
                     offset_classes=state["transformer.off_head.weight"].shape[0])
     return SynchformerConfig(**visual, **audio, **glob)
