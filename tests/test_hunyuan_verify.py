@@ -124,6 +124,24 @@ def test_a_cut_file_says_how_far_it_got(tmp_path):
     assert seen[0] is None and seen[1] < seen[2] <= 121 and seen[3] == 121
 
 
+def test_a_cut_rezipped_file_is_walked_too(tmp_path):
+    # A repack by a general zip tool states sizes in each header instead of torch's trailing descriptors.
+    import zipfile
+
+    model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 2)
+    src, path = tmp_path / "dit.pth", tmp_path / "rezipped.pth"
+    loading.save_dit(model, src)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    assert loading.load_dit(path).config == model.config  # torch reads it as it is
+    os.truncate(path, path.stat().st_size // 2)
+    entries = ckpt_index.tensors_of(ckpt_index.read_index(path))
+    assert len(entries) == 121 and 0 < sum(e.complete for e in entries.values()) < 121
+    with pytest.raises(loading.CheckpointError, match=r"incomplete, the file ends at .* before the zip directory"):
+        loading.load_dit(path)
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -179,7 +179,7 @@ def _read_torch_zip(path: Path) -> CheckpointIndex:
 
 
 #: a zip local header: signature, (version), flags, method, (time, date, crc, sizes), name and extra lengths
-_LOCAL = struct.Struct("<I2xHH16xHH")
+_LOCAL = struct.Struct("<I2xHH8xI4xHH")
 #: how far to look for the end of a small record of unknown size (torch's version, byteorder, ...)
 _SMALL_RECORD = 4096
 _MAX_PICKLE = 256 * 2**20
@@ -195,7 +195,7 @@ def _salvage(path: Path) -> tuple[object, str]:
     size = path.stat().st_size
     why = f"the file ends at {size:,} bytes, before the zip directory (an unfinished download?)"
     with open(path, "rb") as fh:
-        name, pkl_start = _local_header(fh, 0, size)
+        name, pkl_start, _ = _local_header(fh, 0, size)
         if name is None:
             raise UnreadableIndex(f"{why}; not even its index (data.pkl) arrived")
         if name != "data.pkl":
@@ -206,17 +206,21 @@ def _salvage(path: Path) -> tuple[object, str]:
             raise UnreadableIndex(f"{why}; not even its index (data.pkl) arrived whole") from None
         records = {"data.pkl": (used, used)}
         offset = _after_descriptor(fh, pkl_start, used, size)
-        while offset is not None and offset + 30 <= size:
-            name, start = _local_header(fh, offset, size)
+        if offset is None:  # a zip with sizes in its headers: the next record follows the data directly
+            offset = pkl_start + used
+        while offset + 30 <= size:
+            name, start, stated = _local_header(fh, offset, size)
             if name is None:
                 break
-            need = storage_bytes.get(name)
+            need = stated if stated is not None else storage_bytes.get(name)
             if need is None:
                 need = _find_small_record(fh, start, size)
                 if need is None:
                     break
             records[name] = (max(0, min(need, size - start)), need)
-            offset = _after_descriptor(fh, start, need, size)
+            offset = start + need if stated is not None else _after_descriptor(fh, start, need, size)
+            if offset is None:
+                break
         # Second pass now that the records are known: which tensors have all their bytes.
         root = _unpickle(_read_at(fh, pkl_start, used), records)[0]
     return root, why
@@ -227,18 +231,33 @@ def _read_at(fh, offset: int, n: int) -> bytes:
     return fh.read(n)
 
 
-def _local_header(fh, offset: int, size: int) -> tuple[Optional[str], int]:
-    """(record name, offset of its data) of the local header at ``offset``, or (None, 0)."""
+def _local_header(fh, offset: int, size: int) -> tuple[Optional[str], int, Optional[int]]:
+    """(record name, offset of its data, its size when the header states it) at ``offset``, or (None, 0, None)."""
     head = _read_at(fh, offset, 30)
     if len(head) < 30:
-        return None, 0
-    sig, _flags, method, nlen, xlen = _LOCAL.unpack(head)
+        return None, 0, None
+    sig, flags, method, csize, nlen, xlen = _LOCAL.unpack(head)
     if sig != 0x04034B50 or method != 0:
-        return None, 0
+        return None, 0, None
     start = offset + 30 + nlen + xlen
     if start > size:
-        return None, 0
-    return _inner(fh.read(nlen).decode("utf-8", "replace")), start
+        return None, 0, None
+    name = _inner(fh.read(nlen).decode("utf-8", "replace"))
+    if flags & 0x8:  # streamed (torch): the size is in a descriptor after the data
+        return name, start, None
+    if csize == 0xFFFFFFFF:
+        csize = _zip64_size(fh.read(xlen))
+    return name, start, csize
+
+
+def _zip64_size(extra: bytes) -> Optional[int]:
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, pos)
+        if tag == 0x0001 and length >= 16:
+            return struct.unpack_from("<Q", extra, pos + 12)[0]  # (uncompressed, compressed)
+        pos += 4 + length
+    return None
 
 
 def _after_descriptor(fh, start: int, length: int, size: int) -> Optional[int]:

@@ -129,19 +129,32 @@ def load_file(path: os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file as load_safetensors
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file as load_safetensors
 
-        return load_safetensors(str(path))
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        pass  # old (non-zip) files cannot be memory-mapped: try again reading it whole
-    try:
+            return load_safetensors(str(path))
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:
+            pass  # old (non-zip) files cannot be memory-mapped: try again reading it whole
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses pickled objects: say so instead of a traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a plain tensor checkpoint, refusing to unpickle it ({first})") from None
+    except Exception as exc:  # weights_only refuses pickled objects; say why in a line, not a traceback
+        raise CheckpointError(f"{path}: {_why_unreadable(path, exc)}") from None
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """Why torch could not read a file, in the words of its index: cut short, pickled objects, ..."""
+    from .ckpt_index import UnreadableIndex, read_index
+
+    try:
+        index = read_index(path)
+    except UnreadableIndex as why:
+        return f"refusing to load it: {why}"
+    if index.truncated:
+        return f"incomplete, {index.truncated}; fetch it again (`foley models verify` shows what is there)"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"not a plain tensor checkpoint, refusing to unpickle it ({first})"
 
 
 def read_state(path: os.PathLike, what: str) -> tuple[dict, list[str]]:
@@ -204,6 +217,8 @@ def dit_config_from_state(state: dict):
     """The DiT configuration implied by a checkpoint's tensor shapes."""
     try:
         return _dit_config_from_state(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict, or an incomplete one: {exc}") from None
     except (KeyError, ValueError, IndexError, AttributeError) as exc:
         raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict, or one without a tensor its "
                               f"configuration is read from: {exc} is missing or malformed") from None
@@ -235,6 +250,8 @@ def synchformer_config_from_state(state: dict):
     """Synchformer configuration from tensor shapes (heads: one per 64 channels, as released)."""
     try:
         return _synchformer_config_from_state(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"not a Synchformer state dict, or an incomplete one: {exc}") from None
     except (KeyError, ValueError, IndexError, AttributeError) as exc:
         raise CheckpointError(f"not a Synchformer state dict, or one without a tensor its "
                               f"configuration is read from: {exc} is missing or malformed") from None
