@@ -20,7 +20,7 @@ import json
 import pickle
 import struct
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -66,10 +66,8 @@ class TensorEntry:
 class CheckpointIndex:
     path: Path
     format: str  # "torch zip" or "safetensors"
-    file_bytes: int
     root: object  # the saved object tree, TensorEntry at the leaves
     truncated: Optional[str] = None  # why the file is known to be cut short, or None
-    notes: list = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- torch zip
@@ -175,7 +173,7 @@ def _read_torch_zip(path: Path) -> CheckpointIndex:
             truncated = None
     except zipfile.BadZipFile:
         root, truncated = _salvage(path)
-    return CheckpointIndex(path, "torch zip", path.stat().st_size, root, truncated)
+    return CheckpointIndex(path, "torch zip", root, truncated)
 
 
 #: a zip local header: signature, (version), flags, method, (time, date, crc, sizes), name and extra lengths
@@ -205,7 +203,7 @@ def _salvage(path: Path) -> tuple[object, str]:
         except UnreadableIndex:
             raise UnreadableIndex(f"{why}; not even its index (data.pkl) arrived whole") from None
         records = {"data.pkl": (used, used)}
-        offset = _after_descriptor(fh, pkl_start, used, size)
+        offset = _after_descriptor(fh, pkl_start, used)
         if offset is None:  # a zip with sizes in its headers: the next record follows the data directly
             offset = pkl_start + used
         while offset + 30 <= size:
@@ -214,11 +212,11 @@ def _salvage(path: Path) -> tuple[object, str]:
                 break
             need = stated if stated is not None else storage_bytes.get(name)
             if need is None:
-                need = _find_small_record(fh, start, size)
+                need = _find_small_record(fh, start)
                 if need is None:
                     break
             records[name] = (max(0, min(need, size - start)), need)
-            offset = start + need if stated is not None else _after_descriptor(fh, start, need, size)
+            offset = start + need if stated is not None else _after_descriptor(fh, start, need)
             if offset is None:
                 break
         # Second pass now that the records are known: which tensors have all their bytes.
@@ -260,7 +258,7 @@ def _zip64_size(extra: bytes) -> Optional[int]:
     return None
 
 
-def _after_descriptor(fh, start: int, length: int, size: int) -> Optional[int]:
+def _after_descriptor(fh, start: int, length: int) -> Optional[int]:
     """Offset just past the data descriptor that must follow ``length`` bytes at ``start``, or None."""
     end = start + length
     desc = _read_at(fh, end, 24)
@@ -273,12 +271,12 @@ def _after_descriptor(fh, start: int, length: int, size: int) -> Optional[int]:
     return None
 
 
-def _find_small_record(fh, start: int, size: int) -> Optional[int]:
+def _find_small_record(fh, start: int) -> Optional[int]:
     """Length of a small record of unknown size: where a descriptor naming that length follows it."""
     window = _read_at(fh, start, _SMALL_RECORD + 24)
     pos = window.find(b"PK\x07\x08")
     while pos >= 0:
-        if _after_descriptor(fh, start, pos, size) is not None:
+        if _after_descriptor(fh, start, pos) is not None:
             return pos
         pos = window.find(b"PK\x07\x08", pos + 1)
     return None
@@ -318,7 +316,7 @@ def _read_safetensors(path: Path) -> CheckpointIndex:
     truncated = None
     if 8 + n + end > file_bytes:
         truncated = f"the file ends at {file_bytes:,} bytes of {8 + n + end:,}"
-    return CheckpointIndex(path, "safetensors", file_bytes, tensors, truncated)
+    return CheckpointIndex(path, "safetensors", tensors, truncated)
 
 
 # --------------------------------------------------------------------------- entry point

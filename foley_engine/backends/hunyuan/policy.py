@@ -123,7 +123,8 @@ class Verdict:
             out.append(f"{len(self.shapes)} with other shapes: "
                        + head([f"{n} file {tuple(f)} vs model {tuple(m)}" for n, f, m in self.shapes]))
         if self.dtypes:
-            out.append(f"{len(self.dtypes)} not bfloat16/float16/float32: " + head([f"{n} ({d})" for n, d in self.dtypes]))
+            out.append(f"{len(self.dtypes)} not bfloat16/float16/float32: "
+                       + head([f"{n} ({d})" for n, d in self.dtypes]))
         if self.inside:
             out.append(f"{len(self.inside)} unexpected inside modules the model defines: {head(self.inside)}")
         if self.extras and self.extras_over_budget:
