@@ -184,6 +184,25 @@ def test_non_finite_values_are_refused_by_name(dit, tmp_path):
     assert "time_in.mlp.0.bias" in str(err.value) and "cond_in.linear_1.weight" in str(err.value)
 
 
+def test_finite_screen_has_no_false_alarms():
+    huge = torch.full((4,), 3e38, dtype=torch.bfloat16)  # finite, but its float32 sum overflows
+    nan = torch.tensor([1.0, float("nan")], dtype=torch.float16)
+    assert loading.nonfinite([("huge", huge), ("nan", nan), ("ints", torch.arange(3))]) == ["nan"]
+
+
+def test_pipeline_checks_values_on_its_device(tmp_path):
+    from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline
+    from foley_engine.backends.hunyuan.tiny import make_tiny_models
+
+    folder = make_tiny_models(tmp_path, "xl")
+    path = folder / loading.DIT_FILES["xl"]
+    state = torch.load(path, weights_only=True)
+    state["final_layer.linear.weight"][0, 0] = float("-inf")
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"1 tensors hold NaN or infinite values: final_layer\.linear\.weight"):
+        HunyuanFoleyPipeline.from_folder(folder, "xl", device="cpu")
+
+
 def test_safetensors_with_extras(dit, tmp_path):
     from safetensors.torch import save_file
 
