@@ -53,6 +53,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    import importlib.util
+
+    from ...errors import BackendError
+
+    if importlib.util.find_spec("torch") is None:  # the files are compared with the model code, built by torch
+        raise BackendError("foley models verify needs torch (pip install 'foley-engine[gpu]')")
     from .verify import format_report, verify_folder
 
     folder, sizes, checks = verify_folder(_models_dir(args), args.size, sha256=args.sha256)

@@ -515,4 +515,6 @@ def format_listing(models_dir: Optional[os.PathLike], device: str, checks: Itera
         lines.append(f"  {item.name:<32} {gib(item.bytes):>9}")
     for size, verdict in checks:
         lines.append(f"hunyuan --size {size} on {device}: {verdict}")
+    if found:
+        lines.append("(files present; `foley models verify` checks that they are whole and match the model)")
     return "\n".join(lines)
