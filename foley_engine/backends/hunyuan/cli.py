@@ -111,6 +111,7 @@ def register(subparsers, generate_parser=None) -> None:
         g.add_argument("--guidance", dest=OPTION_PREFIX + "guidance", type=float, metavar="SCALE",
                        help="classifier-free guidance scale (default 4.5; 1 disables)")
         g.add_argument("--continuity", dest=OPTION_PREFIX + "continuity", choices=["inpaint", "crossfade"],
-                       help="how windows continue each other (default inpaint)")
+                       help="how windows continue each other (default inpaint; crossfade when the VAE file "
+                            "has no encoder)")
         g.add_argument("--onnx", dest=OPTION_PREFIX + "onnx", action="store_true", default=None,
                        help="run the visual encoders with ONNX Runtime (exported once, checked against PyTorch)")
