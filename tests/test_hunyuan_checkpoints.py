@@ -246,12 +246,16 @@ def test_a_missing_block_is_missing_tensors_not_a_shallower_model(dit, tmp_path)
         loading.load_dit(_save(state, tmp_path / "dit.pth"))
 
 
-def test_released_width_implies_released_depths():
-    with torch.device("meta"):
-        state = HunyuanFoleyDiT(DiTConfig.xl()).state_dict()
-    trimmed = {k: v for k, v in state.items() if not k.startswith("single_blocks.23.")}
-    cfg = loading.dit_config_from_state(trimmed)
-    assert cfg.depth_single_blocks == 24  # so single_blocks.23.* is reported missing, not a 23-block XL
+def test_released_width_implies_the_released_configuration():
+    model, found = _meta(DiTConfig.xl())
+    trimmed = {k: v for k, v in found.items() if not k.startswith("single_blocks.23.")}
+    trimmed["sync_pos_emb"] = ((1, 1, 4, 768), "bfloat16")
+    as_tensors = {k: torch.empty(shape, device="meta") for k, (shape, _) in trimmed.items()}
+    assert loading.dit_config_from_state(as_tensors) == DiTConfig.xl()
+    verdict = check(loading.expected_of(model), trimmed, "XL")
+    # not a 23-block XL with 4 sync tokens per segment: missing tensors and a named mismatch
+    assert "single_blocks.23.modulation.linear.weight" in verdict.missing
+    assert verdict.shapes == [("sync_pos_emb", (1, 1, 4, 768), (1, 1, 8, 768))]
     with torch.device("meta"):
         full = Synchformer().state_dict()
     trimmed = {k: v for k, v in full.items() if not k.startswith("vfeat_extractor.blocks.11.")}

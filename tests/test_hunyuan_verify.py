@@ -271,3 +271,42 @@ def test_full_size_folder_verifies_from_the_index(tmp_path, tiny_folder, size):
     if extras:
         assert "ignoring 1 tensors the model does not use (3.1 M values, 0.06% of the model)" in by[
             loading.DIT_FILES[size]].notices[0]
+
+
+# --------------------------------------------------------------------------- verify and the loader agree
+
+
+def _layouts(model):
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    missing = dict(state)
+    del missing["final_layer.linear.bias"]
+    return {
+        "exact": state,
+        "bf16": {k: v.to(torch.bfloat16) for k, v in state.items()},
+        "repa extras": {**state, "repa_proj.0.weight": torch.zeros(8, 64)},
+        "wrapped": {"state_dict": {f"module.{k}": v for k, v in state.items()}, "step": 3},
+        "inside extra": {**state, "single_blocks.0.extra.weight": torch.zeros(2)},
+        "missing": missing,
+        "wrong shape": {**state, "triple_blocks.1.audio_mod.linear.bias": torch.zeros(7)},
+        "float64": {**state, "empty_clip_feat": state["empty_clip_feat"].double()},
+        "model copy": {**state, **{f"ema.{k}": v for k, v in state.items()}},
+        "not a dict": [state["empty_clip_feat"]],
+    }
+
+
+def test_verify_says_ok_exactly_when_the_loader_loads(tmp_path):
+    model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 3)
+    verdicts = {}
+    for name, obj in _layouts(model).items():
+        path = tmp_path / f"{name}.pth"
+        torch.save(obj, path)
+        checked = verify.check_checkpoint(path, "dit", "DiT")
+        try:
+            loading.load_dit(path)
+            loads = True
+        except loading.CheckpointError as exc:
+            loads = False
+            assert checked.problems and checked.problems[-1].removeprefix("DiT: ") in str(exc), name  # same words
+        verdicts[name] = (checked.ok, loads)
+    assert all(ok == loads for ok, loads in verdicts.values()), verdicts
+    assert [n for n, (ok, _) in verdicts.items() if ok] == ["exact", "bf16", "repa extras", "wrapped"]

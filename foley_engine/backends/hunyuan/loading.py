@@ -252,15 +252,17 @@ def dit_config_from_state(state: dict):
 def _dit_config_from_state(state: dict):
     from .dit import DiTConfig
 
-    triple, single = _depth(state, "triple_blocks"), _depth(state, "single_blocks")
     hidden, latent = state["audio_embedder.proj.weight"].shape[:2]
+    for released in (DiTConfig.xxl(), DiTConfig.xl()):
+        if (hidden, latent) == (released.hidden_size, released.audio_latent_dim):
+            # A released width: the released configuration, so that any other shape, or a missing
+            # last block, is reported as a mismatch instead of silently building another model.
+            return released
+    triple, single = _depth(state, "triple_blocks"), _depth(state, "single_blocks")
     head_dim = state["triple_blocks.0.audio_self_q_norm.weight"].shape[0]
     conv_hidden = state["single_blocks.0.linear2.w1.weight"].shape[0]
     base = int(2 * hidden * 4.0 / 3)
     multiple = next((m for m in (256, 128, 64, 32, 16, 8, 4, 2, 1) if m * math.ceil(base / m) == conv_hidden), 256)
-    for ref in (DiTConfig.xxl(), DiTConfig.xl()):
-        if hidden == ref.hidden_size:  # a released width: its depths, so absent last blocks are reported missing
-            triple, single = ref.depth_triple_blocks, ref.depth_single_blocks
     return DiTConfig(
         hidden_size=hidden, num_heads=hidden // head_dim,
         depth_triple_blocks=triple, depth_single_blocks=single,
@@ -283,23 +285,34 @@ def synchformer_config_from_state(state: dict):
 
 
 def _synchformer_config_from_state(state: dict):
+    from dataclasses import replace
+
     from .synchformer import SynchformerConfig
 
+    released = SynchformerConfig()
     dim = state["vfeat_extractor.cls_token"].shape[-1]
+    # At the released width, the released configuration (any other shape is then a reported mismatch).
+    cfg = released if dim == released.embed_dim else _small_synchformer_config(state, dim)
+    # The audio branch and the global transformer are training-only and may be absent from a
+    # repacked file (the loader then removes them): nothing of them to build.
+    if "afeat_extractor.ast.embeddings.position_embeddings" not in state:
+        cfg = replace(cfg, audio_depth=0)
+    if "transformer.pos_emb_cfg.pos_emb" not in state:
+        cfg = replace(cfg, global_depth=0)
+    return cfg
+
+
+def _small_synchformer_config(state: dict, dim: int):
+    """A configuration read from the shapes (the tiny test models)."""
+    from .synchformer import SynchformerConfig
+
     tubelet, patch = state["vfeat_extractor.patch_embed_3d.proj.weight"].shape[2:4]
     grid = math.isqrt(state["vfeat_extractor.pos_embed"].shape[1] - 1)
     frames_out = state["vfeat_extractor.temp_embed"].shape[1]
-    released = SynchformerConfig()
-
-    def depth(prefix: str, default: int) -> int:
-        # at the released width, the released depths: absent last blocks are then reported as missing
-        return default if dim == released.embed_dim else _depth(state, prefix)
-
-    visual = dict(embed_dim=dim, num_heads=max(1, dim // 64), depth=depth("vfeat_extractor.blocks", released.depth),
-                  image_size=grid * patch, patch_size=patch, tubelet=tubelet, segment_frames=frames_out * tubelet)
-    # The audio branch and the global transformer are training-only and may be absent from
-    # a repacked file (the loader then removes them): their settings only matter when present.
-    audio: dict = dict(audio_depth=0, audio_heads=visual["num_heads"])  # nothing to build when absent
+    heads = max(1, dim // 64)
+    out = dict(embed_dim=dim, num_heads=heads, depth=_depth(state, "vfeat_extractor.blocks"),
+               image_size=grid * patch, patch_size=patch, tubelet=tubelet, segment_frames=frames_out * tubelet,
+               audio_heads=heads)
     if "afeat_extractor.ast.embeddings.position_embeddings" in state:
         ast_patch, ast_stride = SynchformerConfig.audio_patch, SynchformerConfig.audio_stride
         audio_tokens = state["afeat_extractor.ast.embeddings.position_embeddings"].shape[1] - 2
@@ -308,14 +321,12 @@ def _synchformer_config_from_state(state: dict):
         mel_bins = SynchformerConfig.audio_mel_bins
         if (mel_bins - ast_patch) // ast_stride + 1 != freq_tokens:
             mel_bins = (freq_tokens - 1) * ast_stride + ast_patch
-        audio = dict(audio_depth=depth("afeat_extractor.ast.encoder.layer", released.audio_depth),
-                     audio_heads=max(1, dim // 64), audio_mel_bins=mel_bins)
-    glob: dict = dict(global_depth=0)
+        out.update(audio_depth=_depth(state, "afeat_extractor.ast.encoder.layer"), audio_mel_bins=mel_bins)
     if "transformer.pos_emb_cfg.pos_emb" in state:
-        glob = dict(global_depth=depth("transformer.blocks", released.global_depth),
-                    global_positions=state["transformer.pos_emb_cfg.pos_emb"].shape[1],
-                    offset_classes=state["transformer.off_head.weight"].shape[0])
-    return SynchformerConfig(**visual, **audio, **glob)
+        out.update(global_depth=_depth(state, "transformer.blocks"),
+                   global_positions=state["transformer.pos_emb_cfg.pos_emb"].shape[1],
+                   offset_classes=state["transformer.off_head.weight"].shape[0])
+    return SynchformerConfig(**out)
 
 
 def check_dit_size(cfg, size: str, path) -> None:

@@ -87,7 +87,7 @@ def _numel(shape) -> int:
 
 
 def _mb(values: int) -> str:
-    return f"{values / 1e6:.1f} M values"
+    return f"{values / 1e6:.1f} M values" if values >= 100_000 else f"{values:,} values"
 
 
 @dataclass
