@@ -81,7 +81,8 @@ class HunyuanBackend(Backend):
         BackendOption("steps", int, "sampling steps (default 50)", metavar="N"),
         BackendOption("guidance", float, "classifier-free guidance scale (default 4.5; 1 disables)",
                       metavar="SCALE"),
-        BackendOption("continuity", str, "how windows continue each other (default inpaint)",
+        BackendOption("continuity", str, "how windows continue each other (default inpaint; crossfade when the "
+                      "VAE file has no encoder)",
                       choices=CONTINUITY_MODES, scope="load"),
         BackendOption("onnx", bool, "run the visual encoders with ONNX Runtime (exported once, checked against "
                       "PyTorch)", scope="load"),
@@ -89,18 +90,17 @@ class HunyuanBackend(Backend):
 
     def __init__(self, device: Optional[str] = None, size: str = "xxl", models_dir: Optional[str] = None,
                  offload: bool = False, steps: Optional[int] = None, guidance: Optional[float] = None,
-                 continuity: str = "inpaint", onnx: bool = False, onnx_cache: Optional[str] = None, pipeline=None,
+                 continuity: Optional[str] = None, onnx: bool = False, onnx_cache: Optional[str] = None, pipeline=None,
                  **options):
         from .pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, HunyuanFoleyPipeline
 
-        if continuity not in CONTINUITY_MODES:
+        if continuity is not None and continuity not in CONTINUITY_MODES:
             raise BackendError(f"continuity must be one of {', '.join(CONTINUITY_MODES)}, got {continuity!r}")
         self.size = loading.check_size(size)
         self.steps = int(steps) if steps is not None else DEFAULT_STEPS
         self.guidance = float(guidance) if guidance is not None else DEFAULT_GUIDANCE
         if self.steps < 1:
             raise BackendError(f"steps must be at least 1, got {self.steps}")
-        self.continuity = continuity
         self.options = dict(options)
         if pipeline is None:
             self.device = device or "cuda:0"
@@ -114,9 +114,23 @@ class HunyuanBackend(Backend):
         if pipeline.sample_rate != self.sample_rate:
             raise BackendError(f"the audio VAE runs at {pipeline.sample_rate} Hz, expected {self.sample_rate}")
         self.frame_specs = _frame_specs(pipeline.siglip.image_size, pipeline.synchformer.config.image_size)
+        self.load_notices = [line for part in (pipeline.dit, pipeline.vae, pipeline.synchformer)
+                             for line in getattr(part, "load_notices", [])]
+        self.continuity = self._resolve_continuity(continuity)
         self.onnx_reports = []
         if onnx:
             self._enable_onnx(onnx_cache or loading.hunyuan_dir(models_dir) / "onnx")
+
+    def _resolve_continuity(self, asked: Optional[str]) -> str:
+        """``inpaint`` (the default) needs the VAE encoder, which a repacked VAE file may lack."""
+        if self.pipeline.vae.has_encoder:
+            return asked or "inpaint"
+        if asked == "inpaint":
+            raise BackendError("--continuity inpaint encodes the previous window's audio, but the audio VAE file "
+                               "has no encoder; use --continuity crossfade or the released vae_128d_48k.pth")
+        if asked is None:
+            self.load_notices.append("the audio VAE has no encoder: windows continue by crossfade, not inpainting")
+        return "crossfade"
 
     def _enable_onnx(self, cache) -> None:
         missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
@@ -194,5 +208,5 @@ class HunyuanBackend(Backend):
         out = super().describe()
         out.update(size=self.size, steps=self.steps, guidance=self.guidance, continuity=self.continuity,
                    offload=bool(getattr(self.pipeline, "offload", False)),
-                   onnx=[r.to_dict() for r in self.onnx_reports])
+                   onnx=[r.to_dict() for r in self.onnx_reports], load_notices=list(self.load_notices))
         return out

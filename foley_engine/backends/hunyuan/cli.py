@@ -46,9 +46,27 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    import importlib.util
+
+    from ...errors import BackendError
+
+    if importlib.util.find_spec("torch") is None:  # the files are compared with the model code, built by torch
+        raise BackendError("foley models verify needs torch (pip install 'foley-engine[gpu]')")
+    from .verify import format_report, verify_folder
+
+    folder, sizes, checks = verify_folder(_models_dir(args), args.size, sha256=args.sha256)
+    if args.json:
+        print(json.dumps({"folder": str(folder), "sizes": sizes, "ok": all(c.ok for c in checks),
+                          "files": [c.to_dict() for c in checks]}))
+    else:
+        print(format_report(folder, sizes, checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def register(subparsers) -> None:
     models_help = "models folder (default: $FOLEY_MODELS_DIR or the per-user data folder)"
-    models = subparsers.add_parser("models", help="download and list neural backend weights")
+    models = subparsers.add_parser("models", help="download, list and verify neural backend weights")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
     msub.required = True
 
@@ -66,3 +84,13 @@ def register(subparsers) -> None:
     ls.add_argument("--offload", action="store_true", help="check the memory needed with --offload")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
+
+    vf = msub.add_parser("verify", help="check an installed (or half-downloaded) models folder against the model "
+                                        "code, reading only each file's index; exit 1 when something is wrong")
+    vf.add_argument("backend", nargs="?", default="hunyuan", choices=["hunyuan"], help="which backend's weights")
+    vf.add_argument("--size", choices=SIZES + ("all",),
+                    help="size to check (default: each size whose DiT file is there, else xxl)")
+    vf.add_argument("--models-dir", default=os.environ.get("FOLEY_MODELS_DIR"), metavar="DIR", help=models_help)
+    vf.add_argument("--sha256", action="store_true", help="also hash the released files (reads every byte)")
+    vf.add_argument("--json", action="store_true")
+    vf.set_defaults(func=cmd_verify)

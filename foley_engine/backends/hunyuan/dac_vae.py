@@ -191,10 +191,17 @@ class DACVAE(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.quant_conv.weight.dtype
+        return self.post_quant_conv.weight.dtype
+
+    @property
+    def has_encoder(self) -> bool:
+        # a repacked file may leave out the encoder (generation only decodes); the loader removes it then
+        return hasattr(self, "encoder") and hasattr(self, "quant_conv")
 
     def encode(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, T) audio, T a multiple of the hop -> (mean, log-variance), each (B, latent, T/hop)."""
+        if not self.has_encoder:
+            raise RuntimeError("this audio VAE was loaded without its encoder (the file has none)")
         mean, logvar = self.quant_conv(self.encoder(audio)).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 

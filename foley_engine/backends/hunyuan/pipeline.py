@@ -77,12 +77,18 @@ class HunyuanFoleyPipeline:
         size = loading.check_size(size)
         if dit_dtype is None:  # bf16 on accelerators, as released; float32 where bf16 matmuls are slow
             dit_dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
-        dit = loading.load_dit(Path(folder) / loading.DIT_FILES[size], dit_dtype, size=size)
-        vae = loading.load_vae(Path(folder) / loading.VAE_FILE, torch.float32)
-        synchformer = loading.load_synchformer(Path(folder) / loading.SYNCHFORMER_FILE, torch.float32)
+        paths = {"dit": Path(folder) / loading.DIT_FILES[size], "vae": Path(folder) / loading.VAE_FILE,
+                 "synchformer": Path(folder) / loading.SYNCHFORMER_FILE}
+        # NaN/inf are checked below, on the device: on a CPU that check costs seconds per billion bf16 values
+        dit = loading.load_dit(paths["dit"], dit_dtype, size=size, check_finite=False)
+        vae = loading.load_vae(paths["vae"], torch.float32, check_finite=False)
+        synchformer = loading.load_synchformer(paths["synchformer"], torch.float32, check_finite=False)
         siglip = SiglipVisionEncoder.from_pretrained(str(Path(folder) / loading.SIGLIP_DIR))
         clap = ClapTextEncoder.from_pretrained(str(Path(folder) / loading.CLAP_DIR), dit.config.text_length)
-        return cls(dit, vae, synchformer, siglip, clap, device=device, offload=offload)
+        pipeline = cls(dit, vae, synchformer, siglip, clap, device=device, offload=offload)
+        for name, path in paths.items():
+            loading.require_finite(getattr(pipeline, name), f"checkpoint {path}", pipeline.device)
+        return pipeline
 
     @property
     def sample_rate(self) -> int:

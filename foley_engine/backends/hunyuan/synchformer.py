@@ -219,7 +219,8 @@ class Synchformer(nn.Module):
         self.config = cfg
         d = cfg.embed_dim
         self.vfeat_extractor = MotionFormer(cfg)
-        # Training-only parts, kept for a strict load of the released file.
+        # Training-only parts, kept for a strict load of the released file; the loader
+        # removes them when a repacked file leaves them out.
         self.afeat_extractor = nn.Module()
         self.afeat_extractor.ast = nn.Module()
         self.afeat_extractor.ast.embeddings = _ASTEmbeddings(cfg)
@@ -242,7 +243,11 @@ class Synchformer(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.vproj.weight.dtype
+        return self.vfeat_extractor.cls_token.dtype  # the training-only parts may have been removed
+
+    @property
+    def has_audio_branch(self) -> bool:
+        return hasattr(self, "afeat_extractor")
 
     def forward(self, segments: torch.Tensor) -> torch.Tensor:
         """(N, T, C, H, W) normalised segments -> (N, T/2, D) visual sync tokens."""
