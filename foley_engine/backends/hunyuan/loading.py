@@ -253,11 +253,11 @@ def _dit_config_from_state(state: dict):
     from .dit import DiTConfig
 
     hidden, latent = state["audio_embedder.proj.weight"].shape[:2]
-    for released in (DiTConfig.xxl(), DiTConfig.xl()):
-        if (hidden, latent) == (released.hidden_size, released.audio_latent_dim):
+    for config in (DiTConfig.xxl(), DiTConfig.xl()):
+        if (hidden, latent) == (config.hidden_size, config.audio_latent_dim):
             # A released width: the released configuration, so that any other shape, or a missing
             # last block, is reported as a mismatch instead of silently building another model.
-            return released
+            return config
     triple, single = _depth(state, "triple_blocks"), _depth(state, "single_blocks")
     head_dim = state["triple_blocks.0.audio_self_q_norm.weight"].shape[0]
     conv_hidden = state["single_blocks.0.linear2.w1.weight"].shape[0]
