@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--backend", default="procedural", help="backend when an engine has to be started (default procedural)")
     p.add_argument("--connection-file", help="engine connection file (default: the user runtime folder)")
     p.add_argument("--no-autostart", action="store_true", help="fail instead of starting an engine")
+    p.add_argument("--engine-idle-exit", type=float, default=30.0, metavar="MINUTES",
+                   help="an engine started here stops after this many minutes without a job (default 30; 0: never)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_fill)
 
@@ -108,7 +110,7 @@ def cmd_fill(args, generator=None) -> int:
         from .engine import EngineGenerator
 
         generator = EngineGenerator(args.connection_file, autostart=not args.no_autostart,
-                                    serve_args=("--backend", args.backend))
+                                    serve_args=("--backend", args.backend), idle_exit_minutes=args.engine_idle_exit)
     generator = _Announced(generator, sys.stderr)
     on_update = (lambda tl: write_timeline(tl, out)) if args.partial else None
     options = FillOptions(out_dir=out_dir, selection=selection, prompt=args.prompt, seed=args.seed,
