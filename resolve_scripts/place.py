@@ -80,7 +80,7 @@ def clip_info(target: Target, mpi, track: int, fps: Fraction, whole: Optional[Wh
             "recordFrame": int(target.record_frame), "trackIndex": track, "mediaType": 2}
 
 
-def to_whole_frames(ctx: Context, target: Target, path: str) -> WholeFrames:
+def to_whole_frames(target: Target, path: str) -> WholeFrames:
     """Pad the WAV so its placed range is whole ``WAV_POOL_FPS`` frames (before it is imported)."""
     plan = target.plan
     whole = whole_frames(plan.offset, plan.record_samples, wav_length(path), WAV_POOL_FPS)
@@ -167,12 +167,12 @@ def place(ctx: Context, results: list, out_root: str) -> Placement:
 
 
 def _place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, target: Target, path: str) -> None:
-    whole = to_whole_frames(ctx, target, path) if ctx.whole_source_frames else None
+    whole = to_whole_frames(target, path) if ctx.whole_source_frames else None
     mpi = import_wav(ctx, folder, path)
     fps = exact_rate(clip_property(mpi, "FPS") or ctx.rate)
     if whole is not None and fps != WAV_POOL_FPS:
         raise RuntimeError(f"Resolve {version_text(ctx.version)} gave the WAV {clip_property(mpi, 'FPS')} fps, not "
-                           f"{WAV_POOL_FPS}; whole-frame placement needs 19.0.3 or later")
+                           f"{WAV_POOL_FPS}, so it cannot be placed in whole frames; update Resolve to 19.0.3 or later")
     start, end = target.record_frame, record_end(ctx, target, whole)
     index, old = tracks.slot(start, end)
     if old and not ctx.timeline.DeleteClips(old, False):

@@ -276,3 +276,17 @@ def test_bad_timecode_is_one_line(tmp_path):
 
     with pytest.raises(ResolveError, match=r"^not a timecode at 16 fps: '01:00:00:16' \(use HH:MM:SS:FF\)$"):
         ctx.frame("01:00:00:16")
+
+
+def test_an_unexpected_wav_rate_before_19_0_3_stops_that_clip_with_a_reason(tmp_path, engine, monkeypatch):
+    import fake_resolve
+
+    real = fake_resolve.FakeMediaPoolItem.__init__
+    monkeypatch.setattr(fake_resolve.FakeMediaPoolItem, "__init__",
+                        lambda self, path, fps="25", **kw: real(self, path, fps=fps, **kw))
+    tl, resolve, clips = build_cut(tmp_path, "25", version=(19, 0, 2))
+    tl.playhead = tl.start_frame + 20
+    report = run(resolve, "current", ScriptedUI(), options(tmp_path))
+    assert report.placed == [] and resolve.project.media_pool.refused == []
+    assert report.warnings == ["V1 'A' at 01:00:00:10: Resolve 19.0.2 gave the WAV 25 fps, not 24, so it cannot be "
+                               "placed in whole frames; update Resolve to 19.0.3 or later"]
