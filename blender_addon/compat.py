@@ -1,11 +1,68 @@
-"""The few API names that differ between Blender 4.5 LTS and 5.x.
+"""The few API names that differ between Blender 4.2 LTS and 5.x.
 
 4.4 added ``strips``/``strips_all``/``selected_strips``/``active_strip``
 beside the old ``sequences`` names; 5.0 removed the old ones and lets a
-workspace edit a "sequencer scene" other than the window's scene.  New names
-first, old as the fallback, so one code path serves both.
+workspace edit a "sequencer scene" other than the window's scene.  5.1 renamed
+the strip timing properties (the old names are deprecated, to be removed in
+6.0): every timing read and write of the add-on goes through the functions
+below.  New names first, old as the fallback, so one code path serves all.
 """
 from __future__ import annotations
+
+#: strip timing: (5.1 name, name before 5.1)
+CONTENT_START = ("content_start", "frame_start")  # timeline frame of the content's first frame (float)
+CONTENT_DURATION = ("content_duration", "frame_duration")  # content length in frames, before handles
+LEFT_HANDLE = ("left_handle", "frame_final_start")  # first visible timeline frame
+RIGHT_HANDLE = ("right_handle", "frame_final_end")  # one past the last visible frame
+DURATION = ("duration", "frame_final_duration")  # visible length in frames
+TRIM_START = ("content_trim_start", "animation_offset_start")  # source frames cut from the head of the file
+TRIM_END = ("content_trim_end", "animation_offset_end")  # ... and from its tail
+
+
+def _get(strip, names: tuple):
+    new, old = names
+    if hasattr(type(strip), "bl_rna") and new in type(strip).bl_rna.properties:
+        return getattr(strip, new)
+    value = getattr(strip, new, None)  # a plain object (tests) may carry either name
+    return value if value is not None else getattr(strip, old)
+
+
+def _set(strip, names: tuple, value) -> None:
+    new, old = names
+    has_new = new in type(strip).bl_rna.properties if hasattr(type(strip), "bl_rna") else hasattr(strip, new)
+    setattr(strip, new if has_new else old, value)
+
+
+def content_start(strip) -> float:
+    return _get(strip, CONTENT_START)
+
+
+def content_duration(strip) -> int:
+    return int(_get(strip, CONTENT_DURATION))
+
+
+def left_handle(strip) -> int:
+    return int(_get(strip, LEFT_HANDLE))
+
+
+def right_handle(strip) -> int:
+    return int(_get(strip, RIGHT_HANDLE))
+
+
+def set_right_handle(strip, frame: int) -> None:
+    _set(strip, RIGHT_HANDLE, frame)
+
+
+def duration(strip) -> int:
+    return int(_get(strip, DURATION))
+
+
+def trim_start(strip) -> int:
+    return int(_get(strip, TRIM_START))
+
+
+def trim_end(strip) -> int:
+    return int(_get(strip, TRIM_END))
 
 
 def top_strips(sequence_editor):

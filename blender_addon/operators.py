@@ -124,7 +124,7 @@ class SEQUENCER_OT_foley_autofill(_Submit, bpy.types.Operator):
         return prompt, negative, seed
 
     def execute(self, context):
-        strips = sorted(movie_strips(compat.selected_strips(context)), key=lambda s: (s.frame_final_start, s.channel))
+        strips = sorted(movie_strips(compat.selected_strips(context)), key=lambda s: (compat.left_handle(s), s.channel))
         return self.submit(context, strips)
 
 

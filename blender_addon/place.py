@@ -16,7 +16,7 @@ import bpy
 
 from . import compat, host
 from .strips import (
-    StripError, StripTiming, exact_rate, free_channel, scene_rate, time_string, visible_media_range,
+    StripError, StripTiming, exact_rate, free_channel, playback_speed, scene_rate, time_string, visible_media_range,
 )
 
 SOURCE_ID = "foley_id"
@@ -56,12 +56,12 @@ def timing_of(scene, strip, frame_counts: dict) -> StripTiming:
         frame_counts[path] = movie_frame_count(path)
     return StripTiming(
         name=strip.name,
-        frame_start=Fraction(strip.frame_start),
-        final_start=int(strip.frame_final_start),
-        final_end=int(strip.frame_final_end),
-        frame_duration=int(strip.frame_duration),
-        anim_start=int(strip.animation_offset_start),
-        anim_end=int(strip.animation_offset_end),
+        frame_start=Fraction(compat.content_start(strip)),
+        final_start=compat.left_handle(strip),
+        final_end=compat.right_handle(strip),
+        frame_duration=compat.content_duration(strip),
+        anim_start=compat.trim_start(strip),
+        anim_end=compat.trim_end(strip),
         movie_rate=movie_rate(strip),
         scene_rate=rate_of(scene),
         movie_frames=frame_counts[path],
@@ -95,15 +95,18 @@ def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_
     path = media_path(strip)
     if not os.path.isfile(path):
         raise StripError(f"{strip.name}: movie file not found: {path}")
-    t0, t1 = visible_media_range(timing_of(scene, strip, frame_counts))
+    timing = timing_of(scene, strip, frame_counts)
+    t0, t1 = visible_media_range(timing)
+    speed = playback_speed(timing)  # not 1 for a strip added without playback-rate adjustment
     sid = source_id(scene, strip)
     strip["foley_prompt"], strip["foley_negative_prompt"], strip["foley_seed"] = prompt, negative_prompt, seed
     item = host.module("items").Item(
-        media=path, start=t0, end=t1, prompt=prompt, negative_prompt=negative_prompt, seed=seed, label=strip.name,
-        record_start={"frame": int(strip.frame_final_start), "rate": time_string(rate_of(scene)), "source": sid})
-    placement = {"source_id": sid, "source_name": strip.name, "frame_start": int(strip.frame_final_start),
-                 "frame_end": int(strip.frame_final_end), "channel": int(strip.channel),
-                 "media_start": time_string(t0), "media_end": time_string(t1), "prompt": prompt,
+        media=path, start=t0, end=t1, speed=speed, prompt=prompt, negative_prompt=negative_prompt, seed=seed, label=strip.name,
+        record_start={"frame": compat.left_handle(strip), "rate": time_string(rate_of(scene)), "source": sid})
+    placement = {"source_id": sid, "source_name": strip.name, "frame_start": compat.left_handle(strip),
+                 "frame_end": compat.right_handle(strip), "channel": int(strip.channel),
+                 "media_start": time_string(t0), "media_end": time_string(t1), "speed": time_string(speed),
+                 "prompt": prompt,
                  "negative_prompt": negative_prompt, "seed": seed}
     return item, placement
 
@@ -159,22 +162,22 @@ def place(scene, placement: dict, result: dict, job_id: str, wanted_channel: int
         except StripError:
             now = None
         if now == (placement["media_start"], placement["media_end"]):
-            frame0, frame1 = int(source.frame_final_start), int(source.frame_final_end)
+            frame0, frame1 = compat.left_handle(source), compat.right_handle(source)
             placement = dict(placement, channel=int(source.channel))
-        elif (int(source.frame_final_start), int(source.frame_final_end)) != (frame0, frame1):
+        elif (compat.left_handle(source), compat.right_handle(source)) != (frame0, frame1):
             warning = f"{source.name}: the strip changed while generating; its Foley was placed where it was"
     for old in foley_strips(scene, placement["source_id"]):
         remove_strip(scene, old)
     first = _foley_channel(scene, placement, wanted_channel)
-    occupied = [(int(s.channel), int(s.frame_final_start), int(s.frame_final_end)) for s in compat.top_strips(se)]
+    occupied = [(int(s.channel), compat.left_handle(s), compat.right_handle(s)) for s in compat.top_strips(se)]
     channel = free_channel(occupied, first, frame0, frame1)
     if wanted_channel <= 0 and compat.channel_names(se).get(channel, "").startswith("Channel"):
         compat.rename_channel(se, channel, CHANNEL_NAME)
     name = f"Foley {placement['source_name']}"
     sound = compat.top_strips(se).new_sound(name, result["path"], channel, frame0)
     # The sound's own length rounds up to whole frames; the visible length is what we want.
-    if int(sound.frame_final_end) != frame1:
-        sound.frame_final_end = frame1
+    if compat.right_handle(sound) != frame1:
+        compat.set_right_handle(sound, frame1)
     sound[LINK] = placement["source_id"]
     sound["foley_source"] = placement["source_name"]
     sound["foley_prompt"] = placement["prompt"]

@@ -6,7 +6,12 @@ into exact Fractions first and never accumulates floats.  A movie strip
 shows movie time ``(F - frame_start) / scene_rate + anim_start / movie_rate``
 at scene frame ``F`` when Blender adjusts its playback rate to the scene (the
 default when a movie is added from the UI); that is the range we send to the
-engine, so the Foley plays in real time exactly under the picture.
+engine, so the Foley plays in real time exactly under the picture.  A strip
+added by a script without that adjustment shows one movie frame per scene
+frame, ``(F - frame_start + anim_start) / movie_rate``: its picture plays at
+``scene_rate / movie_rate`` speed (a 25 fps movie in a 24 fps scene at 96 %),
+and the engine is asked for Foley at that speed, so it follows what the
+viewer sees.
 """
 from __future__ import annotations
 
@@ -58,26 +63,28 @@ class StripTiming:
 
 
 def check_playback(t: StripTiming) -> None:
-    """Refuse strips whose picture does not play in real time (their sound could not follow)."""
+    """Refuse strips whose picture does not play at one steady speed (their sound could not follow)."""
+    playback_speed(t)
+
+
+def playback_speed(t: StripTiming) -> Fraction:
+    """Media seconds shown per second of the scene: 1 when Blender adjusts the playback rate, else
+    ``scene_rate / movie_rate`` (one movie frame per scene frame)."""
     if t.retimed:
-        raise StripError(f"{t.name}: the strip is retimed (speed keys); Foley follows real time only, "
+        raise StripError(f"{t.name}: the strip is retimed (speed keys); Foley follows a steady speed only, "
                          "remove the retiming to generate")
     if t.reversed:
-        raise StripError(f"{t.name}: the strip plays its frames in reverse; Foley follows real time only")
+        raise StripError(f"{t.name}: the strip plays its frames in reverse; Foley follows forward playback only")
     ratio = t.movie_rate / t.scene_rate
     if ratio == 1 or t.movie_frames is None:
-        return
+        return Fraction(1)
     content = t.movie_frames - t.anim_start - t.anim_end
     # Blender truncates the adjusted length to whole frames (in float32), so allow one frame.
     adjusted = Fraction(content) / ratio
     if abs(t.frame_duration - adjusted) <= 1:
-        return
-    speed = round(float(t.scene_rate / t.movie_rate) * 100)
+        return Fraction(1)
     if t.frame_duration == content:
-        raise StripError(
-            f"{t.name}: its {_rate_text(t.movie_rate)} fps movie plays one frame per scene frame here "
-            f"({speed}% speed in a {_rate_text(t.scene_rate)} fps scene), so no sound can stay in sync; "
-            "re-add it with Adjust Playback Rate (the default) or set the scene to the movie's rate")
+        return t.scene_rate / t.movie_rate
     raise StripError(f"{t.name}: the strip's length ({t.frame_duration} frames) does not match its movie "
                      f"({content} frames at {_rate_text(t.movie_rate)} fps); reload the strip")
 
@@ -87,13 +94,17 @@ def _rate_text(rate: Fraction) -> str:
 
 
 def visible_media_range(t: StripTiming) -> tuple[Fraction, Fraction]:
-    """The movie-time range ``[t0, t1)`` (seconds from the first frame) the strip shows."""
-    check_playback(t)
+    """The movie-time range ``[t0, t1)`` (seconds from the first frame) the strip shows.
+
+    At speed ``s`` (:func:`playback_speed`) it lasts ``(t1 - t0) / s`` on the timeline.
+    """
+    speed = playback_speed(t)
     if t.final_end <= t.final_start:
         raise StripError(f"{t.name}: the strip shows no frames")
     offset = Fraction(t.anim_start) / t.movie_rate
-    t0 = (Fraction(t.final_start) - t.frame_start) / t.scene_rate + offset
-    t1 = (Fraction(t.final_end) - t.frame_start) / t.scene_rate + offset
+    per_frame = speed / t.scene_rate  # media seconds per timeline frame
+    t0 = (Fraction(t.final_start) - t.frame_start) * per_frame + offset
+    t1 = (Fraction(t.final_end) - t.frame_start) * per_frame + offset
     if t0 < offset:
         raise StripError(f"{t.name}: the strip starts before its movie (hold frames); trim it to the movie")
     return t0, t1

@@ -30,6 +30,8 @@ def register(subparsers) -> None:
                    help="track:V2, marker:NAME, color:RED, name:GLOB (repeatable; a clip must match all)")
     p.add_argument("--range", dest="record_range", metavar="START-END",
                    help="only clips overlapping this record range, in timeline timecode (01:00:10:00-01:02:00:00)")
+    p.add_argument("--include-disabled", action="store_true",
+                   help="also fill disabled clips and clips on disabled (muted/hidden) tracks (left out by default)")
     p.add_argument("--relink", action="append", default=[], metavar="DIR",
                    help="search here (recursively) for media files that moved (repeatable)")
     p.add_argument("--out-dir", help="folder for the WAVs (default: <output>_foley next to the output)")
@@ -40,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--backend", default="procedural", help="backend when an engine has to be started (default procedural)")
     p.add_argument("--connection-file", help="engine connection file (default: the user runtime folder)")
     p.add_argument("--no-autostart", action="store_true", help="fail instead of starting an engine")
+    p.add_argument("--engine-idle-exit", type=float, default=30.0, metavar="MINUTES",
+                   help="an engine started here stops after this many minutes without a job (default 30; 0: never)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_fill)
 
@@ -80,7 +84,7 @@ def cmd_fill(args, generator=None) -> int:
     src, out = os.path.abspath(args.input), os.path.abspath(args.output)
     try:
         timeline = read_timeline(src)
-        selection = Selection.parse(args.select, args.record_range, timeline)
+        selection = Selection.parse(args.select, args.record_range, timeline, args.include_disabled)
         adapter_for(out)
     except (OSError, ValueError, SelectionError) as exc:
         return _fail(str(exc))
@@ -91,6 +95,8 @@ def cmd_fill(args, generator=None) -> int:
             chosen = selection.apply(video_clips(timeline), timeline, args.prompt, args.seed)
         except TimelineError as exc:
             return _fail(str(exc))
+        for line in selection.left_out:
+            print(line)
         for vc in chosen:
             try:
                 plan = plan_clip(vc, base_dir, args.relink)
@@ -104,7 +110,7 @@ def cmd_fill(args, generator=None) -> int:
         from .engine import EngineGenerator
 
         generator = EngineGenerator(args.connection_file, autostart=not args.no_autostart,
-                                    serve_args=("--backend", args.backend))
+                                    serve_args=("--backend", args.backend), idle_exit_minutes=args.engine_idle_exit)
     generator = _Announced(generator, sys.stderr)
     on_update = (lambda tl: write_timeline(tl, out)) if args.partial else None
     options = FillOptions(out_dir=out_dir, selection=selection, prompt=args.prompt, seed=args.seed,

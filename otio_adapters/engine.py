@@ -16,12 +16,26 @@ from plugin_host.timebase import SAMPLE_RATE
 from .generator import Request, Result
 
 
+#: an engine an adapter starts stops itself after this many minutes with no job (`engine serve --idle-exit`)
+AUTOSTART_IDLE_EXIT_MIN = 30.0
+
+
+def autostart_serve_args(serve_args, minutes: float = AUTOSTART_IDLE_EXIT_MIN) -> tuple:
+    """``serve_args`` plus ``--idle-exit MINUTES`` unless they set it already (0 keeps the engine forever)."""
+    serve_args = tuple(serve_args)
+    if any(a == "--idle-exit" or str(a).startswith("--idle-exit=") for a in serve_args):
+        return serve_args
+    return ("--idle-exit", f"{minutes:g}") + serve_args
+
+
 class EngineGenerator:
     def __init__(self, connection_file: Optional[str] = None, *, autostart: bool = True,
-                 serve_args: tuple = (), timeout: Optional[float] = None, command: Optional[list] = None):
+                 serve_args: tuple = (), timeout: Optional[float] = None, command: Optional[list] = None,
+                 idle_exit_minutes: float = AUTOSTART_IDLE_EXIT_MIN):
         self.connection_file = connection_file
         self.autostart = autostart
-        self.serve_args = tuple(serve_args)
+        # Only an engine started here gets the idle exit: a running one is never touched.
+        self.serve_args = autostart_serve_args(serve_args, idle_exit_minutes)
         self.timeout = timeout
         self.command = command
 

@@ -149,6 +149,7 @@ def fill(timeline: otio.schema.Timeline, generator: Generator, options: FillOpti
     several = len(labels) > 1
     old_tracks = _match_old_tracks(source, labels, options.track_name)
     chosen = options.selection.apply(all_clips, source, options.prompt, options.seed)
+    report.skipped += options.selection.left_out
 
     old_by_label = {label: t.clips for label, t in old_tracks.items()}
     for vc in chosen:

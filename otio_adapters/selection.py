@@ -36,6 +36,8 @@ class VideoClip:
     transition_after: Optional[otio.schema.Transition] = None
     nested_in: tuple = ()  #: names of the nested stacks on the way down
     skip: Optional[str] = None  #: why this clip cannot be filled (warning text)
+    #: why the clip is not heard/seen (OTIO ``enabled`` false on it, its track or a nested stack), else None
+    disabled: Optional[str] = None
     prompt: Optional[str] = None  #: set by the selection (marker comment or metadata)
     seed: Optional[int] = None
 
@@ -110,8 +112,16 @@ def video_clips(timeline: otio.schema.Timeline) -> list[VideoClip]:
     out: list[VideoClip] = []
     for label, index, track in video_tracks(timeline):
         start = seconds(track.source_range.start_time) if track.source_range else Fraction(0)
-        out.extend(_walk_track(track, (track, index, label), -start, None, None, ()))
+        off = None if _enabled(track) else f"track {label} is disabled"
+        for vc in _walk_track(track, (track, index, label), -start, None, None, ()):
+            vc.disabled = off or vc.disabled
+            out.append(vc)
     return out
+
+
+def _enabled(item) -> bool:
+    """OTIO's ``enabled`` ("false: the item is muted/hidden"); True where an item has no such field."""
+    return getattr(item, "enabled", True) is not False
 
 
 def _walk_track(track, top, offset, lo, hi, nested) -> Iterator[VideoClip]:
@@ -129,21 +139,35 @@ def _walk_track(track, top, offset, lo, hi, nested) -> Iterator[VideoClip]:
         if v1 <= v0:
             continue
         if isinstance(child, otio.schema.Clip):
-            yield _video_clip(child, children, i, top, start, end, v0, v1, src_start, nested)
+            vc = _video_clip(child, children, i, top, start, end, v0, v1, src_start, nested)
+            vc.disabled = None if _enabled(child) else "the clip is disabled"
+            yield vc
         elif isinstance(child, (otio.schema.Stack, otio.schema.Track)):
             name = child.name or type(child).__name__.lower()
-            if _time_effects(child):
-                yield from _skip_all(child, top, v0, v1, nested + (name,),
-                                     f"speed change on nested {name!r} is not supported")
+            if not _enabled(child):
+                for vc in _walk_nested(child, top, start, end, v0, v1, src_start, nested, name):
+                    vc.disabled = vc.disabled or f"nested {name!r} is disabled"
+                    yield vc
                 continue
-            inner = start - src_start
-            if isinstance(child, otio.schema.Track):
-                yield from _walk_track(child, top, inner, v0, v1, nested + (name,))
-                continue
-            for sub in child:
-                if isinstance(sub, otio.schema.Track) and sub.kind == otio.schema.TrackKind.Video:
-                    sub_start, _ = _trimmed(sub)
-                    yield from _walk_track(sub, top, inner - sub_start, v0, v1, nested + (name,))
+            yield from _walk_nested(child, top, start, end, v0, v1, src_start, nested, name)
+
+
+def _walk_nested(child, top, start, end, v0, v1, src_start, nested, name) -> Iterator[VideoClip]:
+    """The clips inside a nested stack or track that sits at record ``[start, end)``, visible in ``[v0, v1)``."""
+    if _time_effects(child):
+        yield from _skip_all(child, top, v0, v1, nested + (name,), f"speed change on nested {name!r} is not supported")
+        return
+    inner = start - src_start
+    if isinstance(child, otio.schema.Track):
+        yield from _walk_track(child, top, inner, v0, v1, nested + (name,))
+        return
+    for sub in child:
+        if isinstance(sub, otio.schema.Track) and sub.kind == otio.schema.TrackKind.Video:
+            sub_start, _ = _trimmed(sub)
+            off = None if _enabled(sub) else f"nested track {sub.name or 'video'!r} is disabled"
+            for vc in _walk_track(sub, top, inner - sub_start, v0, v1, nested + (name,)):
+                vc.disabled = vc.disabled or off
+                yield vc
 
 
 def _skip_all(comp, top, v0, v1, nested, reason) -> Iterator[VideoClip]:
@@ -203,10 +227,15 @@ class Selection:
     marker_colors: list = field(default_factory=list)
     name_patterns: list = field(default_factory=list)
     record_range: Optional[tuple] = None  #: (start, end) seconds of timeline time, global start included
+    #: fill clips that are disabled (or on a disabled track) too; by default they are left out, as an editor
+    #: neither shows nor plays them
+    include_disabled: bool = False
+    left_out: list = field(default_factory=list)  #: one line per disabled clip the last apply() passed over
 
     @classmethod
-    def parse(cls, specs: list, record_range: Optional[str] = None, timeline=None) -> "Selection":
-        sel = cls()
+    def parse(cls, specs: list, record_range: Optional[str] = None, timeline=None,
+              include_disabled: bool = False) -> "Selection":
+        sel = cls(include_disabled=include_disabled)
         for spec in specs or ():
             kind, _, value = spec.partition(":")
             kind = kind.strip().lower()
@@ -227,7 +256,11 @@ class Selection:
               default_seed: Optional[int] = 0) -> list[VideoClip]:
         global_start = timeline_start(timeline)
         chosen = []
+        self.left_out = []
         for vc in clips:
+            if vc.disabled and not self.include_disabled:
+                self.left_out.append(f"{vc.label}: not filled: {vc.disabled} (--include-disabled fills it)")
+                continue
             if self.tracks and not any(_track_matches(vc, t) for t in self.tracks):
                 continue
             if self.name_patterns and not any(fnmatch.fnmatchcase(vc.name, p) for p in self.name_patterns):

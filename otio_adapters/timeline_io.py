@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tempfile
 from fractions import Fraction
 
@@ -18,6 +19,17 @@ from .selection import foley_metadata, timeline_rate
 from .timemath import RT, TR, seconds, to_index
 
 NATIVE = "otio_json"
+#: 0.17 writes wrong 59.94 drop-frame timecode (216 frames off at one hour), and adapters write timecode with it
+MIN_OTIO = (0, 18)
+
+
+def check_otio_version(version: str = "") -> None:
+    """Refuse an OpenTimelineIO older than :data:`MIN_OTIO` with one line saying what to install."""
+    version = version or getattr(otio, "__version__", "0")
+    numbers = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if numbers < MIN_OTIO:
+        raise ValueError(f"OpenTimelineIO {version} is too old: foley needs 0.18 or later "
+                         "(pip install -U 'opentimelineio>=0.18')")
 
 
 def adapter_for(path: str) -> str:
@@ -29,6 +41,7 @@ def adapter_for(path: str) -> str:
 
 
 def read_timeline(path: str) -> otio.schema.Timeline:
+    check_otio_version()
     adapter = adapter_for(path)
     result = otio.adapters.read_from_file(path, adapter_name=adapter)
     if isinstance(result, otio.schema.SerializableCollection):

@@ -2,7 +2,9 @@
 
 Record positions are absolute timeline frames (what ``TimelineItem.GetStart``
 returns and ``AppendToTimeline``'s ``recordFrame`` takes); ``GetMarkInOut``
-counts from the timeline's first frame.  Timecode goes through OpenTimelineIO.
+counts from the timeline's first frame.  Timecode goes through
+:mod:`plugin_host.timebase`, which handles every rate Resolve offers
+(OpenTimelineIO's timecode functions raise at most non-SMPTE rates).
 """
 from __future__ import annotations
 
@@ -11,9 +13,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
-import opentimelineio as otio
+from plugin_host.timebase import TimeError, exact_rate, format_rate, frames_to_timecode, timecode_to_frames
 
-from otio_adapters.timemath import exact_rate, parse_timecode, to_index
+#: the first Resolve whose scripting API has every call these scripts make: ``recordFrame``/``trackIndex``
+#: in ``AppendToTimeline``, ``Timeline.AddTrack``/``DeleteClips``, ``EXPORT_OTIO``, ``GetIsTrackEnabled``,
+#: ``GetClipEnabled`` (all new in 18.5's scripting README)
+MIN_VERSION = (18, 5, 0)
+#: ``startFrame``/``endFrame`` are documented as integers before 19.0.3 (float from then on)
+FRACTIONAL_SOURCE_FRAMES = (19, 0, 3)
 
 
 class ResolveError(Exception):
@@ -38,6 +45,35 @@ def clip_property(mpi, key: str) -> str:
     return "" if value is None else str(value)
 
 
+def version_text(version: tuple) -> str:
+    return ".".join(map(str, version))
+
+
+def resolve_version(resolve) -> tuple:
+    """``(major, minor, patch)`` from ``GetVersion()`` (``[major, minor, patch, build, suffix]``)."""
+    fields = call(resolve, "GetVersion")
+    if isinstance(fields, dict):  # a Lua table can arrive as {1: major, 2: minor, ...}
+        fields = [fields[k] for k in sorted(fields)]
+    numbers = []
+    for part in list(fields or [])[:3]:
+        try:
+            numbers.append(int(part))
+        except (TypeError, ValueError):
+            break
+    if not numbers:
+        numbers = [int(n) for n in re.findall(r"\d+", str(call(resolve, "GetVersionString") or ""))[:3]]
+    if not numbers:
+        raise ResolveError("cannot tell which DaVinci Resolve this is (no GetVersion); the Foley scripts need 18.5 "
+                           "or later")
+    return tuple((numbers + [0, 0, 0])[:3])
+
+
+def check_version(version: tuple) -> None:
+    if version < MIN_VERSION:
+        raise ResolveError(f"DaVinci Resolve {version_text(version)} is too old for the Foley scripts (they need "
+                           "18.5 or later); export the timeline as FCP 7 XML and use `foley otio fill`")
+
+
 @dataclass
 class Context:
     resolve: object
@@ -48,25 +84,34 @@ class Context:
     rate: Fraction  #: exact timeline frame rate (29.97 -> 30000/1001)
     drop_frame: bool
     start_frame: int  #: absolute frame of the timeline's first frame
+    version: tuple = MIN_VERSION  #: Resolve's (major, minor, patch)
+
+    @property
+    def whole_source_frames(self) -> bool:
+        """Whether ``startFrame``/``endFrame`` must be integers in this version."""
+        return self.version < FRACTIONAL_SOURCE_FRAMES
 
     def timecode(self, frame: int) -> str:
-        r = float(self.rate)
-        return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, r), r, self.drop_frame)
+        """Timecode of an absolute frame: frames count to the rounded rate - 1; drop-frame only at 29.97/59.94."""
+        return frames_to_timecode(int(frame), self.rate, self.drop_frame)
 
     def frame(self, timecode: str) -> int:
         """Absolute frame of a timeline timecode (``;`` or the timeline setting means drop-frame)."""
-        text = timecode.strip()
-        if self.drop_frame and ";" not in text and text.count(":") == 3:
-            text = text[::-1].replace(":", ";", 1)[::-1]
         try:
-            return to_index(parse_timecode(text, self.rate), self.rate)
-        except (ValueError, ZeroDivisionError):
-            raise ResolveError(f"not a timecode: {timecode!r} (use HH:MM:SS:FF)") from None
+            return timecode_to_frames(timecode, self.rate, True if self.drop_frame else None)
+        except TimeError:
+            raise ResolveError(f"not a timecode at {self.rate_text} fps: {timecode!r} (use HH:MM:SS:FF)") from None
+
+    @property
+    def rate_text(self) -> str:
+        return format_rate(self.rate)
 
 
 def context(resolve) -> Context:
     if resolve is None:
         raise ResolveError("DaVinci Resolve is not reachable from this script")
+    version = resolve_version(resolve)
+    check_version(version)
     project = resolve.GetProjectManager().GetCurrentProject()
     if project is None:
         raise ResolveError("no project is open")
@@ -77,9 +122,10 @@ def context(resolve) -> Context:
     number = re.match(r"\s*([0-9]+(?:\.[0-9]+)?)", text)
     if number is None:
         raise ResolveError(f"cannot read the timeline frame rate {text!r}")
+    # A stale drop-frame setting at another rate is ignored by timebase (drop-frame exists at 29.97/59.94 only).
     drop = str(timeline.GetSetting("timelineDropFrameTimecode") or "0") == "1" or "DF" in text.upper()
     return Context(resolve, project, timeline, project.GetMediaPool(), str(timeline.GetName()),
-                   exact_rate(number.group(1)), drop, int(timeline.GetStartFrame()))
+                   exact_rate(number.group(1)), drop, int(timeline.GetStartFrame()), version)
 
 
 @dataclass

@@ -29,10 +29,13 @@ class Outcome:
 
 
 def connect(spec: EngineSpec, autostart: bool):
+    from otio_adapters.engine import autostart_serve_args
     from plugin_host.client import EngineClient
 
-    return EngineClient.connect(spec.connection_file, autostart=autostart, serve_args=spec.serve_args,
-                                command=spec.command)
+    # An engine started from Resolve stops itself after 30 idle minutes ("serve_args" in
+    # foley_resolve.json may set --idle-exit otherwise, 0 for never).
+    return EngineClient.connect(spec.connection_file, autostart=autostart,
+                                serve_args=autostart_serve_args(spec.serve_args), command=spec.command)
 
 
 def generate(client, targets: list, items: list, out_dir: str, report: Callable[[str, float], None],

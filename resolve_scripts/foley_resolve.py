@@ -193,11 +193,23 @@ def _resolve_object(env: dict):
     return DaVinciResolveScript.scriptapp("Resolve")
 
 
+#: without UIManager (free Resolve from 19.1) the answers come from this file next to the scripts
+SETTINGS_NAME = "Foley settings.json"
+REPORT_NAME = "Foley report.txt"
+
+
+def settings_paths(config_file: str, env: dict) -> tuple[str, str]:
+    """The settings file and the report file: beside the installed config, else beside the menu script."""
+    where = config_file or env.get("__file__") or ""
+    folder = os.path.dirname(os.path.abspath(where)) if where else os.getcwd()
+    return os.path.join(folder, SETTINGS_NAME), os.path.join(folder, REPORT_NAME)
+
+
 def run_from_menu(command: str, env: dict, config_file: str = "") -> Report:
     """Entry point of the Workspace › Scripts files: ``env`` is the script's globals."""
     config = load_config(config_file)
     resolve = _resolve_object(env)
     fusion = env.get("fusion") or env.get("fu") or (call(resolve, "Fusion") if resolve is not None else None)
-    ui = make_ui(fusion, env.get("bmd"))
+    ui = make_ui(fusion, env.get("bmd"), *settings_paths(config_file, env))
     spec = EngineSpec(config.get("connection_file"), config.get("engine_command"), tuple(config.get("serve_args", ())))
     return run(resolve, command, ui, Options(spec, config.get("output") or default_out_root()))

@@ -5,6 +5,8 @@ absolute timeline frame, like ``GetStart``).  ``startFrame``/``endFrame``
 count in the WAV's own frames: Resolve gives audio files a rate of their
 own (the media pool item's ``FPS``, 24 for a WAV), so the exact sample
 range is converted with that rate, and passed as a whole number when it is one.
+Before 19.0.3 those two must be integers: the WAV is first padded with silence
+so that the range starts and ends on whole frames (:mod:`.wavpad`).
 """
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ from typing import Optional, Union
 
 from otio_adapters.timemath import SAMPLE_RATE, exact_rate
 
-from .api import Context, call, clip_property
+from .api import Context, call, clip_property, version_text
 from .clips import Target
+from .wavpad import WholeFrames, pad_wav, wav_length, whole_frames
 
 BIN_NAME = "Foley"
+#: the media-pool rate Resolve gives an imported WAV (checked after import)
+WAV_POOL_FPS = Fraction(24)
 TRACK_NAME = "Foley"
 _TRACK_NAMES = re.compile(r"^Foley(?: (\d+))?$")
 
@@ -65,11 +70,30 @@ def wav_frames(samples: int, fps: Fraction) -> Union[int, float]:
     return int(value) if value.denominator == 1 else float(value)
 
 
-def clip_info(target: Target, mpi, track: int, fps: Fraction) -> dict:
+def clip_info(target: Target, mpi, track: int, fps: Fraction, whole: Optional[WholeFrames] = None) -> dict:
     plan = target.plan
-    return {"mediaPoolItem": mpi, "startFrame": wav_frames(plan.offset, fps),
-            "endFrame": wav_frames(plan.offset + plan.record_samples, fps),
-            "recordFrame": target.record_frame, "trackIndex": track, "mediaType": 2}
+    if whole is not None:
+        start, end = whole.start_frame, whole.end_frame
+    else:
+        start, end = wav_frames(plan.offset, fps), wav_frames(plan.offset + plan.record_samples, fps)
+    return {"mediaPoolItem": mpi, "startFrame": start, "endFrame": end,
+            "recordFrame": int(target.record_frame), "trackIndex": track, "mediaType": 2}
+
+
+def to_whole_frames(target: Target, path: str) -> WholeFrames:
+    """Pad the WAV so its placed range is whole ``WAV_POOL_FPS`` frames (before it is imported)."""
+    plan = target.plan
+    whole = whole_frames(plan.offset, plan.record_samples, wav_length(path), WAV_POOL_FPS)
+    pad_wav(path, whole.pad_front, whole.pad_back)
+    return whole
+
+
+def record_end(ctx: Context, target: Target, whole: Optional[WholeFrames]) -> int:
+    """The timeline frame where the placed clip ends (a silent tail of under one WAV frame may pass the video)."""
+    if whole is None:
+        return target.item.end
+    seconds = Fraction(whole.end_frame - whole.start_frame) / WAV_POOL_FPS
+    return max(target.item.end, target.record_frame + -(-seconds * ctx.rate // 1))
 
 
 class FoleyTracks:
@@ -143,14 +167,18 @@ def place(ctx: Context, results: list, out_root: str) -> Placement:
 
 
 def _place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, target: Target, path: str) -> None:
+    whole = to_whole_frames(target, path) if ctx.whole_source_frames else None
     mpi = import_wav(ctx, folder, path)
     fps = exact_rate(clip_property(mpi, "FPS") or ctx.rate)
-    start, end = target.record_frame, target.item.end
+    if whole is not None and fps != WAV_POOL_FPS:
+        raise RuntimeError(f"Resolve {version_text(ctx.version)} gave the WAV {clip_property(mpi, 'FPS')} fps, not "
+                           f"{WAV_POOL_FPS}, so it cannot be placed in whole frames; update Resolve to 19.0.3 or later")
+    start, end = target.record_frame, record_end(ctx, target, whole)
     index, old = tracks.slot(start, end)
     if old and not ctx.timeline.DeleteClips(old, False):
         report.warnings.append(f"{target.label}: Resolve did not remove the earlier Foley clip; placed anyway")
     report.replaced += len(old)
-    appended = ctx.media_pool.AppendToTimeline([clip_info(target, mpi, index, fps)]) or []
+    appended = ctx.media_pool.AppendToTimeline([clip_info(target, mpi, index, fps, whole)]) or []
     if not appended:
         raise RuntimeError(f"Resolve did not place the Foley clip ({os.path.basename(path)})")
     tracks.take(index, start, end, old)

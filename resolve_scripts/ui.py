@@ -1,12 +1,15 @@
-"""Dialogs and progress: Resolve's UIManager where the script has it, the console otherwise.
+"""Dialogs and progress: Resolve's UIManager where the script has it, a settings file or the console otherwise.
 
-Both offer ``ask(title, fields)``, ``confirm(question)``, ``message(text)``
+All three offer ``ask(title, fields)``, ``confirm(question)``, ``message(text)``
 and ``run(title, work)``, where ``work(report, cancelled)`` does the engine
 work and ``report(text, fraction)`` shows progress.  Progress always prints
 to the console (Workspace › Console) too.
 """
 from __future__ import annotations
 
+import json
+import os
+import queue
 import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -65,6 +68,10 @@ class ConsoleUI:
     def run(self, title: str, work: Callable) -> object:
         self.print(f"Foley: {title} (Ctrl-C cancels)")
         return work(_Console(self.print), lambda: False)
+
+
+#: how often the progress window takes the worker's posted progress (ms)
+TICK_MS = 100
 
 
 class ResolveUI:
@@ -129,7 +136,11 @@ class ResolveUI:
         self._modal(win, "FoleyMessage", ["ok"], "ok")
 
     def run(self, title: str, work: Callable) -> object:
-        """``work`` on a thread while the progress window's event loop runs here; Cancel asks it to stop."""
+        """``work`` on a thread while the progress window's event loop runs here; Cancel asks it to stop.
+
+        Widgets are only ever touched on this (the UI) thread: the worker posts progress to a queue
+        and a UIManager timer drains it, ends the loop when the work is over, and shows the last line.
+        """
         ui, console = self.ui, _Console(self.print)
         win = self._window("FoleyProgress", f"Foley – {title}",
                            [ui.Label({"ID": "status", "Text": "Starting…"}),
@@ -137,39 +148,46 @@ class ResolveUI:
                            [("cancel", "Cancel")])
         items = win.GetItems()
         stop = threading.Event()
-        loop_over = threading.Event()
+        posted: queue.Queue = queue.Queue()
         result: dict = {}
+        finished = threading.Event()
 
-        def report(text: str, fraction: float) -> None:
-            console(text, fraction)
+        def worker() -> None:
             try:
-                items["status"].Text = text
-                items["percent"].Text = f"{int(fraction * 100)} %"
-            except Exception:  # the window is only a view; the console has the same line
-                pass
+                result["value"] = work(lambda text, fraction: posted.put((text, fraction)), stop.is_set)
+            except BaseException as exc:  # re-raised on the UI thread
+                result["error"] = exc
+            finally:
+                finished.set()
+
+        def tick(ev) -> None:
+            latest = None
+            while True:
+                try:
+                    latest = posted.get_nowait()
+                except queue.Empty:
+                    break
+                console(*latest)
+            if latest is not None and not stop.is_set():
+                items["status"].Text, items["percent"].Text = latest[0], f"{int(latest[1] * 100)} %"
+            if finished.is_set() and posted.empty():
+                timer.Stop()
+                self.disp.ExitLoop()
 
         def cancel(ev) -> None:
             stop.set()
             items["status"].Text = "Cancelling…"
 
-        def worker() -> None:
-            try:
-                result["value"] = work(report, stop.is_set)
-            except BaseException as exc:  # re-raised on the main thread
-                result["error"] = exc
-            finally:
-                # ExitLoop before RunLoop started is lost: repeat until the loop has ended.
-                while not loop_over.is_set():
-                    self.disp.ExitLoop()
-                    loop_over.wait(0.1)
-
+        timer = ui.Timer({"ID": "FoleyProgressTick", "Interval": TICK_MS})
+        getattr(self.disp.On, "FoleyProgressTick").Timeout = tick
         win.On.cancel.Clicked = cancel
         win.On.FoleyProgress.Close = cancel
         win.Show()
         thread = threading.Thread(target=worker, name="foley-resolve", daemon=True)
         thread.start()
+        timer.Start()
         self.disp.RunLoop()
-        loop_over.set()
+        timer.Stop()
         thread.join()
         win.Hide()
         if "error" in result:
@@ -177,12 +195,75 @@ class ResolveUI:
         return result.get("value")
 
 
-def make_ui(fusion=None, bmd=None):
-    """UIManager when the script has ``fusion`` and ``bmd`` (and they have it), the console otherwise."""
-    if fusion is not None and bmd is not None:
-        try:
-            return ResolveUI(fusion, bmd)
-        except Exception:  # no UIManager in this edition or version
-            pass
-    return ConsoleUI()
+class FileUI:
+    """No UIManager (the free edition from 19.1): answers from a JSON settings file, the report to a text file.
 
+    Nothing is read from stdin (a menu script may have none).  The settings file sits next to the
+    scripts; it is created with the defaults the first time, so the user can edit it and run again.
+    """
+
+    def __init__(self, settings_path: str, report_path: str, printer: Callable[[str], None] = print):
+        self.settings_path, self.report_path, self.print = settings_path, report_path, printer
+
+    def _settings(self) -> dict:
+        try:
+            with open(self.settings_path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            self.print(f"Foley: cannot read {self.settings_path} ({exc}); using the defaults")
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def ask(self, title: str, fields: list) -> Optional[dict]:
+        settings = self._settings()
+        values = {f.id: str(settings.get(f.id, f.default)).strip() for f in fields}
+        missing = {f.id: f.default for f in fields if f.id not in settings}
+        if missing:  # write the defaults out so there is something to edit next time
+            try:
+                _write_json(self.settings_path, {**settings, **missing})
+            except OSError:
+                pass
+        self.print(f"Foley: {title} with settings from {self.settings_path}: "
+                   + ", ".join(f"{k}={v!r}" for k, v in values.items()))
+        return values
+
+    def confirm(self, question: str) -> bool:
+        answer = bool(self._settings().get("start_engine", True))
+        self.print(f"Foley: {question} {'yes' if answer else 'no'} (\"start_engine\" in {self.settings_path})")
+        return answer
+
+    def message(self, text: str) -> None:
+        self.print(text)
+        try:
+            with open(self.report_path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as exc:
+            self.print(f"Foley: cannot write the report {self.report_path} ({exc})")
+
+    def run(self, title: str, work: Callable) -> object:
+        self.print(f"Foley: {title}")
+        return work(_Console(self.print), lambda: False)
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def has_ui_manager(fusion) -> bool:
+    """Free Resolve from 19.1 has ``fusion.UIManager`` set to None (and shows a "buy Studio" dialog)."""
+    return fusion is not None and getattr(fusion, "UIManager", None) is not None
+
+
+def make_ui(fusion=None, bmd=None, settings_path: str = "", report_path: str = ""):
+    """UIManager where this Resolve has it; else settings from a file (in a menu script) or a terminal prompt."""
+    if has_ui_manager(fusion) and bmd is not None:
+        return ResolveUI(fusion, bmd)
+    if settings_path:
+        return FileUI(settings_path, report_path or os.path.splitext(settings_path)[0] + " report.txt")
+    return ConsoleUI()

@@ -5,7 +5,12 @@ Resolve README (and the notes in docs/resolve.md) documents: absolute record
 frames (``GetStart``, ``recordFrame``), ``GetLeftOffset`` in timeline frames,
 ``GetMarkInOut`` relative to the timeline start with the out frame included,
 audio files in the media pool at 24 "frames" a second, ``AppendToTimeline``'s
-``endFrame`` exclusive.  ``Timeline.Export(path, EXPORT_OTIO)`` writes OTIO
+``endFrame`` exclusive.  ``GetVersion()`` answers the version under test
+(default 20.2.0); before 19.0.3 ``AppendToTimeline`` takes integer
+``startFrame``/``endFrame`` only (``recordFrame`` before 19.0.2) and refuses
+anything else.  Every timeline rate Resolve offers, with its own timecode
+(frames to the rounded rate - 1, drop-frame only at 29.97 and 59.94).
+``Timeline.Export(path, EXPORT_OTIO)`` writes OTIO
 the way Resolve does (plain-path target URLs, the media's start timecode in
 ``available_range``, a LinearTimeWarp for a speed change).  Nothing here has
 been checked against a running Resolve.
@@ -13,6 +18,9 @@ been checked against a running Resolve.
 from __future__ import annotations
 
 import os
+import threading
+import time
+import wave
 from fractions import Fraction
 from typing import Optional
 
@@ -20,17 +28,37 @@ import opentimelineio as otio
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
+#: the timeline rates Resolve's project settings offer, as its ``timelineFrameRate`` setting spells them
+RESOLVE_RATES = {"16": Fraction(16), "18": Fraction(18), "23.976": Fraction(24000, 1001), "24": Fraction(24),
+                 "25": Fraction(25), "29.97": Fraction(30000, 1001), "30": Fraction(30),
+                 "47.952": Fraction(48000, 1001), "48": Fraction(48), "50": Fraction(50),
+                 "59.94": Fraction(60000, 1001), "60": Fraction(60), "72": Fraction(72), "90": Fraction(90),
+                 "95.904": Fraction(96000, 1001), "96": Fraction(96), "100": Fraction(100),
+                 "119.88": Fraction(120000, 1001), "120": Fraction(120)}
+_DROP = {Fraction(30000, 1001), Fraction(60000, 1001)}
+
 
 def _round(x: Fraction) -> int:
     return int((x + Fraction(1, 2)) // 1)
 
 
 def _tc(frame: int, rate: Fraction, drop: bool) -> str:
-    return otio.opentime.to_timecode(RT(frame, float(rate)), float(rate), drop)
+    if drop and rate in _DROP:  # OpenTimelineIO's drop-frame arithmetic, independent of plugin_host's
+        return otio.opentime.to_timecode(RT(frame, float(rate)), float(rate), True)
+    base = _round(rate)
+    secs, ff = divmod(frame, base)
+    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}"
 
 
 def _frames(tc: str, rate: Fraction) -> int:
-    return int(otio.opentime.from_timecode(tc, float(rate)).value)
+    if ";" in tc and rate in _DROP:
+        return int(otio.opentime.from_timecode(tc, float(rate)).value)
+    hh, mm, ss, ff = (int(p) for p in tc.replace(";", ":").split(":"))
+    return ((hh * 60 + mm) * 60 + ss) * _round(rate) + ff
+
+
+def _media_rate(fps: str) -> Fraction:
+    return RESOLVE_RATES.get(fps) or Fraction(fps)
 
 
 class FakeMediaPoolItem:
@@ -105,6 +133,7 @@ class FakeMediaPool:
         self.root = FakeFolder("Master")
         self.current = self.root
         self.appended = []  # every clipInfo passed to AppendToTimeline
+        self.refused = []  # (clipInfo, why) that this version's AppendToTimeline would not take
         self.imported = []
 
     def GetRootFolder(self):
@@ -133,13 +162,25 @@ class FakeMediaPool:
             items.append(mpi)
         return items
 
+    def _refusal(self, info) -> str:
+        version = self.project.resolve_version
+        if version < (19, 0, 3) and not all(type(info[k]) is int for k in ("startFrame", "endFrame")):
+            return "startFrame/endFrame must be integers before 19.0.3"
+        if version < (19, 0, 2) and type(info["recordFrame"]) is not int:
+            return "recordFrame must be an integer before 19.0.2"
+        return ""
+
     def AppendToTimeline(self, infos):
         timeline = self.project.timeline
         out = []
         for info in infos:
+            why = self._refusal(info)
+            if why:
+                self.refused.append((dict(info), why))
+                continue
             self.appended.append(dict(info))
             mpi = info["mediaPoolItem"]
-            fps = Fraction(mpi.GetClipProperty("FPS"))
+            fps = _media_rate(mpi.GetClipProperty("FPS"))
             length = (Fraction(str(info["endFrame"])) - Fraction(str(info["startFrame"]))) / fps
             kind = "audio" if info.get("mediaType") == 2 else "video"
             item = FakeTimelineItem(mpi.GetName(), int(info["recordFrame"]), _round(length * timeline.rate), mpi)
@@ -152,7 +193,7 @@ class FakeTimeline:
     def __init__(self, name="Cut", rate="24", drop=False, start_tc="01:00:00:00", has_mark_in_out=True):
         self.name = name
         self.rate_text, self.drop = rate, drop
-        self.rate = Fraction(30000, 1001) if rate == "29.97" else Fraction(rate)
+        self.rate = RESOLVE_RATES[rate]
         self.start_tc = start_tc
         self.start_frame = _frames(start_tc, self.rate)
         self.tracks = {"video": [], "audio": []}
@@ -251,7 +292,7 @@ class FakeTimeline:
         r = float(self.rate)
         props = item.mpi.GetClipProperty() if item.mpi else {}
         fps = props.get("FPS") or self.rate_text
-        media_rate = Fraction(30000, 1001) if fps == "29.97" else Fraction(fps)
+        media_rate = _media_rate(fps)
         mr = float(media_rate)
         tc0 = _frames(props["Start TC"], media_rate) if props.get("Start TC") else 0
         # Resolve writes plain paths (not file:// URLs) and the media's own timecode.
@@ -267,8 +308,8 @@ class FakeTimeline:
 
 
 class FakeProject:
-    def __init__(self, name, timeline):
-        self.name, self.timeline = name, timeline
+    def __init__(self, name, timeline, resolve_version=(20, 2, 0)):
+        self.name, self.timeline, self.resolve_version = name, timeline, resolve_version
         self.media_pool = FakeMediaPool(self)
 
     def GetName(self):
@@ -290,15 +331,26 @@ class FakeProjectManager:
 
 
 class FakeResolve:
-    """``resolve``; ``export=False`` is a version before 18.5 (no EXPORT_OTIO)."""
+    """``resolve`` at ``version`` (major, minor, patch); before 18.5 it has no EXPORT_OTIO."""
 
     EXPORT_OTIO = 17
     EXPORT_NONE = 0
 
-    def __init__(self, timeline: Optional[FakeTimeline], project_name="Foley test", export=True):
-        self.project = FakeProject(project_name, timeline) if timeline is not None else None
-        if not export:
+    def __init__(self, timeline: Optional[FakeTimeline], project_name="Foley test", export=True,
+                 version=(20, 2, 0), studio=True):
+        self.version, self.studio = tuple(version), studio
+        self.project = FakeProject(project_name, timeline, self.version) if timeline is not None else None
+        if not export or self.version < (18, 5, 0):
             self.EXPORT_OTIO = None  # attribute reads as absent (see resolve_scripts.clips)
+
+    def GetVersion(self):
+        return [*self.version, 7, ""]  # [major, minor, patch, build, suffix]
+
+    def GetVersionString(self):
+        return ".".join(map(str, self.version)) + ".7"
+
+    def GetProductName(self):
+        return "DaVinci Resolve Studio" if self.studio else "DaVinci Resolve"
 
     def GetProjectManager(self):
         return FakeProjectManager(self.project)
@@ -308,6 +360,13 @@ class FakeResolve:
 
 
 # ------------------------------------------------------------------ UIManager (Fusion's UI toolkit)
+#
+# Widgets belong to the thread that runs the dispatcher's event loop; nothing documents them as safe to
+# touch from any other thread, so the fake records every such write (a test asserts there are none).
+
+
+class CrossThreadWrite(AssertionError):
+    pass
 
 
 class _Handlers:
@@ -323,11 +382,18 @@ class _Events:
 
 
 class FakeWidget:
-    def __init__(self, kind, props=None, children=None):
-        self.kind, self.children = kind, children or []
-        self.ID = (props or {}).get("ID")
-        self.Text = (props or {}).get("Text", "")
-        self.items, self.CurrentIndex = [], 0
+    def __init__(self, kind, props=None, children=None, owner=None):
+        d = self.__dict__
+        d["owner"] = owner  # the FakeUIManager, which knows the UI thread
+        d["kind"], d["children"] = kind, children or []
+        d["ID"] = (props or {}).get("ID")
+        d["Text"] = (props or {}).get("Text", "")
+        d["items"], d["CurrentIndex"] = [], 0
+
+    def __setattr__(self, name, value):
+        if self.owner is not None:
+            self.owner.check_thread(f"{self.kind} {self.ID!r}.{name} = {value!r}")
+        self.__dict__[name] = value
 
     def AddItems(self, items):
         self.items.extend(items)
@@ -340,6 +406,20 @@ class FakeWidget:
         yield self
         for c in self.children:
             yield from c.walk()
+
+
+class FakeTimer:
+    """``ui.Timer({"ID", "Interval" (ms)})``: ``Start``/``Stop``; fires ``disp.On.<ID>.Timeout`` on the UI thread."""
+
+    def __init__(self, props):
+        self.ID, self.interval = props["ID"], float(props.get("Interval", 1000)) / 1000
+        self.running, self.due, self.fired = False, 0.0, 0
+
+    def Start(self):
+        self.running, self.due = True, time.monotonic() + self.interval
+
+    def Stop(self):
+        self.running = False
 
 
 class FakeWindow:
@@ -363,39 +443,81 @@ class FakeWindow:
 
 
 class FakeUIManager:
+    def __init__(self):
+        self.ui_thread = threading.get_ident()  # where the script (and so RunLoop) runs
+        self.violations = []
+        self.timers = []
+
+    def check_thread(self, what: str) -> None:
+        if threading.get_ident() != self.ui_thread:
+            self.violations.append(what)
+            raise CrossThreadWrite(f"UI touched from a worker thread: {what}")
+
+    def Timer(self, props):
+        timer = FakeTimer(props)
+        self.timers.append(timer)
+        return timer
+
     def __getattr__(self, kind):
+        if kind.startswith("_"):
+            raise AttributeError(kind)
+
         def make(arg=None, *rest):
             if isinstance(arg, list):
-                return FakeWidget(kind, None, arg)
-            return FakeWidget(kind, arg if isinstance(arg, dict) else None)
+                return FakeWidget(kind, None, arg, self)
+            return FakeWidget(kind, arg if isinstance(arg, dict) else None, None, self)
         return make
 
 
 class FakeDispatcher:
-    """``RunLoop`` hands the shown window to ``user(window)``, a test's stand-in for the person clicking."""
+    """``RunLoop`` runs on the calling thread: it hands the shown window to ``user(window, disp)`` (the person
+    clicking), then, until ``ExitLoop``, fires due timers and the actions a test queued with ``when``."""
 
     def __init__(self, ui, user):
         self.ui, self.user = ui, user
         self.windows = []
         self.exit = False
+        self.On = _Handlers()
+        self.pending = []  # (condition, action) run on the loop thread once condition() is true
 
     def AddWindow(self, props, root):
         win = FakeWindow(props, root)
         self.windows.append(win)
         return win
 
+    def when(self, condition, action) -> None:
+        self.pending.append((condition, action))
+
     def RunLoop(self):
+        self.ui.check_thread("RunLoop")
         self.exit = False
         win = next(w for w in reversed(self.windows) if w.shown)
         self.user(win, self)
+        deadline = time.monotonic() + 20
+        while not self.exit:
+            if time.monotonic() > deadline:
+                raise AssertionError("the event loop was never ended (no ExitLoop on the UI thread)")
+            for cond, action in list(self.pending):
+                if cond():
+                    self.pending.remove((cond, action))
+                    action()
+            for timer in self.ui.timers:
+                if timer.running and time.monotonic() >= timer.due and not self.exit:
+                    timer.due = time.monotonic() + timer.interval
+                    timer.fired += 1
+                    getattr(self.On, timer.ID).Timeout({"who": timer.ID})
+            time.sleep(0.002)
 
     def ExitLoop(self):
+        self.ui.check_thread("ExitLoop")
         self.exit = True
 
 
 class FakeFusion:
-    def __init__(self):
-        self.UIManager = FakeUIManager()
+    """``fusion``; ``ui_manager=False`` is the free edition from 19.1 (``UIManager`` is None)."""
+
+    def __init__(self, ui_manager=True):
+        self.UIManager = FakeUIManager() if ui_manager else None
 
 
 class FakeBmd:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import wave
 from fractions import Fraction
 
 from fake_resolve import FakeMediaPoolItem, FakeResolve, FakeTimeline, FakeTimelineItem
@@ -22,7 +23,7 @@ def media(folder, name: str, fps: str, start_tc: str, frames: int = 3000) -> Fak
     return FakeMediaPoolItem(path, fps=fps, start_tc=start_tc, frames=frames)
 
 
-def build_cut(folder, rate_key="24", export=True, has_mark_in_out=True):
+def build_cut(folder, rate_key="24", export=True, has_mark_in_out=True, version=(20, 2, 0)):
     """01:00:00:00 timeline: V1 'A' (+10, 60 frames, left offset 12) then 'B' (+70, 36, left 0);
     V2 'C' (+30, 24, left 5; Red flag, marker note); an audio track "Dialogue"."""
     rate, drop, tc = RATES[rate_key]
@@ -41,7 +42,7 @@ def build_cut(folder, rate_key="24", export=True, has_mark_in_out=True):
                                              markers={6: {"color": "Blue", "duration": 1, "note": "glass breaks",
                                                           "name": "", "customData": ""}})),
     }
-    return tl, FakeResolve(tl, export=export), clips
+    return tl, FakeResolve(tl, export=export, version=version), clips
 
 
 def expected_range(tl: FakeTimeline, item: FakeTimelineItem) -> tuple[str, str]:
@@ -86,8 +87,11 @@ class StubJob:
         start, end = Fraction(self.item["start"]), Fraction(self.item["end"])
         first, last = to_index(start, SR), to_index(end, SR)
         path = os.path.join(self.out_dir, f"{self.job_id}.wav")
-        with open(path, "wb") as f:
-            f.write(b"RIFF")
+        with wave.open(path, "wb") as w:  # a real (silent) WAV of the promised length: placement may pad it
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SR)
+            w.writeframes(bytes(2 * (last - first)))
         yield Event("progress", {"job_id": self.job_id, "item": 0, "done_samples": 1, "total_samples": 2})
         if on_idle is not None:
             on_idle()

@@ -307,11 +307,77 @@ def test_unusable_strips_are_reported(bpy, prefs, media, tmp_path):
         assert "Traceback" not in str(err.value)
     with pytest.raises(StripError, match="movie file not found"):
         plan_item(scene, gone, "", "", 0, {})
-    # A 25 fps movie added by a script without playback-rate adjustment plays at 96% speed here.
+
+
+def test_strip_added_by_a_script_gets_foley_at_its_playback_speed(bpy, prefs, media):
+    """A 25 fps movie added without playback-rate adjustment plays at 96 % in a 24 fps scene: the Foley follows."""
+    from blender_addon.place import plan_item
+
+    scene = new_scene(bpy, "script strip", 24)
     slow = scene.sequence_editor.strips.new_movie("slow", media["25"].path, 4, 300)
-    assert slow.frame_final_duration == 150
-    with pytest.raises(StripError, match="one frame per scene frame"):
-        plan_item(scene, slow, "", "", 0, {})
+    assert slow.frame_final_duration == 150  # one movie frame per scene frame
+    slow.frame_offset_start = 10  # trim 10 frames off the head
+    item, placement = plan_item(scene, slow, "", "", 0, {})
+    assert item.speed == Fraction(24, 25) and (item.start, item.end) == (Fraction(10, 25), Fraction(150, 25))
+    for s in scene.sequence_editor.strips:
+        s.select = s == slow
+    with bpy.context.temp_override(**sequencer(bpy, scene)):
+        assert bpy.ops.sequencer.foley_autofill(wait=True) == {"FINISHED"}
+    (sound,) = foley_of(scene, slow)
+    assert (sound.frame_final_start, sound.frame_final_end) == (310, 450)
+    assert wav_frames(bpy, sound) == 140 * 2000  # 140 frames at 24 fps: what is on screen, in real time
+
+
+def test_timing_reads_prefer_the_5_1_names(bpy, prefs, media):
+    """Through a strip that answers Blender 5.1's names, no deprecated timing name is read."""
+    from blender_addon.place import plan_item, timing_of
+
+    scene = new_scene(bpy, "five one", 25)
+    strip = add_movie(bpy, scene, media["25"].path, 1)
+    strip.frame_offset_start = 5
+    deprecated = []
+    proxy = Strip51(strip, deprecated)
+    assert timing_of(scene, proxy, {}) == timing_of(scene, strip, {})
+    item, placement = plan_item(scene, proxy, "", "", 0, {})
+    assert deprecated == [] and placement["frame_start"] == strip.frame_final_start == 6
+    assert (item.start, item.end) == (Fraction(5, 25), Fraction(150, 25))
+
+
+class Strip51:
+    """A real strip seen through Blender 5.1's timing names; every pre-5.1 timing name read is recorded."""
+
+    NEW = {"content_start": "frame_start", "content_duration": "frame_duration", "left_handle": "frame_final_start",
+           "right_handle": "frame_final_end", "duration": "frame_final_duration",
+           "content_trim_start": "animation_offset_start", "content_trim_end": "animation_offset_end"}
+
+    def __init__(self, strip, deprecated):
+        object.__setattr__(self, "_strip", strip)
+        object.__setattr__(self, "_deprecated", deprecated)
+
+    def __getattr__(self, name):
+        if name in self.NEW.values():
+            self._deprecated.append(name)
+        return getattr(self._strip, self.NEW.get(name, name))
+
+    def __setattr__(self, name, value):
+        if name in self.NEW.values():
+            self._deprecated.append(name)
+        setattr(self._strip, self.NEW.get(name, name), value)
+
+    def __getitem__(self, key):
+        return self._strip[key]
+
+    def __setitem__(self, key, value):
+        self._strip[key] = value
+
+    def get(self, key, default=None):
+        return self._strip.get(key, default)
+
+    def __eq__(self, other):
+        return self._strip == getattr(other, "_strip", other)
+
+    def __hash__(self):
+        return hash(self._strip)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ sys.path.insert(0, ROOT)
 
 from blender_addon import build  # noqa: E402
 from blender_addon.strips import (  # noqa: E402
-    StripError, StripTiming, expected_samples, exact_rate, free_channel, round_half_away, scene_rate, time_string,
-    to_index, visible_media_range,
+    StripError, StripTiming, expected_samples, exact_rate, free_channel, playback_speed, round_half_away, scene_rate,
+    time_string, to_index, visible_media_range,
 )
 
 F32_1001 = 1.0010000467300415  # what Blender stores for fps_base 1.001
@@ -78,14 +78,26 @@ def test_long_ntsc_strip_has_no_drift():
 @pytest.mark.parametrize("kw, message", [
     (dict(retimed=True), "retimed"),
     (dict(reversed=True), "reverse"),
-    # A 25 fps movie shown one frame per scene frame in a 24 fps scene (no playback-rate adjustment).
-    (dict(movie_rate=Fraction(25), movie_frames=144), "one frame per scene frame"),
+    (dict(movie_rate=Fraction(25), movie_frames=200), "does not match its movie"),
     (dict(final_end=1), "no frames"),
     (dict(frame_start=Fraction(5)), "hold frames"),
 ])
 def test_strips_the_sound_cannot_follow_are_refused(kw, message):
     with pytest.raises(StripError, match=message):
         visible_media_range(timing(**kw))
+
+
+def test_strip_added_without_playback_rate_adjustment_is_generated_at_its_speed():
+    # A 25 fps movie shown one frame per scene frame in a 24 fps scene: the picture plays at 96 %.
+    t = timing(movie_rate=Fraction(25), movie_frames=150, anim_start=6, frame_duration=144, final_start=11,
+               final_end=131)
+    assert playback_speed(t) == Fraction(24, 25)
+    t0, t1 = visible_media_range(t)
+    # Scene frame F shows movie frame F - frame_start + anim_start: frames 16 .. 136 of the file.
+    assert (t0, t1) == (Fraction(16, 25), Fraction(136, 25))
+    # The item's output lasts (t1 - t0) / speed: exactly the strip's 120 frames at 24 fps.
+    assert (t1 - t0) / playback_speed(t) == Fraction(120, 24)
+    assert playback_speed(timing()) == 1
 
 
 def test_nearly_equal_rates_accept_either_playback_mode():
@@ -106,9 +118,9 @@ def test_free_channel_skips_overlaps_only():
 def test_manifest_gets_platforms_and_wheels():
     with open(os.path.join(ROOT, "blender_addon", "blender_manifest.toml"), encoding="utf-8") as f:
         manifest = f.read()
-    out = build.with_wheels(manifest, {"linux-x64": "pyzmq-1-cp311-cp311-manylinux_2_28_x86_64.whl",
-                                       "macos-arm64": "pyzmq-1-cp311-cp311-macosx_10_15_universal2.whl",
-                                       "macos-x64": "pyzmq-1-cp311-cp311-macosx_10_15_universal2.whl"})
+    out = build.with_wheels(manifest, {("linux-x64", "3.11"): "pyzmq-2-cp311-cp311-manylinux_2_28_x86_64.whl",
+                                       ("macos-arm64", "3.13"): "pyzmq-1-cp312-abi3-macosx_10_15_universal2.whl",
+                                       ("macos-x64", "3.13"): "pyzmq-1-cp312-abi3-macosx_10_15_universal2.whl"})
     head, _, tables = out.partition("\n[permissions]")
     assert 'platforms = ["linux-x64", "macos-arm64", "macos-x64"]' in head
     assert head.count("./wheels/") == 2  # the universal2 wheel serves both macOS platforms once
@@ -133,3 +145,38 @@ def test_bundled_client_imports_without_numpy(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "ext"))
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and "EngineClient" in proc.stdout, proc.stderr
+
+
+def test_timing_goes_through_the_5_1_names_where_they_exist():
+    """Blender 5.1 renamed the strip timing properties; compat reads and writes the new names first."""
+    from types import SimpleNamespace
+
+    from blender_addon import compat
+
+    new = SimpleNamespace(content_start=3.0, content_duration=144, left_handle=10, right_handle=120, duration=110,
+                          content_trim_start=6, content_trim_end=2)
+    assert (compat.content_start(new), compat.content_duration(new), compat.left_handle(new),
+            compat.right_handle(new), compat.duration(new), compat.trim_start(new), compat.trim_end(new)) == \
+        (3.0, 144, 10, 120, 110, 6, 2)
+    compat.set_right_handle(new, 100)
+    assert new.right_handle == 100 and not hasattr(new, "frame_final_end")
+    old = SimpleNamespace(frame_start=3.0, frame_duration=144, frame_final_start=10, frame_final_end=120,
+                          frame_final_duration=110, animation_offset_start=6, animation_offset_end=2)
+    assert (compat.content_start(old), compat.left_handle(old), compat.trim_end(old)) == (3.0, 10, 2)
+    compat.set_right_handle(old, 100)
+    assert old.frame_final_end == 100
+
+
+def test_no_pre_5_1_timing_name_outside_compat():
+    """Every strip timing access goes through compat.py (the old names are removed in Blender 6.0)."""
+    import re
+
+    old = re.compile(r"\.(frame_start|frame_final_start|frame_final_end|frame_final_duration|frame_duration|"
+                     r"animation_offset_start|animation_offset_end)\b")
+    for name in sorted(os.listdir(os.path.join(ROOT, "blender_addon"))):
+        if name.endswith(".py") and name not in ("compat.py", "build.py", "strips.py"):  # strips.py: plain values
+            with open(os.path.join(ROOT, "blender_addon", name), encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    # a MovieClip (not a strip) keeps frame_duration in 5.1
+                    if old.search(line) and "clip.frame_duration" not in line:
+                        raise AssertionError(f"blender_addon/{name}:{n}: {line.strip()}")

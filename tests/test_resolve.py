@@ -74,7 +74,7 @@ def test_direct_api_and_otio_export_send_the_same_requests(rate, tmp_path, engin
     sent_export = list(engine.items)
     engine.items.clear()
     direct = run(resolve, "range", ui, options(tmp_path, use_export=False))
-    old = run(FakeResolve(tl, export=False), "range", ui, options(tmp_path))  # Resolve before 18.5
+    old = run(FakeResolve(tl, export=False), "range", ui, options(tmp_path))  # no EXPORT_OTIO: the API route
     assert (via_export.route, direct.route, old.route) == ("otio", "direct", "direct")
     assert via_export.items == direct.items == old.items == sent_export
     assert [(i["start"], i["end"]) for i in sent_export] == [expected_range(tl, clips[n]) for n in "ACB"]

@@ -40,11 +40,8 @@ def test_uimanager_progress_window_cancel_reaches_the_work():
     lines = []
     started = threading.Event()
 
-    def user(win, disp):
-        started.wait(5)
-        win.click("cancel")
-        while not disp.exit:  # the worker ends the loop when the work returns
-            threading.Event().wait(0.01)
+    def user(win, disp):  # on the UI thread: click Cancel once the work has started
+        disp.when(started.is_set, lambda: win.click("cancel"))
 
     def work(report, cancelled):
         report("[1/2] V1 'A'", 0.25)
@@ -53,11 +50,13 @@ def test_uimanager_progress_window_cancel_reaches_the_work():
             threading.Event().wait(0.01)
         return "stopped"
 
-    ui = ResolveUI(FakeFusion(), FakeBmd(user), printer=lines.append)
+    fusion = FakeFusion()
+    ui = ResolveUI(fusion, FakeBmd(user), printer=lines.append)
     assert ui.run("Fill", work) == "stopped"
     assert lines == ["Foley:  25% [1/2] V1 'A'"]
     win = ui.disp.windows[-1]
     assert win.GetItems()["status"].Text == "Cancelling…" and not win.shown
+    assert fusion.UIManager.violations == []
 
 
 def test_console_prompts_and_defaults():
@@ -109,6 +108,8 @@ def test_install_run_and_uninstall(tmp_path, capsys):
     env = {"resolve": FakeResolve(None), "__name__": "__main__"}
     exec(compile(text, str(script), "exec"), env)
     assert "Foley: no project is open" in capsys.readouterr().out
+    assert (dest / "Foley report.txt").read_text() == "Foley: no project is open\n"  # no UIManager: a report file
+    os.unlink(dest / "Foley report.txt")
 
     assert _cli(["resolve", "uninstall", "--dest", str(dest)]) == 0
     assert os.listdir(dest) == [] and "removed 4 file(s)" in capsys.readouterr().out
@@ -116,8 +117,11 @@ def test_install_run_and_uninstall(tmp_path, capsys):
     assert "nothing to remove" in capsys.readouterr().out
 
 
-def test_menu_scripts_run_from_a_checkout(capsys):
+def test_menu_scripts_run_from_a_checkout(capsys, tmp_path, monkeypatch):
     # Not installed: CONFIG_FILE is empty and the package is found two folders up.
+    import resolve_scripts.foley_resolve as fr
+
+    monkeypatch.setattr(fr, "settings_paths", lambda config, env: (str(tmp_path / "s.json"), str(tmp_path / "r.txt")))
     for name in install.MENU_SCRIPTS:
         path = os.path.join(install.MENU_DIR, name)
         with open(path, encoding="utf-8") as f:

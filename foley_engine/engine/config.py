@@ -23,6 +23,9 @@ class EngineConfig:
     #: a client silent this long is no longer sent events
     client_timeout: float = 10.0
     shutdown_grace: float = 15.0
+    #: stop after this many seconds with no job queued or running (0: never); adapters that start an
+    #: engine themselves pass 30 minutes, so a forgotten engine does not hold a GPU forever
+    idle_exit: float = 0.0
 
 
 def default_journal() -> str:
@@ -52,6 +55,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recycle the worker when its memory grew this much since the backend loaded")
     parser.add_argument("--max-attempts", type=int, default=3, help="runs of one item before a dying worker fails the job")
     parser.add_argument("--client-timeout", type=float, default=10.0, help="seconds of client silence before its events stop")
+    parser.add_argument("--idle-exit", type=float, default=0.0, metavar="MINUTES",
+                        help="stop after this many minutes with no job queued or running (default 0: never; "
+                        "engines started by an editor adapter use 30)")
 
 
 def config_from_args(args) -> EngineConfig:
@@ -62,5 +68,5 @@ def config_from_args(args) -> EngineConfig:
         backend=args.backend, options=options, connection_file=args.connection_file or "",
         journal=args.journal or "", endpoint=args.endpoint, max_jobs_per_worker=args.max_jobs_per_worker,
         max_worker_growth=args.max_worker_growth_mb * 1024 * 1024, max_attempts=args.max_attempts,
-        client_timeout=args.client_timeout,
+        client_timeout=args.client_timeout, idle_exit=max(0.0, getattr(args, "idle_exit", 0.0) or 0.0) * 60,
     )

@@ -54,6 +54,7 @@ class Engine:
         self.clients: dict[bytes, float] = {}
         self.replay = ReplayGuard()
         self.known_client = False
+        self.last_busy = time.monotonic()  #: when a job was last queued or running (for --idle-exit)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -132,12 +133,22 @@ class Engine:
             else:
                 self.supervisor.tick(now)
                 self.dispatch()
+                if self.idle_expired(now):
+                    log(f"no job for {self.config.idle_exit / 60:g} min (--idle-exit); stopping")
+                    self.begin_stop()
 
     def begin_stop(self) -> None:
         if not self.stopping:
             self.stopping = True
             self.stop_deadline = time.monotonic() + self.config.shutdown_grace
             log("stopping; unfinished jobs stay in the journal")
+
+    def idle_expired(self, now: float) -> bool:
+        """Whether ``--idle-exit`` is due: that long with no job queued or running (never while one is)."""
+        if self.book.queue or self.book.running:
+            self.last_busy = now
+            return False
+        return self.config.idle_exit > 0 and now - self.last_busy >= self.config.idle_exit
 
     def step_stop(self, now: float) -> bool:
         """Stop the worker without losing work: a running item is cancelled and stays queued."""
