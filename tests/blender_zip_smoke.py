@@ -32,8 +32,8 @@ def main(zip_path, connection, video, out_dir) -> dict:
     import bpy
 
     repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name="Foley Smoke", module="foley_smoke", custom_directory=os.path.join(out_dir, "repo"),
-                     source="USER")
+    repos.new(name="Foley Smoke", module="foley_smoke", custom_directory=os.path.join(out_dir, "repo"),
+              source="USER")
     assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="foley_smoke",
                                                    enable_on_install=True) == {"FINISHED"}
     module = "bl_ext.foley_smoke.foley_sequencer"

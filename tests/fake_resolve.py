@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import wave
 from fractions import Fraction
 from typing import Optional
 
