@@ -282,3 +282,12 @@ def parse_prompt(prompt: str, negative_prompt: str = "") -> dict[str, float]:
     kinds named in ``negative_prompt`` are then removed (which may leave none).
     """
     return dict(_parse(prompt or "", negative_prompt or ""))
+
+
+#: words asking for one-shots to ring on across shot cuts
+CONTINUITY_WORDS = frozenset(_w("continuous continuity sustained uninterrupted"))
+
+
+def across_cuts(prompt: str) -> bool:
+    """Whether the prompt asks for sounds to carry over cuts ("continuous", ...)."""
+    return bool(CONTINUITY_WORDS & set(re.findall(r"[a-z]+", (prompt or "").lower())))
