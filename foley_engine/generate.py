@@ -1,6 +1,7 @@
 """One job to one WAV file: the scheduler's spans streamed into an atomic writer."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -8,6 +9,7 @@ from typing import Callable, Optional
 
 from .backends.base import Backend
 from .job import Job
+from .loudness import LoudnessMeter, Normalisation, finish_file, hidden_temp
 from .longform.scheduler import LongformScheduler, Progress, Span
 from .media.probe import MediaInfo, probe
 from .media.wav import AtomicWavWriter, check_output_path
@@ -65,19 +67,31 @@ def generate_to_file(
     first, stop = job.output_range(media_range).samples(sr)
     started = time.monotonic()
     windows = 0
-    with AtomicWavWriter(out_path, sr, backend.channels, subtype) as writer:
-        expected = first
-        for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
-            # Spans arrive in order and tile exactly; anything else is a bug.
-            assert span.start == expected, (span.start, expected)
-            writer.write(span.audio)
-            expected = span.end
-            windows += 1
-            if on_span is not None:
-                on_span(span)
-        assert writer.frames_written == stop - first
+    # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
+    norm = Normalisation.from_options(job.options, getattr(backend, "loudness_target", None))
+    meter = LoudnessMeter(sr, backend.channels) if norm else None
+    first_pass = hidden_temp(out_path) if norm else out_path
+    try:
+        with AtomicWavWriter(first_pass, sr, backend.channels, "FLOAT" if norm else subtype) as writer:
+            expected = first
+            for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
+                # Spans arrive in order and tile exactly; anything else is a bug.
+                assert span.start == expected, (span.start, expected)
+                writer.write(span.audio)
+                if meter is not None:
+                    meter.add(span.audio)
+                expected = span.end
+                windows += 1
+                if on_span is not None:
+                    on_span(span)
+            assert writer.frames_written == stop - first
+        if norm:
+            finish_file(first_pass, out_path, subtype, norm.gain_db(meter.integrated(), meter.true_peak()))
+    finally:
+        if norm and os.path.exists(first_pass):
+            os.unlink(first_pass)
     return GenerateResult(
-        path=writer.path,
+        path=os.path.abspath(out_path),
         sample_rate=sr,
         start_sample=first,
         num_samples=stop - first,

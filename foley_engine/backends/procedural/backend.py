@@ -7,6 +7,7 @@ import numpy as np
 
 from ...analysis import VisualEvents
 from ...errors import BackendError
+from ...loudness import DEFAULT_TARGET_LUFS
 from ..base import Backend, WindowRequest
 from .beds import BEDS
 from .dsp import SR, ControlGrid, pan_gains, soft_limit
@@ -66,6 +67,8 @@ class ProceduralBackend(Backend):
     lookback = Fraction(4)  # longer than any one-shot (metal 3.6 s, thunder 3.9 s)
     frame_specs = ()
     device = "cpu"
+    #: finished stems are normalised to this (LUFS, BS.1770) unless the job says otherwise
+    loudness_target = DEFAULT_TARGET_LUFS
 
     def __init__(self, **options):
         # Options such as device="cpu" are accepted and ignored: there is nothing to place.
