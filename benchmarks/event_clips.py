@@ -120,7 +120,9 @@ def retime(name: str, frames: list[np.ndarray], source_rate: Fraction, target_ra
     return StressClip(name, out, target_rate, cuts=new_cuts, repeats=repeats)
 
 
-def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length: int) -> StressClip:
+def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length: int,
+           cuts: tuple[int, ...] = ()) -> StressClip:
     """Frame ``at`` held for ``length`` extra frames (an editor's freeze frame) mid-motion."""
     out = frames[: at + 1] + [frames[at]] * length + frames[at + 1:]
-    return StressClip(name, out, rate, repeats=list(range(at + 1, at + 1 + length)))
+    moved = [c + length if c > at else c for c in cuts]
+    return StressClip(name, out, rate, cuts=moved, repeats=list(range(at + 1, at + 1 + length)))

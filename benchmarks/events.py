@@ -80,7 +80,7 @@ def build_clips(folder: str) -> list[StressClip]:
     clips.append(retime("bunny_24to25", bunny, Fraction(24), Fraction(25)))
     clips.append(retime("bikes_pulldown", bikes, Fraction(24), Fraction(30000, 1001), BIKES_CUTS))
     clips.append(retime("phone_pulldown", phone, Fraction(24), Fraction(30000, 1001)))
-    clips.append(freeze("bikes_freeze", bikes, rate, 100, 25))
+    clips.append(freeze("bikes_freeze", bikes, rate, 100, 25, BIKES_CUTS))
     clips.append(freeze("bunny_freeze", bunny, rate, 60, 25))
     for clip in clips:
         clip.path = clip.write(folder)
