@@ -106,6 +106,10 @@ def cmd_generate(args) -> int:
     check_output_path(out, inputs=(media,))
     if args.mux:
         check_output_path(os.path.abspath(args.mux), inputs=(media, out))
+    from .backends.registry import prompt_warnings
+
+    for line in prompt_warnings(args.backend, args.prompt, args.negative_prompt):
+        print(f"foley: warning: {line}", file=sys.stderr)
     if getattr(args, "engine", False):
         from plugin_host.cli import generate_via_engine  # optional package
 
@@ -145,7 +149,15 @@ def cmd_generate(args) -> int:
 
 
 def cmd_backends(args) -> int:
-    from .backends.registry import availability, discover
+    from .backends.registry import availability, discover, vocabularies
+
+    if args.vocabulary:
+        words = vocabularies()
+        if args.json:
+            print(json.dumps(words))
+        for name, vocab in ([] if args.json else words.items()):
+            print(f"{name}: " + (" ".join(vocab) if vocab is not None else "(free text)"))
+        return 0
 
     rows = []
     for name, entry in sorted(discover().items()):
@@ -193,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("backends", help="list installed backends and whether each can run here")
     be.add_argument("--json", action="store_true")
+    be.add_argument("--vocabulary", action="store_true", help="list the prompt words each backend understands")
     be.set_defaults(func=cmd_backends)
 
     for module_name in SUBCOMMAND_MODULES:

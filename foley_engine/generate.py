@@ -29,6 +29,8 @@ class GenerateResult:
     speed: Fraction
     backend: str
     seed: int
+    #: prompt words the backend did not use (and similar notes), for the editor to show
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -43,6 +45,7 @@ class GenerateResult:
             "seconds": round(self.seconds, 3),
             "backend": self.backend,
             "seed": self.seed,
+            "warnings": list(self.warnings),
         }
 
 
@@ -102,4 +105,5 @@ def generate_to_file(
         speed=job.speed,
         backend=backend.name,
         seed=job.seed,
+        warnings=tuple(backend.prompt_warnings(job.prompt, job.negative_prompt)),
     )

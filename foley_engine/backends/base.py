@@ -130,6 +130,16 @@ class Backend(abc.ABC):
     def generate(self, request: WindowRequest) -> np.ndarray:
         """Return float32 audio of shape ``(request.num_samples, self.channels)``."""
 
+    @classmethod
+    def vocabulary(cls) -> Optional[list[str]]:
+        """The prompt words this backend understands, or None when it takes free text."""
+        return None
+
+    @classmethod
+    def prompt_warnings(cls, prompt: str, negative_prompt: str = "") -> list[str]:
+        """One line per part of the prompts this backend will not use (shown, never fatal)."""
+        return []
+
     def close(self) -> None:
         """Release models and memory."""
 

@@ -13,7 +13,7 @@ from .beds import BEDS
 from .dsp import SR, ControlGrid, pan_gains, soft_limit
 from .events import place_voices, stop_at_cut
 from .motion import MotionTrack, rustle, whoosh
-from .vocabulary import across_cuts, parse_prompt
+from .vocabulary import across_cuts, known_words, parse_prompt, unknown_words
 from .voices import RECIPES, render_voice
 
 _MOTION = {"whoosh": whoosh, "rustle": rustle}
@@ -73,6 +73,19 @@ class ProceduralBackend(Backend):
     def __init__(self, **options):
         # Options such as device="cpu" are accepted and ignored: there is nothing to place.
         self.options = dict(options)
+
+    @classmethod
+    def vocabulary(cls) -> list[str]:
+        return known_words()
+
+    @classmethod
+    def prompt_warnings(cls, prompt: str, negative_prompt: str = "") -> list[str]:
+        lines = []
+        for which, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
+            for word, close in unknown_words(text):
+                hint = f"; nearest known: {', '.join(close)}" if close else ""
+                lines.append(f"{which}: {word!r} is not a word the procedural backend knows, ignored{hint}")
+        return lines
 
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:
