@@ -126,3 +126,11 @@ def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length:
     out = frames[: at + 1] + [frames[at]] * length + frames[at + 1:]
     moved = [c + length if c > at else c for c in cuts]
     return StressClip(name, out, rate, cuts=moved, repeats=list(range(at + 1, at + 1 + length)))
+
+
+def camera_pan(name: str, still: np.ndarray, rate: Fraction, size: tuple[int, int], frames: int,
+               step: int = 4) -> StressClip:
+    """A still picture panned across ``step`` pixels a frame: all camera, nothing moves in the scene."""
+    w, h = size
+    out = [still[:h, i * step: i * step + w].copy() for i in range(frames)]
+    return StressClip(name, out, rate)

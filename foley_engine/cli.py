@@ -117,7 +117,8 @@ def cmd_generate(args) -> int:
     info = probe(media)
     start, end = _parse_range(args, info)
     options = {"align": True} if args.align else {}
-    options.update({k: v for k, v in (("loudness", args.loudness), ("true_peak", args.true_peak)) if v is not None})
+    options.update({k: v for k, v in (("loudness", args.loudness), ("true_peak", args.true_peak),
+                                      ("motion", args.motion)) if v is not None})
     job = Job(media, start, end, args.prompt, args.negative_prompt, args.seed, speed=args.speed, options=options)
     job.resolve_range(info)  # fail on a bad range before loading a model
     options = {"device": args.device} if args.device else {}
@@ -198,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--loudness", metavar="LUFS", help="normalise the stem to this integrated loudness, or 'off' "
                      "(default: the backend's, -23 for procedural)")
     gen.add_argument("--true-peak", type=float, metavar="DBTP", help="true-peak ceiling for --loudness (default -1)")
+    gen.add_argument("--motion", choices=["diff", "flow"], help="motion from frame differences (default) or "
+                     "camera-compensated optical flow (needs opencv-python-headless)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
     gen.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -47,26 +47,43 @@ class _Picture:
     change: float  # from the previous new picture
     brightness: float
     x: float
-    repeats: list[tuple[Fraction, np.ndarray]] = field(default_factory=list)  # (pts, grey), not yet confirmed
+    u8: Optional[np.ndarray] = None  # the grey frame as decoded (for optical flow)
+    motion: float = -1.0  # what sounds: the change, or camera-compensated flow (-1: same as change)
+    repeats: list[tuple[Fraction, np.ndarray, np.ndarray]] = field(default_factory=list)  # (pts, grey, u8)
     confirmed: bool = False  # its repeats are confirmed: no new picture, not a stop
     gradual: bool = False  # the middle of a dissolve or fade
 
+    def __post_init__(self):
+        if self.motion < 0:
+            self.motion = self.change
 
-def _picture(pts: Fraction, g: np.ndarray, ref: Optional[np.ndarray]) -> _Picture:
+
+def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarray, flow=None) -> _Picture:
     """``g`` as a new picture following ``ref`` (change, and the centre of the change)."""
     if ref is None:
-        return _Picture(pts, g, 0.0, float(g.mean()), 0.0)
-    columns = np.abs(g - ref).sum(axis=0)
+        return _Picture(pts, g, 0.0, float(g.mean()), 0.0, u8)
+    columns = np.abs(g - ref.gray).sum(axis=0)
     total = float(columns.sum())
     # Centre of the motion, -1 (left) .. +1 (right): weights per column.
     x = float(columns @ _column_positions(columns.size)) / total if total > 1e-6 else 0.0
-    return _Picture(pts, g, total / g.size, float(g.mean()), x)
+    if flow is None:
+        return _Picture(pts, g, total / g.size, float(g.mean()), x, u8)
+    motion, x, _ = flow.measure(ref.u8, u8)
+    return _Picture(pts, g, total / g.size, float(g.mean()), x, u8, motion)
 
 
 class Analyzer:
     """Feed grey uint8 frames in presentation order; get :class:`FrameFeatures` in order, later."""
 
-    def __init__(self, history: int = 15):
+    def __init__(self, history: int = 15, motion: str = "diff"):
+        if motion not in ("diff", "flow"):
+            raise ValueError(f"motion must be 'diff' or 'flow', not {motion!r}")
+        # Optional dense flow for what sounds (flow.py); cuts and cadence stay on differences.
+        self._flow = None
+        if motion == "flow":
+            from .flow import FlowMotion
+
+            self._flow = FlowMotion()
         self._pending: deque[_Picture] = deque()
         self._last: Optional[_Picture] = None  # the latest new picture
         self._decided: Optional[_Picture] = None  # the latest decided (non-flash) picture
@@ -77,25 +94,26 @@ class Analyzer:
         self._hold_limit = Fraction(cadence.HOLD_LIMIT_SECONDS)
 
     def push(self, pts: Fraction, gray: np.ndarray) -> list[FrameFeatures]:
-        g = gray.astype(np.float32) * (1.0 / 255.0)
+        u8 = np.asarray(gray, np.uint8)
+        g = u8.astype(np.float32) * (1.0 / 255.0)
         last = self._last
         if last is not None and not last.confirmed:
             change = shots.change(g, last.gray)
             if cadence.looks_repeated(change, last.change):
-                last.repeats.append((pts, g))
+                last.repeats.append((pts, g, u8))
                 if pts - last.pts > self._hold_limit:
                     self._unroll(last)  # held too long: the picture has stopped
                 return self._ready()
-            picture = _picture(pts, g, last.gray)
+            picture = _picture(pts, g, last, u8, self._flow)
             if last.repeats:
                 if cadence.motion_resumed(len(last.repeats), last.change, picture.change):
                     last.confirmed = True
                 else:
                     self._unroll(last)
-                    picture = _picture(pts, g, self._last.gray)
+                    picture = _picture(pts, g, self._last, u8, self._flow)
             self._add(picture)
         else:
-            self._add(_picture(pts, g, None if last is None else last.gray))
+            self._add(_picture(pts, g, last, u8, self._flow))
         return self._ready()
 
     def flush(self) -> list[FrameFeatures]:
@@ -122,10 +140,8 @@ class Analyzer:
         """The frames after ``owner`` were not repeats after all (the motion stopped):
         they become new pictures, each following the one before."""
         run, owner.repeats = owner.repeats, []
-        ref = owner.gray
-        for pts, g in run:
-            self._add(_picture(pts, g, ref))
-            ref = g
+        for pts, g, u8 in run:
+            self._add(_picture(pts, g, self._last, u8, self._flow))
 
     def _ready(self) -> list[FrameFeatures]:
         out = []
@@ -159,20 +175,20 @@ class Analyzer:
         next_cut = nxt is not None and (nxt.gradual or nxt.change >= shots.CUT_MIN_CHANGE and shots.is_hard_cut(
             nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]]))
         if not (cut or flash or after_flash) and prev is not None:
-            m = score
-            after = nxt.change if nxt is not None else None
+            m = score if self._flow is None else cur.motion
+            after = nxt.motion if nxt is not None else None
             # Impact: clear motion into this picture, (almost) none into the next new one.
             # The picture before a cut is never one: the shot just ended.
             if after is not None and not next_cut and m > IMPACT_MIN_MOTION and after < IMPACT_DROP_RATIO * m \
                     and m > 1.5 * baseline:
                 onsets.append(Onset(cur.pts, "impact", min(1.0, m * 25.0), cur.x))
             # Start: still until this picture, moving from the next new one on.
-            elif nxt is not None and not next_cut and nxt.change > IMPACT_MIN_MOTION \
-                    and nxt.change > START_RISE_RATIO * max(m, 1e-4):
-                onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.change * 15.0), nxt.x))
+            elif nxt is not None and not next_cut and nxt.motion > IMPACT_MIN_MOTION \
+                    and nxt.motion > START_RISE_RATIO * max(m, 1e-4):
+                onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x))
         self._after_flash = flash
         quiet = cut or flash or after_flash
-        motion = 0.0 if quiet else score
+        motion = 0.0 if quiet else (score if self._flow is None else cur.motion)
         self._recent_motion.append(motion)
         if not cut:
             self._recent_changes.append(score)
@@ -180,13 +196,13 @@ class Analyzer:
             self._decided = cur
         out = [FrameFeatures(cur.pts, motion, cur.brightness, cur.x, cut, tuple(onsets))]
         # Repeats show no new picture: they keep its motion.
-        out.extend(FrameFeatures(t, motion, float(g.mean()), cur.x, repeat=True) for t, g in cur.repeats)
+        out.extend(FrameFeatures(t, motion, float(g.mean()), cur.x, repeat=True) for t, g, _ in cur.repeats)
         return out
 
 
-def analyse_frames(frames: Iterable[tuple[Fraction, np.ndarray]]) -> VisualEvents:
+def analyse_frames(frames: Iterable[tuple[Fraction, np.ndarray]], motion: str = "diff") -> VisualEvents:
     """Analyse a whole sequence of ``(pts, grey frame)`` at once (tests, short clips)."""
-    analyzer, log = Analyzer(), EventLog()
+    analyzer, log = Analyzer(motion=motion), EventLog()
     for pts, gray in frames:
         log.add(analyzer.push(pts, gray))
     log.add(analyzer.flush())
