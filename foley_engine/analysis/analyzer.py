@@ -11,6 +11,8 @@ conversion, pulldown and freeze frames neither stop the motion nor make an
 impact.  A picture is decided once :data:`LOOKAHEAD` newer pictures are
 known (a cut is judged against the pictures either side of it, a dissolve
 by its end), so the analyser runs about half a second behind the decoder.
+With ``motion="flow"`` what sounds (motion, impacts, starts, pan) comes from
+camera-compensated optical flow (:mod:`.flow`) instead of differences.
 """
 from __future__ import annotations
 
