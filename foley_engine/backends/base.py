@@ -120,6 +120,9 @@ class Backend(abc.ABC):
     frame_specs: tuple[FrameSpec, ...] = ()
     #: "cpu", "cuda:0", ...
     device: str = "cpu"
+    #: finished stems are normalised to this integrated loudness (LUFS) unless the job says
+    #: otherwise (option ``loudness``); None: left as generated
+    loudness_target: Optional[float] = None
 
     @classmethod
     def availability(cls, **options) -> Availability:
