@@ -25,7 +25,15 @@ COMMAND_GROUP = "foley_engine.commands"
 
 
 def cmd_backends(args) -> int:
-    from .backends.registry import availability, discover
+    from .backends.registry import availability, discover, vocabularies
+
+    if args.vocabulary:
+        words = vocabularies()
+        if args.json:
+            print(json.dumps(words))
+        for name, vocab in ([] if args.json else words.items()):
+            print(f"{name}: " + (" ".join(vocab) if vocab is not None else "(free text)"))
+        return 0
 
     rows = []
     for name, entry in sorted(discover().items()):
@@ -65,6 +73,7 @@ def build_parser(argv: Optional[list[str]] = None) -> argparse.ArgumentParser:
     add_generate_parser(sub, argv)
     be = sub.add_parser("backends", help="list installed backends and whether each can run here")
     be.add_argument("--json", action="store_true")
+    be.add_argument("--vocabulary", action="store_true", help="list the prompt words each backend understands")
     be.set_defaults(func=cmd_backends)
     add_discovered_commands(sub)
     return parser

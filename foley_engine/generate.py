@@ -1,6 +1,7 @@
 """One job to one WAV file: the scheduler's spans streamed into an atomic writer."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -10,6 +11,7 @@ from plugin_host.items import Item, Result
 
 from .backends.base import Backend
 from .job import Job
+from .loudness import LoudnessMeter, Normalisation, finish_file, hidden_temp
 from .longform.scheduler import LongformScheduler, Progress, Span
 from .media.probe import MediaInfo, probe
 from .media.wav import AtomicWavWriter, check_output_path
@@ -29,6 +31,8 @@ class GenerateResult:
     speed: Fraction
     backend: str
     seed: int
+    #: prompt words the backend did not use (and similar notes), for the editor to show
+    warnings: tuple[str, ...] = ()
 
     def to_result(self, item: Item, index: int = 0, channels: Optional[int] = None) -> Result:
         """The typed result of ``item`` (the one form both the CLI and the engine report)."""
@@ -37,6 +41,7 @@ class GenerateResult:
             start_sample=self.start_sample, num_samples=self.num_samples, sample_rate=self.sample_rate,
             channels=channels, format=item.format, speed=self.speed, windows=self.windows,
             seconds=round(self.seconds, 3), backend=self.backend, seed=self.seed, record_start=item.record_start,
+            warnings=tuple(self.warnings),
         )
 
     def to_dict(self) -> dict:
@@ -52,6 +57,7 @@ class GenerateResult:
             "seconds": round(self.seconds, 3),
             "backend": self.backend,
             "seed": self.seed,
+            "warnings": list(self.warnings),
         }
 
 
@@ -76,19 +82,31 @@ def generate_to_file(
     first, stop = job.output_range(media_range).samples(sr)
     started = time.monotonic()
     windows = 0
-    with AtomicWavWriter(out_path, sr, backend.channels, subtype) as writer:
-        expected = first
-        for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
-            # Spans arrive in order and tile exactly; anything else is a bug.
-            assert span.start == expected, (span.start, expected)
-            writer.write(span.audio)
-            expected = span.end
-            windows += 1
-            if on_span is not None:
-                on_span(span)
-        assert writer.frames_written == stop - first
+    # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
+    norm = Normalisation.for_job(job.loudness, job.true_peak, getattr(backend, "loudness_target", None))
+    meter = LoudnessMeter(sr, backend.channels) if norm else None
+    first_pass = hidden_temp(out_path) if norm else out_path
+    try:
+        with AtomicWavWriter(first_pass, sr, backend.channels, "FLOAT" if norm else subtype) as writer:
+            expected = first
+            for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
+                # Spans arrive in order and tile exactly; anything else is a bug.
+                assert span.start == expected, (span.start, expected)
+                writer.write(span.audio)
+                if meter is not None:
+                    meter.add(span.audio)
+                expected = span.end
+                windows += 1
+                if on_span is not None:
+                    on_span(span)
+            assert writer.frames_written == stop - first
+        if norm:
+            finish_file(first_pass, out_path, subtype, norm.gain_db(meter.integrated(), meter.true_peak()))
+    finally:
+        if norm and os.path.exists(first_pass):
+            os.unlink(first_pass)
     return GenerateResult(
-        path=writer.path,
+        path=os.path.abspath(out_path),
         sample_rate=sr,
         start_sample=first,
         num_samples=stop - first,
@@ -99,4 +117,5 @@ def generate_to_file(
         speed=job.speed,
         backend=backend.name,
         seed=job.seed,
+        warnings=tuple(backend.prompt_warnings(job.prompt, job.negative_prompt)),
     )

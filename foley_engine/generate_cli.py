@@ -84,6 +84,19 @@ def parse_range(args, info) -> tuple[Optional[Fraction], Optional[Fraction]]:
     return start, end
 
 
+def _loudness_arg(text: Optional[str]) -> Optional[str]:
+    """``--loudness``: LUFS or "off", checked with the item's own rule so both paths agree."""
+    if text is None:
+        return None
+    from plugin_host.items import _loudness
+    from plugin_host.protocol import ProtocolError
+
+    try:
+        return _loudness(text.strip(), "--loudness")
+    except ProtocolError as exc:
+        raise RangeError(f"{exc} (a LUFS value such as -23, or off)") from None
+
+
 def install_cancel() -> threading.Event:
     """Ctrl-C cancels between windows, so the partial file is removed cleanly."""
     cancelled = threading.Event()
@@ -240,10 +253,15 @@ def cmd_generate(args) -> int:
     if args.mux:
         check_output_path(os.path.abspath(args.mux), inputs=(media, out))
     item_options, load_options = chosen_options(args, args.backend)
+    from .backends.registry import prompt_warnings
+
+    for line in prompt_warnings(args.backend, args.prompt, args.negative_prompt):
+        print(f"foley: warning: {line}", file=sys.stderr)
     info = probe(media)
     start, end = parse_range(args, info)
     item = Item(media, start, end, speed=args.speed, prompt=args.prompt, negative_prompt=args.negative_prompt,
-                seed=args.seed, options=item_options, align=args.align, format=args.format)
+                seed=args.seed, options=item_options, align=args.align, format=args.format,
+                loudness=_loudness_arg(args.loudness), true_peak=args.true_peak, motion=args.motion)
     from .job import Job
 
     Job.from_item(item).resolve_range(info)  # fail on a bad range before loading a model or asking an engine
@@ -291,6 +309,12 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
     gen.add_argument("--device", help="device for neural backends, e.g. cuda:0")
     gen.add_argument("--format", default="pcm24", choices=["pcm24", "pcm16", "float"],
                      help="WAV sample format (default pcm24)")
+    gen.add_argument("--loudness", metavar="LUFS", help="normalise the stem to this integrated loudness, or 'off' "
+                     "(default: the backend's, -23 for procedural)")
+    gen.add_argument("--true-peak", type=float, metavar="DBTP", help="true-peak ceiling for --loudness (default -1)")
+    gen.add_argument("--motion", choices=["diff", "flow"], default="diff",
+                     help="motion from frame differences (default) or camera-compensated optical flow "
+                          "(needs opencv-python-headless)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
     gen.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")

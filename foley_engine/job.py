@@ -29,13 +29,20 @@ class Job:
     options: dict = field(default_factory=dict, hash=False, compare=False)
     #: scheduler switch: re-align each window to the visual events (see foley_engine.align)
     align: bool = False
+    #: analysis switch: "diff" (frame differences) or "flow" (camera-compensated optical flow)
+    motion: str = "diff"
+    #: finishing: loudness target in LUFS as text, "off", or None for the backend's default
+    loudness: Optional[str] = None
+    #: finishing: true-peak ceiling in dBTP (None: the default, -1)
+    true_peak: Optional[float] = None
 
     @classmethod
     def from_item(cls, item: Item) -> "Job":
         """The one conversion from the wire's typed item to the core's job."""
         return cls(media=item.media, start=item.start, end=item.end, prompt=item.prompt,
                    negative_prompt=item.negative_prompt, seed=item.seed, speed=item.speed,
-                   options=dict(item.options), align=item.align)
+                   options=dict(item.options), align=item.align, motion=item.motion, loudness=item.loudness,
+                   true_peak=item.true_peak)
 
     def __post_init__(self):
         object.__setattr__(self, "media", os.fspath(self.media))

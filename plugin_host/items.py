@@ -18,7 +18,8 @@ from .protocol import (
 )
 from .timebase import to_index
 ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "align",
-               "record_start", "format")
+               "loudness", "true_peak", "motion", "record_start", "format")
+MOTION_MODES = ("diff", "flow")
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -27,8 +28,9 @@ class Item:
     """One media range to generate.  Times are exact seconds from the media's first frame.
 
     ``options`` are backend options (``steps``, ``guidance``, ...) that reach the
-    backend unchanged on every path; ``align`` is a switch of the engine's own
-    scheduler, kept apart from them.  ``record_start`` is the adapter's note of
+    backend unchanged on every path; ``align``, ``motion``, ``loudness`` and
+    ``true_peak`` are the engine's own switches (scheduler, analysis, finishing),
+    kept apart from them.  ``record_start`` is the adapter's note of
     where the result goes on its timeline, returned untouched in the result.
     """
 
@@ -41,6 +43,12 @@ class Item:
     seed: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
     align: bool = False
+    #: integrated loudness target in LUFS as text ("-23"), "off", or None for the backend's default
+    loudness: Optional[str] = None
+    #: true-peak ceiling in dBTP for the loudness pass (None: -1)
+    true_peak: Optional[float] = None
+    #: how analysis measures motion: "diff" (frame differences) or "flow" (optical flow)
+    motion: str = "diff"
     record_start: Any = None
     format: str = "pcm24"
     #: a name for messages (a clip or strip name); not sent
@@ -56,6 +64,12 @@ class Item:
                    seed=int(self.seed), options=dict(self.options), format=self.format)
         if self.align:
             out["align"] = True
+        if self.loudness is not None:
+            out["loudness"] = self.loudness
+        if self.true_peak is not None:
+            out["true_peak"] = self.true_peak
+        if self.motion != "diff":
+            out["motion"] = self.motion
         if self.record_start is not None:
             out["record_start"] = self.record_start
         return out
@@ -82,6 +96,9 @@ class Item:
         options = dict(_options(obj.get("options", {}), f"{name}.options"))
         # Older clients send the alignment switch among the backend options.
         align = _flag(obj.get("align", options.pop("align", False)), f"{name}.align")
+        motion = _string(obj, "motion", f"{name}.motion", limit=8, default="diff")
+        if motion not in MOTION_MODES:
+            raise ProtocolError("schema", f"{name}.motion", f"must be one of {', '.join(MOTION_MODES)}")
         record_start = obj.get("record_start")
         if record_start is not None and len(_dumps(record_start)) > MAX_RECORD_START_BYTES:
             raise ProtocolError("schema", f"{name}.record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
@@ -93,7 +110,9 @@ class Item:
             prompt=_string(obj, "prompt", f"{name}.prompt", limit=MAX_PROMPT_CHARS),
             negative_prompt=_string(obj, "negative_prompt", f"{name}.negative_prompt", limit=MAX_PROMPT_CHARS),
             seed=_int(obj, "seed", f"{name}.seed", lo=0, hi=2**32 - 1, default=0),
-            options=options, align=align, record_start=record_start, format=fmt,
+            options=options, align=align, loudness=_loudness(obj.get("loudness"), f"{name}.loudness"),
+            true_peak=_decibels(obj.get("true_peak"), f"{name}.true_peak", -60, 0), motion=motion,
+            record_start=record_start, format=fmt,
         )
 
     @property
@@ -111,6 +130,30 @@ def _options(options: Any, name: str) -> dict:
         if isinstance(value, str) and len(value) > 1024:
             raise ProtocolError("schema", f"{name}.{key}", "value is over 1024 characters")
     return options
+
+
+def _decibels(value: Any, name: str, lo: float, hi: float) -> Optional[float]:
+    """A level in dB from a JSON number or numeric string, within ``[lo, hi]``."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or len(str(value)) > 16:
+            raise ValueError
+        level = float(value)
+    except ValueError:
+        raise ProtocolError("schema", name, "must be a number of dB") from None
+    if not lo <= level <= hi:  # also refuses nan and inf
+        raise ProtocolError("range", name, f"must be between {lo:g} and {hi:g} dB")
+    return level
+
+
+def _loudness(value: Any, name: str) -> Optional[str]:
+    """A loudness target: LUFS (``"-23"``) or ``"off"``, normalised to text."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return "off"
+    return f"{_decibels(value, name, -70, 0):g}"
 
 
 def _flag(value: Any, name: str) -> bool:

@@ -146,6 +146,9 @@ class Backend(abc.ABC):
     device: str = "cpu"
     #: options users may set (see :class:`BackendOption`)
     options: ClassVar[tuple[BackendOption, ...]] = ()
+    #: finished stems are normalised to this integrated loudness (LUFS) unless the job says
+    #: otherwise (option ``loudness``); None: left as generated
+    loudness_target: Optional[float] = None
 
     @classmethod
     def availability(cls, **options) -> Availability:
@@ -155,6 +158,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, request: WindowRequest) -> np.ndarray:
         """Return float32 audio of shape ``(request.num_samples, self.channels)``."""
+
+    @classmethod
+    def vocabulary(cls) -> Optional[list[str]]:
+        """The prompt words this backend understands, or None when it takes free text."""
+        return None
+
+    @classmethod
+    def prompt_warnings(cls, prompt: str, negative_prompt: str = "") -> list[str]:
+        """One line per part of the prompts this backend will not use (shown, never fatal)."""
+        return []
 
     def close(self) -> None:
         """Release models and memory."""

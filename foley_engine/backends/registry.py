@@ -86,3 +86,25 @@ def load_backend(name: str, **options) -> Backend:
     if not status.ok:
         raise BackendError(f"backend {name!r} cannot run here: {status.reason}")
     return cls(**options)
+
+
+def prompt_warnings(name: str, prompt: str, negative_prompt: str = "") -> list[str]:
+    """What backend ``name`` will not use of the prompts, without loading a model (class methods)."""
+    entry = discover().get(name)
+    if entry is None:
+        return []
+    try:
+        return list(entry.load_class().prompt_warnings(prompt, negative_prompt))
+    except (BackendError, AttributeError):
+        return []
+
+
+def vocabularies() -> dict[str, Optional[list[str]]]:
+    """Backend name -> the words it understands (None: free text); backends that fail to import are left out."""
+    out = {}
+    for name, entry in sorted(discover().items()):
+        try:
+            out[name] = entry.load_class().vocabulary()
+        except (BackendError, AttributeError):
+            continue
+    return out

@@ -138,7 +138,8 @@ class LongformScheduler:
             queue_size=64 if self.backend.frame_specs else 1024,
         )
         frames = iter(reader)
-        analyzer, log, grids = Analyzer(), EventLog(), _GridBuffer(self.backend.frame_specs)
+        motion = job.motion  # "flow": camera-compensated optical flow
+        analyzer, log, grids = Analyzer(motion=motion), EventLog(), _GridBuffer(self.backend.frame_specs)
         exhausted = False
         last_frame_time: Optional[Fraction] = None
 

@@ -7,23 +7,26 @@ import numpy as np
 
 from ...analysis import VisualEvents
 from ...errors import BackendError
+from ...loudness import DEFAULT_TARGET_LUFS
 from ..base import Backend, WindowRequest
 from .beds import BEDS
 from .dsp import SR, ControlGrid, pan_gains, soft_limit
-from .events import place_voices
+from .events import place_voices, stop_at_cut
 from .motion import MotionTrack, rustle, whoosh
-from .vocabulary import parse_prompt
+from .vocabulary import across_cuts, known_words, parse_prompt, unknown_words
 from .voices import RECIPES, render_voice
 
 _MOTION = {"whoosh": whoosh, "rustle": rustle}
 
 
-def render(mix: dict[str, float], events: VisualEvents, seed: int, start: int, n: int) -> np.ndarray:
+def render(mix: dict[str, float], events: VisualEvents, seed: int, start: int, n: int,
+           across_cuts: bool = False) -> np.ndarray:
     """Absolute samples ``[start, start+n)`` of the sound for ``mix`` (float32, (n, 2)).
 
     Every term is a pure function of the absolute sample index, the seed and
     the events near it, and terms are summed in a fixed order, so any window
-    containing a sample computes the same value for it.
+    containing a sample computes the same value for it.  One-shots stop at the
+    next shot cut (a new shot is a new place) unless ``across_cuts``; beds go on.
     """
     if n == 0:
         return np.zeros((0, 2), np.float32)
@@ -38,10 +41,11 @@ def render(mix: dict[str, float], events: VisualEvents, seed: int, start: int, n
                 sound *= weight
             out += sound
     end = start + n
+    cuts = () if across_cuts else events.cuts
     for voice in place_voices(events, mix, seed, track):
         if voice.sample >= end or voice.sample + RECIPES[(voice.kind, voice.variant)].max_samples <= start:
             continue
-        sound = render_voice(voice, seed) * mix[voice.kind]
+        sound = stop_at_cut(render_voice(voice, seed) * mix[voice.kind], voice.sample, cuts)
         lo, hi = max(voice.sample, start), min(voice.sample + sound.size, end)
         if lo < hi:
             left, right = pan_gains(voice.x)
@@ -63,10 +67,25 @@ class ProceduralBackend(Backend):
     lookback = Fraction(4)  # longer than any one-shot (metal 3.6 s, thunder 3.9 s)
     frame_specs = ()
     device = "cpu"
+    #: finished stems are normalised to this (LUFS, BS.1770) unless the job says otherwise
+    loudness_target = DEFAULT_TARGET_LUFS
 
     def __init__(self, **options):
         # Options such as device="cpu" are accepted and ignored: there is nothing to place.
         self.options = dict(options)
+
+    @classmethod
+    def vocabulary(cls) -> list[str]:
+        return known_words()
+
+    @classmethod
+    def prompt_warnings(cls, prompt: str, negative_prompt: str = "") -> list[str]:
+        lines = []
+        for which, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
+            for word, close in unknown_words(text):
+                hint = f"; nearest known: {', '.join(close)}" if close else ""
+                lines.append(f"{which}: {word!r} is not a word the procedural backend knows, ignored{hint}")
+        return lines
 
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:
@@ -74,4 +93,5 @@ class ProceduralBackend(Backend):
         mix = parse_prompt(request.prompt, request.negative_prompt)
         # job_seed, not the per-window seed: the output is a function of absolute time,
         # so overlapping windows must agree sample for sample.
-        return render(mix, request.events, request.job_seed, request.start_sample, max(0, request.num_samples))
+        return render(mix, request.events, request.job_seed, request.start_sample, max(0, request.num_samples),
+                      across_cuts(request.prompt))

@@ -149,19 +149,25 @@ def _species(rng) -> dict:
 
 
 def _song(rng, sp: dict) -> np.ndarray:
-    """A phrase of chirps: each note a swept, trilled sine with a soft envelope."""
-    note_n = seconds(sp["note"] * rng.uniform(0.85, 1.15))
-    step = note_n + seconds(sp["gap"])
+    """A phrase of chirps: each note a swept, trilled sine with a soft envelope.
+
+    Real birds do not keep time: every note's length, gap, pitch and level
+    wander a little (drawn from the cell's seeded generator, so still
+    deterministic), or a phrase sounds like a metronome."""
     count = max(1, sp["notes"] + int(rng.integers(-1, 2)))
-    out = np.zeros(step * count)
-    t = time_axis(note_n)
+    notes = [seconds(sp["note"] * rng.uniform(0.8, 1.2)) for _ in range(count)]
+    gaps = [seconds(sp["gap"] * rng.uniform(0.6, 1.5)) for _ in range(count)]
+    out = np.zeros(sum(notes) + sum(gaps))
     f0 = sp["f0"] * rng.uniform(0.93, 1.07)
-    for j in range(count):
-        f = f0 * (1.0 + sp["sweep"] * t / t[-1] * (1.0 if j % 2 == 0 else 0.7))
+    at = 0
+    for j, (note_n, gap_n) in enumerate(zip(notes, gaps)):
+        t = time_axis(note_n)
+        f = f0 * rng.uniform(0.97, 1.03) * (1.0 + sp["sweep"] * t / t[-1] * (1.0 if j % 2 == 0 else 0.7))
         f *= 1.0 + sp["depth"] * fast_sin(2 * np.pi * sp["trill"] * t)
         phase = 2 * np.pi * np.cumsum(f) / SR  # local to this note
-        env = fast_sin(np.pi * t / t[-1]) ** 2
-        out[j * step: j * step + note_n] = (fast_sin(phase) + 0.25 * fast_sin(2 * phase)) * env
+        env = fast_sin(np.pi * t / t[-1]) ** 2 * rng.uniform(0.7, 1.0)
+        out[at: at + note_n] = (fast_sin(phase) + 0.25 * fast_sin(2 * phase)) * env
+        at += note_n + gap_n
     return out
 
 
@@ -215,14 +221,15 @@ def traffic(seed, grid, track):
 
 
 def drip(seed, grid, track):
-    """A leaking tap: plinks at a steady, slightly irregular pace, with two small room echoes."""
+    """A leaking tap: plinks at a steady but irregular pace (+-25 %: an exact pace sounds
+    like a clock), with two small room echoes."""
     kid = stable_id("drip")
     period = seconds(0.7 + 0.7 * unit(hash64(seed, kid)))
     length = seconds(0.25)
     out = np.zeros((2, grid.n), np.float32)
     for k in _cells(grid.start, grid.n, period, length + period, period):
         rng = rng_for(seed, kid, k)
-        at = k * period + int(rng.uniform(-0.12, 0.12) * period)
+        at = k * period + int(rng.uniform(-0.25, 0.25) * period)
         plink = np.zeros(length)
         blip = bubble_kernel(rng, seconds(0.05))
         for delay, gain in ((0, 1.0), (seconds(0.023), 0.3), (seconds(0.041), 0.18)):

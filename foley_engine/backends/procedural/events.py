@@ -13,7 +13,7 @@ import numpy as np
 
 from ...analysis import VisualEvents
 from ...timebase import to_index
-from .dsp import SR, hash64, seconds, stable_id, unit
+from .dsp import SR, fade_tail, hash64, seconds, stable_id, unit
 from .motion import MotionTrack
 from .vocabulary import FOOTSTEPS, IMPACT, KINDS
 from .voices import Voice
@@ -22,6 +22,8 @@ _CHOOSE = stable_id("choose")
 _ORDER = {name: i for i, name in enumerate(KINDS)}
 #: an impact onset this soon after a motion step is that same step, not another one
 IMPACT_AFTER_STEP = seconds(0.25)
+#: a one-shot cut short by a shot cut fades out over this long, ending on the cut
+CUT_FADE = seconds(0.005)
 
 
 def _choose(kinds: list[str], mix: dict[str, float], seed: int, sample: int) -> str:
@@ -68,3 +70,14 @@ def place_voices(events: VisualEvents, mix: dict[str, float], seed: int, track: 
                 voices.append(Voice(s, "whoosh", "swish", strength, x))
     voices.sort(key=lambda v: (v.sample, _ORDER[v.kind], v.variant))
     return voices
+
+
+def stop_at_cut(sound: np.ndarray, at: int, cuts) -> np.ndarray:
+    """``sound`` (sample 0 at absolute sample ``at``) ended at the first cut after it:
+    a thud does not ring on into the next shot.  Cuts are frame PTS, so every window
+    that sees the cut ends the sound on the same sample."""
+    for cut in cuts:
+        c = to_index(cut, SR)
+        if at < c < at + sound.size:
+            return fade_tail(sound[: c - at].copy(), CUT_FADE)
+    return sound

@@ -12,6 +12,7 @@ See docs/procedural.md for the full table.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -122,7 +123,7 @@ _MATERIAL_WORDS = {
 _SURFACE_WORDS = {
     "wood": "floorboard floorboards parquet hardwood deck stage boards",
     "metal": "grate grating catwalk ladder",
-    "stone": "pavement sidewalk asphalt tile tiles tiled street road",
+    "stone": "pavement sidewalk asphalt tile tiles tiled street road cobbles cobble cobblestone cobblestones",
     "gravel": "gravel dirt pebble pebbles path trail rubble",
     "grass": "grass grassy leaves leaf lawn undergrowth foliage meadow field sand sandy mud muddy forest woods",
     "snow": "snow snowy ice icy frost frozen slush",
@@ -136,7 +137,7 @@ _FOOT_WORDS = set(_w(
 _HIT_WORDS = set(_w(
     "hit hits hitting impact impacts bang bangs banging crash crashes crashing thud thuds thump thumps bump bumps "
     "collision collisions collide drop drops dropped fall falls falling strike strikes striking taps tapping "
-    "clatter whack whacks knock knocks knocking"))
+    "clatter whack whacks knock knocks knocking break breaks breaking broke"))
 
 #: several words that mean one thing; replaced before splitting into words
 _MULTI = {
@@ -282,3 +283,41 @@ def parse_prompt(prompt: str, negative_prompt: str = "") -> dict[str, float]:
     kinds named in ``negative_prompt`` are then removed (which may leave none).
     """
     return dict(_parse(prompt or "", negative_prompt or ""))
+
+
+#: words asking for one-shots to ring on across shot cuts
+CONTINUITY_WORDS = frozenset(_w("continuous continuity sustained uninterrupted"))
+
+
+def across_cuts(prompt: str) -> bool:
+    """Whether the prompt asks for sounds to carry over cuts ("continuous", ...)."""
+    return bool(CONTINUITY_WORDS & set(re.findall(r"[a-z]+", (prompt or "").lower())))
+
+
+#: words that carry no sound of their own: never reported as unknown
+FUNCTION_WORDS = frozenset(_w(
+    "a an the of on in into onto at to from by over under through across along against off out up down "
+    "some several many few lots lot one two three four five six seven eight nine ten this that these those "
+    "its it his her their our my your there here then while as very quite really also just or but not no "
+    "s floor floors ground surface"))  # "floor", "ground": where a material is, no sound of their own
+
+
+def known_words() -> list[str]:
+    """Every word the prompt parser understands (kinds, materials, surfaces, actions, phrases)."""
+    words = set(LEXICON) | set(_MULTI) | CONTINUITY_WORDS | {k for k in _NEGATIVE_FAMILIES}
+    return sorted(w for w in words if not w.startswith("impact_") and not w.startswith("footsteps_")
+                  and w not in ("rain_tin",))
+
+
+def unknown_words(prompt: str) -> list[tuple[str, list[str]]]:
+    """Words of ``prompt`` that pick nothing, each with up to three nearest known words, in order."""
+    vocabulary = known_words()
+    seen, out = set(), []
+    for phrase, _ in _weighted_phrases(prompt or ""):
+        for token in re.findall(r"[a-z_]+", phrase):
+            if token in seen or token in FUNCTION_WORDS or token in CONTINUITY_WORDS or token in _NEGATIVE_FAMILIES:
+                continue
+            seen.add(token)
+            if _lookup(token) is None and token not in KINDS:
+                out.append((token, difflib.get_close_matches(token, vocabulary, n=3, cutoff=0.75)))
+    return out

@@ -1,0 +1,88 @@
+"""Shot boundaries: hard cuts by an adaptive content score, gradual transitions by linearity.
+
+Hard cuts: a fixed threshold on frame differences fails both ways on real
+footage (a fast pan or a car crossing the lens changes as much as a cut;
+a cut between two similar shots changes little), so, like PySceneDetect's
+adaptive detector, a frame's change is compared with the changes of the
+new pictures around it: a cut stands out several times above its
+neighbourhood.  Chosen over ffmpeg's scene score, PySceneDetect and
+TransNetV2 on the numbers in docs/events.md.
+
+Gradual transitions (dissolves, fades): across a dissolve every frame is a
+blend of the frames at its two ends, so the middle frame is close to the
+average of the ends while the ends differ a lot; a pan or a moving object
+fails that test (its average is a double image).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+#: new pictures either side whose change forms the neighbourhood of a candidate cut
+CUT_CONTEXT = 3
+#: a cut changes this many times more than the median of its neighbourhood...
+CUT_RATIO = 3.0
+#: ...and at least this mean grey change (a tenth of the picture by a third of the range)
+CUT_MIN_CHANGE = 0.035
+#: dissolve test: ends at least this far apart (mean grey change)...
+GRADUAL_MIN_CHANGE = 0.06
+#: ...and the middle frame within this share of it from the ends' average
+GRADUAL_LINEARITY = 0.25
+#: half-lengths (in new pictures) of the transitions looked for: ~0.25 s to ~1 s at 25 fps
+GRADUAL_HALF_SPANS = (3, 6, 12)
+
+
+def change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute grey change between two float frames (0..1)."""
+    return float(np.abs(a - b).mean())
+
+
+def is_hard_cut(score: float, before: Sequence[float], after: Sequence[float]) -> bool:
+    """Whether a picture whose change is ``score`` is a cut, given the changes of the
+    new pictures just before and just after it (cuts among them are left out)."""
+    if score < CUT_MIN_CHANGE:
+        return False
+    around = list(before) + list(after)
+    if not around:
+        return True
+    return score > CUT_RATIO * max(float(np.median(around)), CUT_MIN_CHANGE / CUT_RATIO / 2)
+
+
+def is_flash(prev: np.ndarray, cur: np.ndarray, nxt: Optional[np.ndarray], score: float) -> bool:
+    """A brief change that comes back (a flash, a single bright frame) is not a cut."""
+    return nxt is not None and change(nxt, prev) < 0.5 * score
+
+
+def gradual_middle(frames: Sequence[np.ndarray], changes: Sequence[float]) -> Optional[int]:
+    """If the last new pictures ``frames`` end a dissolve or fade, the index of its middle.
+
+    ``changes[i]`` is the change of ``frames[i]`` from its predecessor.  Each
+    half-span h tests frames ``-1-2h`` (start), ``-1-h`` (middle), ``-1``
+    (end); no hard cut may lie inside (that one is reported as a cut).
+    """
+    n = len(frames)
+    for h in GRADUAL_HALF_SPANS:
+        if n < 2 * h + 1:
+            break
+        a, m, b = frames[n - 1 - 2 * h], frames[n - 1 - h], frames[n - 1]
+        ends = change(a, b)
+        if ends < GRADUAL_MIN_CHANGE:
+            continue
+        inside = changes[n - 2 * h: n]
+        # A steady blend: each step a small share of the whole change, none a jump.
+        if max(inside) > 0.5 * ends or max(inside) > CUT_MIN_CHANGE * 2:
+            continue
+        if change(m, 0.5 * (a + b)) < GRADUAL_LINEARITY * ends and _monotone(frames[n - 1 - 2 * h:], a, b):
+            return n - 1 - h
+    return None
+
+
+def _monotone(frames: Sequence[np.ndarray], a: np.ndarray, b: np.ndarray) -> bool:
+    """Frames move steadily from ``a`` towards ``b`` (projection onto b - a increases)."""
+    axis = (b - a).ravel()
+    norm = float(axis @ axis)
+    if norm <= 0:
+        return False
+    progress = [float((f - a).ravel() @ axis) / norm for f in frames]
+    return all(q >= p - 0.05 for p, q in zip(progress, progress[1:]))

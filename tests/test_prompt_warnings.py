@@ -1,0 +1,49 @@
+"""Prompt words the backend does not know are reported, with the nearest words it does know."""
+import json
+
+from foley_engine.backends.procedural import ProceduralBackend
+from foley_engine.cli import main
+from foley_engine.generate import generate_to_file
+from foley_engine.job import Job
+
+
+def test_unknown_words_are_named_with_suggestions():
+    lines = ProceduralBackend.prompt_warnings("bicycles passing, rian on a tin roof, footstep on gravle", "yawn")
+    text = "\n".join(lines)
+    assert "'bicycles'" in text and "'passing'" in text
+    assert "'rian'" in text and "rain" in text.split("'rian'")[1].split("\n")[0]
+    assert "'gravle'" in text and "gravel" in text.split("'gravle'")[1].split("\n")[0]
+    assert any(line.startswith("negative prompt: 'yawn'") for line in lines)
+    # Function words, weights and known words are not reported.
+    assert "'on'" not in text and "'a'" not in text and "'tin'" not in text and "'roof'" not in text
+
+
+def test_known_prompts_are_silent():
+    for prompt in ("footsteps on wooden floor, door slams", "rain on a tin roof", "(metal impacts):0.5, room tone",
+                   "city street, footsteps on cobbles", "glass breaks", "continuous wind"):
+        assert ProceduralBackend.prompt_warnings(prompt) == [], prompt
+
+
+def test_cli_warns_and_still_writes(clip_24, tmp_path, capsys):
+    out = tmp_path / "w.wav"
+    assert main(["generate", clip_24.path, "--prompt", "bicycles, rian", "-o", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "foley: warning: prompt: 'bicycles'" in captured.err
+    assert "rain" in captured.err.split("'rian'")[1].splitlines()[0]
+    result = json.loads(captured.out)
+    assert len(result["warnings"]) == 2 and out.exists()
+
+
+def test_result_carries_the_warnings_for_the_engine(clip_24, tmp_path):
+    job = Job(clip_24.path, None, None, "wood impacts, bicycles", "", 0)
+    result = generate_to_file(job, ProceduralBackend(), str(tmp_path / "e.wav"))
+    assert [w for w in result.to_dict()["warnings"] if "'bicycles'" in w]
+
+
+def test_backends_vocabulary(capsys):
+    assert main(["backends", "--vocabulary"]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert " rain " in lines["procedural"] and " footsteps " in lines["procedural"]
+    assert main(["backends", "--vocabulary", "--json"]) == 0
+    words = json.loads(capsys.readouterr().out)
+    assert "gravel" in words["procedural"]
