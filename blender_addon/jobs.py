@@ -161,6 +161,8 @@ class Run(Task):
             self.items_done += 1
             self.fraction = max(self.fraction, self.items_done / max(1, len(self.items)))
             self._place(payload.index, payload.result.to_wire(), payload.job_id)
+            for warning in payload.result.warnings:  # e.g. prompt words the backend does not know
+                self.messages.append(("WARNING", f"Foley: {payload.item.name}: {warning}"))
         elif kind == "failure":
             self.failures.append(payload.error)
             if payload.reason != "cancelled":

@@ -73,4 +73,4 @@ def _reason(req: Request, reason: str) -> str:
 
 def _result(req: Request, job_id: str, r) -> Result:
     return Result(req.key, path=r.path, start_sample=r.start_sample, num_samples=r.num_samples,
-                  sample_rate=r.sample_rate, backend=r.backend, job_id=job_id, seed=r.seed)
+                  sample_rate=r.sample_rate, backend=r.backend, job_id=job_id, seed=r.seed, warnings=r.warnings)

@@ -36,6 +36,8 @@ class Result:
     job_id: str = ""
     seed: int = 0
     error: Optional[str] = None  #: one line; set when this item failed (others may still succeed)
+    #: what the backend could not use (e.g. unknown prompt words), one line each
+    warnings: tuple = ()
 
     @property
     def ok(self) -> bool:

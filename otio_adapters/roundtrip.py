@@ -239,6 +239,8 @@ def fill(timeline: otio.schema.Timeline, generator: Generator, options: FillOpti
             if problem is None:
                 succeeded[plan.key] = (plan, result)
                 report.filled.append(plan.vc.label)
+                report.warnings.extend(f"{plan.vc.label}: {w}" for w in result.warnings
+                                       if f"{plan.vc.label}: {w}" not in report.warnings)
                 if options.on_update is not None:
                     options.on_update(assemble())
                 return

@@ -25,6 +25,7 @@ class EngineSpec:
 class Outcome:
     done: list = field(default_factory=list)  #: (target, WAV path)
     failed: list = field(default_factory=list)  #: one-line messages
+    warnings: list = field(default_factory=list)  #: one-line messages (e.g. prompt words the backend ignored)
     cancelled: bool = False
 
 
@@ -50,9 +51,12 @@ def generate(client, targets: list, items: list, out_dir: str, report: Callable[
     def progress(p) -> None:
         report(f"[{p.index + 1}/{n}] {targets[p.index].label}", p.fraction)
 
+    def on_result(done) -> None:
+        outcome.done.append((targets[done.index], done.result.path))
+        outcome.warnings += [f"{targets[done.index].label}: {w}" for w in done.result.warnings]
+
     result = BatchRunner(client, out_dir, sample_rate=SAMPLE_RATE).run(
-        items, cancel=cancelled, on_progress=progress,
-        on_result=lambda done: outcome.done.append((targets[done.index], done.result.path)))
+        items, cancel=cancelled, on_progress=progress, on_result=on_result)
     outcome.failed += [o.error for o in result.failed if o.reason != "cancelled"]
     outcome.cancelled = result.cancelled
     report("done" if not outcome.cancelled else "cancelled", 1.0)

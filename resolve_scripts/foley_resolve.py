@@ -159,6 +159,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         finally:
             client.close()
         report.failed += outcome.failed
+        report.warnings += outcome.warnings
         report.cancelled = outcome.cancelled
         placement = place(ctx, outcome.done, options.out_root)
         report.placed = [f"{name} -> {track_label(ctx, index)} at {ctx.timecode(at)}"

@@ -47,3 +47,23 @@ def test_backends_vocabulary(capsys):
     assert main(["backends", "--vocabulary", "--json"]) == 0
     words = json.loads(capsys.readouterr().out)
     assert "gravel" in words["procedural"]
+
+
+def test_engine_results_carry_the_warnings_to_every_adapter(clip_24, engines, tmp_path):
+    """Through a real engine: the batch runner's results (what OTIO, Resolve and Blender read) have them."""
+    from fractions import Fraction
+
+    from otio_adapters.engine import EngineGenerator
+    from otio_adapters.generator import Request
+    from plugin_host.batch import BatchRunner
+    from plugin_host.items import Item
+
+    eng = engines(tmp_path / "engine", backend="procedural")
+    with eng.client() as client:
+        outcome = BatchRunner(client, str(tmp_path)).run(
+            [Item(clip_24.path, Fraction(0), Fraction(2), prompt="wood impacts, bicycles")])
+    (done,) = outcome.done
+    assert [w for w in done.result.warnings if "'bicycles'" in w]
+    request = Request("k", clip_24.path, Fraction(0), Fraction(2), prompt="rian on a roof", label="V1 clip")
+    (result,) = EngineGenerator(eng.connection_file, autostart=False).run([request], str(tmp_path / "otio"))
+    assert result.ok and [w for w in result.warnings if "'rian'" in w]
