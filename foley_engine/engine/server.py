@@ -215,13 +215,25 @@ class Engine:
     # ------------------------------------------------------------------ requests
 
     def on_frames(self, frames: list[bytes]) -> None:
+        """One message from a client; whatever it holds, it costs at most that message."""
+        try:
+            self.handle_frames(frames)
+        except Exception:  # a bug must cost one request, never the engine
+            traceback.print_exc()
+
+    def handle_frames(self, frames: list[bytes]) -> None:
         identity = frames[0]
         try:
             msg = self.session.deserialize(frames)
+        except ProtocolError as exc:
+            # Only a verified header may address the reply; nothing unsigned is ever parsed.
+            self.reply_error(identity, exc, exc.header)
+            return
+        try:
             self.replay.check(msg.header)
             content = check_request(msg.msg_type, msg.content)
         except ProtocolError as exc:
-            self.reply_error(identity, exc, _unverified_header(frames))
+            self.reply_error(identity, exc, msg.header)
             return
         # Whether we still knew this client: if not, its watches were dropped and it must renew them.
         self.known_client = identity in self.clients
@@ -330,17 +342,6 @@ class Engine:
         self.reply(msg, {"job_id": job_id, "items": len(specs), "duplicate": False, "position": len(self.book.queue)})
         self.emit(job_id, "accepted", {"job_id": job_id, "items": len(specs), "out_dir": out_dir,
                                        "outputs": [s["out_path"] for s in specs]})
-
-
-def _unverified_header(frames: list[bytes]) -> dict:
-    """The sender's header, read without trusting it, only to address an error reply."""
-    import json
-
-    try:
-        header = json.loads(frames[frames.index(b"<IDS|MSG>") + 2])
-        return {k: header[k] for k in ("msg_id", "msg_type", "session") if isinstance(header.get(k), str)}
-    except (ValueError, IndexError, TypeError, AttributeError, UnicodeDecodeError):
-        return {}
 
 
 def serve(args) -> int:
