@@ -31,7 +31,7 @@ from .connection import ConnectionFile, new_key
 from .jobbook import JobBook
 from .journal import Journal
 from .memory import process_rss
-from .submit import resolve_items
+from .submit import Limits, Probes, check_out_dir
 from .supervisor import Supervisor, key_item
 
 WORKER_INBOX = "inproc://worker-reports"
@@ -54,6 +54,7 @@ class Engine:
         self.clients: dict[bytes, float] = {}
         self.replay = ReplayGuard()
         self.known_client = False
+        self.probes = Probes(config.probe_timeout)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,6 +124,8 @@ class Engine:
                         break
                     self.on_frames(frames)
             now = time.monotonic()
+            if self.probes.pending:
+                self.finish_submits(now)
             if now - last_sweep > min(1.0, self.config.client_timeout / 2):
                 self.forget_silent_clients(now)
                 last_sweep = now
@@ -330,15 +333,40 @@ class Engine:
                 self.watch(existing, identity, msg.header)
             self.reply(msg, {"job_id": existing, "items": self.journal.item_count(existing), "duplicate": True})
             return
-        out_dir = content["out_dir"]
-        if not os.path.isdir(out_dir):
-            raise ProtocolError("output", "out_dir", f"{out_dir}: folder does not exist")
-        if not os.access(out_dir, os.W_OK | os.X_OK):
-            raise ProtocolError("output", "out_dir", f"{out_dir}: folder is not writable")
+        key = submit_id or msg.msg_id
+        if key in self.probes:  # a resend while its media is still being read: answer the newest
+            self.probes.update(key, msg)
+            return
+        out_dir = check_out_dir(content["out_dir"], self.config.output_roots)
+        info = self.supervisor.backend_info
+        limits = Limits(sample_rate=int(info.get("sample_rate") or 48000), channels=int(info.get("channels") or 2),
+                        max_duration=self.config.max_duration)
+        # Opening media can block (a FIFO, a stalled mount): probe off the loop; finish_submits answers.
         job_id = self.book.new_job_id()
-        specs = resolve_items(content["items"], out_dir, job_id)
-        self.book.add(job_id, submit_id, out_dir, specs)
-        self.watch(job_id, identity, msg.header)
+        self.probes.start(key, {"msg": msg, "submit_id": submit_id, "job_id": job_id, "out_dir": out_dir},
+                          content["items"], out_dir, job_id, limits)
+
+    def finish_submits(self, now: float) -> None:
+        """Accept (or refuse) the submits whose media was read."""
+        for context, specs, error in self.probes.finished(now):
+            msg = context["msg"]
+            try:
+                if error is not None:
+                    raise error
+                self.accept_job(msg, context, specs)
+            except ProtocolError as exc:
+                self.reply_error(msg.identities[0], exc, msg.header)
+            except Exception as exc:  # a bug must cost one request, never the engine
+                traceback.print_exception(exc)
+                self.reply_error(msg.identities[0], ProtocolError(
+                    "internal", "", f"engine error: {type(exc).__name__}: {exc}"), msg.header)
+
+    def accept_job(self, msg: Message, context: dict, specs: list[dict]) -> None:
+        if self.stopping:
+            raise ProtocolError("stopping", "", "the engine is stopping; submit again after it restarts")
+        job_id, out_dir = context["job_id"], context["out_dir"]
+        self.book.add(job_id, context["submit_id"], out_dir, specs)
+        self.watch(job_id, msg.identities[0], msg.header)
         self.reply(msg, {"job_id": job_id, "items": len(specs), "duplicate": False, "position": len(self.book.queue)})
         self.emit(job_id, "accepted", {"job_id": job_id, "items": len(specs), "out_dir": out_dir,
                                        "outputs": [s["out_path"] for s in specs]})
