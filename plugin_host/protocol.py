@@ -43,7 +43,9 @@ REPLAY_WINDOW_S = 300.0
 FUTURE_SKEW_S = 60.0
 
 REQUEST_TYPES = ("hello", "submit", "cancel", "status", "jobs", "job", "shutdown", "heartbeat")
-EVENT_TYPES = ("accepted", "progress", "span", "item", "done", "failed", "cancelled")
+#: ``retry``: an item runs again after its worker (or the engine) died; the spans a client already has are
+#: not sent again, so adapters that place spans never count one twice
+EVENT_TYPES = ("accepted", "progress", "span", "retry", "item", "done", "failed", "cancelled")
 TERMINAL_EVENTS = ("done", "failed", "cancelled")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 WAV_FORMATS = ("pcm24", "pcm16", "float")

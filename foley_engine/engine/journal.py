@@ -7,6 +7,7 @@ and which must run again.  Only the server's main thread uses it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from typing import Optional
@@ -45,9 +46,29 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 UNFINISHED = ("queued", "running")
 
 
+def _private_file(path: str) -> None:
+    """The journal holds media paths and prompts: owner-only, like the connection file.
+
+    The file is created 0600 before SQLite opens it (SQLite gives its -wal and
+    -shm files the database file's mode), a folder it has to create is 0700, and
+    an existing journal (and its -wal/-shm) left readable by an older version is tightened.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.stat(p).st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Journal:
     def __init__(self, path: str):
         self.path = path
+        _private_file(path)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -77,6 +98,9 @@ class Journal:
     def recover(self) -> list[str]:
         """After a restart: running work goes back to the queue; returns unfinished job ids, oldest first."""
         with self._tx():
+            #: items a crash interrupted: they run again, and clients are told so
+            self.interrupted = [(r["job_id"], r["idx"], r["attempts"]) for r in self.db.execute(
+                "SELECT job_id, idx, attempts FROM items WHERE state='running' ORDER BY job_id, idx")]
             self.db.execute("UPDATE items SET state='queued' WHERE state='running'")
             self.db.execute("UPDATE jobs SET state='queued' WHERE state='running'")
         rows = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY created, rowid").fetchall()
@@ -122,6 +146,15 @@ class Journal:
         return seq
 
     # -------------------------------------------------------------- reads
+
+    def span_end(self, job_id: str, idx: int) -> int:
+        """The end sample of the spans of an item already announced (0 if none): a re-run after a crash
+        produces the same windows, and those a client has are not sent again."""
+        row = self.db.execute(
+            "SELECT MAX(json_extract(content, '$.start_sample') + json_extract(content, '$.num_samples')) "
+            "FROM events WHERE job_id=? AND type='span' AND json_extract(content, '$.item')=?", (job_id, idx),
+        ).fetchone()
+        return row[0] or 0 if row else 0
 
     def job_by_submit_id(self, submit_id: str) -> Optional[str]:
         row = self.db.execute("SELECT id FROM jobs WHERE submit_id=?", (submit_id,)).fetchone()

@@ -65,7 +65,9 @@ class Engine:
         if self.conn.stale_removed:
             log(f"removed a stale connection file left by a dead engine: {self.conn.path}")
         journal_path = cfg.journal or default_journal()
-        os.makedirs(os.path.dirname(os.path.abspath(journal_path)), exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(journal_path)), mode=0o700, exist_ok=True)
+        if not cfg.journal:  # our own folder (not one the user named): owner-only, like the connection file's
+            os.chmod(os.path.dirname(os.path.abspath(journal_path)), 0o700)
         self.journal = Journal(journal_path)
         self.book = JobBook(self.journal, self.emit, max_attempts=cfg.max_attempts)
         self.ctx = zmq.Context()
@@ -178,6 +180,8 @@ class Engine:
             }, persist=False)
             return
         if report.kind == "span":
+            if m["start_sample"] + m["num_samples"] <= self.journal.span_end(job_id, idx):
+                return  # a window re-run after a crash: clients already have this span
             self.emit(job_id, "span", {
                 "job_id": job_id, "item": idx, "start_sample": m["start_sample"],
                 "num_samples": m["num_samples"], "sample_rate": m["sample_rate"], "window": m["window"],
