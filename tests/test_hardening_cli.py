@@ -242,3 +242,39 @@ def test_otio_record_range_at_every_rate(rate):
     base = round(fps)
     hour = 3600 * base
     assert (lo, hi) == (Fraction(hour + base) / fps, Fraction(hour + 2 * base) / fps), (lo, hi)
+
+
+# ------------------------------------------------------------------ foley otio fill: files and folders
+
+
+@pytest.fixture
+def empty_timeline(tmp_path):
+    import opentimelineio as otio
+
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="cut"), str(path))
+    return path
+
+
+def test_otio_fill_keeps_the_file_mode_and_refuses_missing_folders(empty_timeline, tmp_path):
+    fresh = tmp_path / "fresh.otio"
+    proc = foley("otio", "fill", str(empty_timeline), "-o", str(fresh), "--no-autostart",
+                 preexec_fn=lambda: os.umask(0o022))
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o644
+    os.chmod(empty_timeline, 0o640)
+    assert foley("otio", "fill", str(empty_timeline), "-o", str(empty_timeline), "--no-autostart").returncode == 0
+    assert stat.S_IMODE(os.stat(empty_timeline).st_mode) == 0o640
+    missing = tmp_path / "missing" / "deeper"
+    refused(foley("otio", "fill", str(empty_timeline), "-o", str(missing / "o.otio"), "--no-autostart"),
+            "output folder does not exist")
+    refused(foley("otio", "fill", str(empty_timeline), "-o", str(tmp_path / "o.otio"), "--out-dir",
+                  str(missing / "wavs"), "--no-autostart"), "folder for the WAVs does not exist")
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "o.otio").exists()
+
+
+def test_otio_parse_errors_name_types_plainly(tmp_path):
+    bad = tmp_path / "bad.otio"
+    bad.write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": 5}')
+    line = refused(foley("otio", "fill", str(bad), "-o", str(tmp_path / "o.otio"), "--no-autostart"), "Timeline")
+    assert "opentimelineio" not in line and "N14" not in line and " l " not in line
