@@ -75,6 +75,8 @@ class Journal:
         # WAL + NORMAL survives a killed process; only power loss can drop the last commit.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        #: (job, item) -> end sample of the spans announced so far (loaded from events on first use)
+        self._span_ends: dict[tuple[str, int], int] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -116,6 +118,9 @@ class Journal:
             )
             if state in ("failed", "cancelled"):
                 self.db.execute("UPDATE items SET state=? WHERE job_id=? AND state!='done'", (state, job_id))
+        if finished is not None:
+            for key in [k for k in self._span_ends if k[0] == job_id]:
+                del self._span_ends[key]
 
     def item_started(self, job_id: str, idx: int) -> int:
         """Marks the item running; returns its attempt number (1 for the first run)."""
@@ -143,6 +148,9 @@ class Journal:
                 "INSERT INTO events (job_id, seq, type, content) VALUES (?, ?, ?, ?)",
                 (job_id, seq, msg_type, json.dumps(content)),
             )
+        if msg_type == "span":
+            key = (job_id, content["item"])
+            self._span_ends[key] = max(self.span_end(*key), content["start_sample"] + content["num_samples"])
         return seq
 
     # -------------------------------------------------------------- reads
@@ -150,11 +158,16 @@ class Journal:
     def span_end(self, job_id: str, idx: int) -> int:
         """The end sample of the spans of an item already announced (0 if none): a re-run after a crash
         produces the same windows, and those a client has are not sent again."""
+        cached = self._span_ends.get((job_id, idx))
+        if cached is not None:
+            return cached
         row = self.db.execute(
             "SELECT MAX(json_extract(content, '$.start_sample') + json_extract(content, '$.num_samples')) "
             "FROM events WHERE job_id=? AND type='span' AND json_extract(content, '$.item')=?", (job_id, idx),
         ).fetchone()
-        return row[0] or 0 if row else 0
+        end = (row[0] or 0) if row else 0
+        self._span_ends[(job_id, idx)] = end
+        return end
 
     def job_by_submit_id(self, submit_id: str) -> Optional[str]:
         row = self.db.execute("SELECT id FROM jobs WHERE submit_id=?", (submit_id,)).fetchone()
