@@ -148,7 +148,7 @@ class Journal:
                 "INSERT INTO events (job_id, seq, type, content) VALUES (?, ?, ?, ?)",
                 (job_id, seq, msg_type, json.dumps(content)),
             )
-        if msg_type == "span":
+        if msg_type == "span" and isinstance(content.get("item"), int) and "num_samples" in content:
             key = (job_id, content["item"])
             self._span_ends[key] = max(self.span_end(*key), content["start_sample"] + content["num_samples"])
         return seq
