@@ -7,7 +7,7 @@ so it loads in Blender's and Resolve's Python in well under 0.3 s::
     with EngineClient.connect(autostart=True) as eng:
         job = eng.submit([{"media": "/abs/a.mov", "start": "12.5", "end": "19.25", "prompt": "glass breaks"}],
                          out_dir="/abs/foley")
-        for event in job.events():   # accepted, progress, span, item, then done / failed / cancelled
+        for event in job.events():   # accepted, progress, span, retry, item, then done / failed / cancelled
             ...
 
 Requests follow the ZeroMQ Guide's Lazy Pirate pattern: wait a bounded
