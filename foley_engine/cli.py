@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib.metadata import entry_points
 from typing import Optional
@@ -85,9 +86,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)
-    except Cancelled:
-        print("foley: cancelled; no output written", file=sys.stderr)
-        return 130
+    except BrokenPipeError:
+        # `foley engine jobs | head`: the reader left; say nothing more, like other Unix tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Cancelled as exc:
+        signum = getattr(exc, "signum", None)
+        print(f"foley: {exc}; no output written" if signum else "foley: cancelled; no output written",
+              file=sys.stderr)
+        return 128 + signum if signum else 130
     except (FoleyError, TimeError) as exc:
         print(f"foley: error: {exc}", file=sys.stderr)
         return 2

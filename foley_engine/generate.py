@@ -11,7 +11,7 @@ from plugin_host.items import Item, Result
 
 from .backends.base import Backend
 from .job import Job
-from .loudness import LoudnessMeter, Normalisation, finish_file, hidden_temp
+from .loudness import LoudnessMeter, Normalisation, finish_file
 from .longform.scheduler import LongformScheduler, Progress, Span
 from .media.probe import MediaInfo, probe
 from .media.wav import AtomicWavWriter, check_output_path
@@ -85,9 +85,10 @@ def generate_to_file(
     # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
     norm = Normalisation.for_job(job.loudness, job.true_peak, getattr(backend, "loudness_target", None))
     meter = LoudnessMeter(sr, backend.channels) if norm else None
-    first_pass = hidden_temp(out_path) if norm else out_path
+    # With normalisation the spans go to a float partial file first (never renamed into place).
+    writer = AtomicWavWriter(out_path, sr, backend.channels, "FLOAT" if norm else subtype, finalize=norm is None)
     try:
-        with AtomicWavWriter(first_pass, sr, backend.channels, "FLOAT" if norm else subtype) as writer:
+        with writer:
             expected = first
             for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
                 # Spans arrive in order and tile exactly; anything else is a bug.
@@ -101,10 +102,10 @@ def generate_to_file(
                     on_span(span)
             assert writer.frames_written == stop - first
         if norm:
-            finish_file(first_pass, out_path, subtype, norm.gain_db(meter.integrated(), meter.true_peak()))
+            finish_file(writer.partial_path, out_path, subtype, norm.gain_db(meter.integrated(), meter.true_peak()))
     finally:
-        if norm and os.path.exists(first_pass):
-            os.unlink(first_pass)
+        if norm:
+            writer.remove_partial()
     return GenerateResult(
         path=os.path.abspath(out_path),
         sample_rate=sr,

@@ -21,8 +21,8 @@ from typing import Callable, Optional
 
 from plugin_host.items import Item, Result
 
-from .errors import BackendError, Cancelled, EngineCommandError, RangeError
-from .timebase import exact_rate, format_seconds, parse_media_time
+from .errors import BackendError, Cancelled, EngineCommandError, OutputError, RangeError
+from .timebase import TimeError, exact_rate, format_seconds, parse_media_time, parse_number
 
 OPTION_DEST = "backend_opt_"
 
@@ -62,9 +62,10 @@ class ProgressBar:
 
 def _speed(text: str) -> Fraction:
     try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a speed: {text!r} (use e.g. 2, 0.5 or 25/24)") from None
+        value = parse_number(text, "speed")
+    except TimeError:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(f"not a speed: {shown!r} (use e.g. 2, 0.5 or 25/24)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("speed must be positive")
     return value
@@ -97,8 +98,17 @@ def _loudness_arg(text: Optional[str]) -> Optional[str]:
         raise RangeError(f"{exc} (a LUFS value such as -23, or off)") from None
 
 
-def install_cancel() -> threading.Event:
-    """Ctrl-C cancels between windows, so the partial file is removed cleanly."""
+class Terminated(Cancelled):
+    """SIGTERM or SIGHUP: stop now; the temp file is removed on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def install_cancel(*, terminate_at_once: bool = True) -> threading.Event:
+    """Ctrl-C cancels between windows, so the partial file is removed cleanly; SIGTERM and SIGHUP
+    (a closed terminal, ``kill``) stop at once the same way, never leaving a hidden ``.partial``."""
     cancelled = threading.Event()
 
     def handler(signum, frame):
@@ -107,8 +117,63 @@ def install_cancel() -> threading.Event:
         cancelled.set()
         sys.stderr.write("\ncancelling (Ctrl-C again to abort at once)...\n")
 
+    def terminate(signum, frame):
+        cancelled.set()
+        if terminate_at_once:  # in-process: unwind now (the writer deletes its temp file)
+            raise Terminated(signum)
+        # through the engine: the runner cancels the job at its next window (the engine removes its partial)
+
     signal.signal(signal.SIGINT, handler)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminate)
     return cancelled
+
+
+#: ``--mux`` writes an MP4 (video copied, AAC audio); these names say so
+MUX_EXTENSIONS = (".mp4", ".m4v", ".mov")
+
+#: wire fields of an item, as ``foley generate`` spells them
+_FLAGS = {"seed": "--seed", "prompt": "--prompt", "negative_prompt": "--negative-prompt", "speed": "--speed",
+          "start": "--in", "end": "--out", "media": "media", "options": "backend options", "format": "--format"}
+
+
+def check_item(item: Item) -> Item:
+    """The engine's checks of an item (sizes, ranges), on both paths: what one accepts, the other does."""
+    from plugin_host.protocol import ProtocolError
+
+    try:
+        return Item.from_wire(item.to_wire(), "item")
+    except ProtocolError as exc:
+        part = exc.field.split(".")[1] if "." in exc.field else exc.field
+        flag = _FLAGS.get(part.split("[")[0], part)
+        raise RangeError(f"{flag}: {exc.message}") from None
+
+
+def check_output(args, item: Item, info, out: str, sample_rate: int, channels: int) -> None:
+    """Refuse, before any work, an output of no samples, one over ``--max-duration`` or one the disk cannot hold."""
+    from .job import Job
+    from .media.wav import check_free_space, check_output_budget, default_max_duration, wav_bytes
+
+    job = Job.from_item(item)
+    media_range = job.resolve_range(info)  # fail on a bad range before loading a model or asking an engine
+    first, stop = job.output_range(media_range).samples(sample_rate)
+    span = f"{format_seconds(media_range.start)}-{format_seconds(media_range.end)}"
+    if job.speed != 1:
+        span += f" at speed {job.speed}"
+    limit = args.max_duration or default_max_duration()
+    check_output_budget(stop - first, sample_rate, max_duration=limit, what=f"the range {span}")
+    check_free_space(os.path.dirname(out), wav_bytes(stop - first, channels, item.format))
+
+
+def _duration_limit(text: str) -> Fraction:
+    try:
+        value = parse_number(text, "--max-duration")
+    except TimeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("--max-duration must be positive (seconds)")
+    return value
 
 
 # ---------------------------------------------------------------- backend options
@@ -244,6 +309,7 @@ def run_on_engine(args, item: Item, out: str, info, load_options: dict, cancel: 
 
 
 def cmd_generate(args) -> int:
+    from .backends.registry import backend_class
     from .media.probe import probe
     from .media.wav import check_output_path
 
@@ -251,22 +317,24 @@ def cmd_generate(args) -> int:
     out = os.path.abspath(args.output or _default_output(media))
     check_output_path(out, inputs=(media,))
     if args.mux:
+        if os.path.splitext(args.mux)[1].lower() not in MUX_EXTENSIONS:
+            raise OutputError(f"--mux {args.mux}: the preview is an MP4; name it {', '.join(MUX_EXTENSIONS)}")
         check_output_path(os.path.abspath(args.mux), inputs=(media, out))
     item_options, load_options = chosen_options(args, args.backend)
-    from .backends.registry import prompt_warnings
-
-    for line in prompt_warnings(args.backend, args.prompt, args.negative_prompt):
-        print(f"foley: warning: {line}", file=sys.stderr)
     info = probe(media)
     start, end = parse_range(args, info)
-    item = Item(media, start, end, speed=args.speed, prompt=args.prompt, negative_prompt=args.negative_prompt,
-                seed=args.seed, options=item_options, align=args.align, format=args.format,
-                loudness=_loudness_arg(args.loudness), true_peak=args.true_peak, motion=args.motion)
-    from .job import Job
+    item = check_item(Item(media, start, end, speed=args.speed, prompt=args.prompt,
+                           negative_prompt=args.negative_prompt, seed=args.seed, options=item_options,
+                           align=args.align, format=args.format, loudness=_loudness_arg(args.loudness),
+                           true_peak=args.true_peak, motion=args.motion))
+    cls = backend_class(args.backend)
+    check_output(args, item, info, out, getattr(cls, "sample_rate", 48000), getattr(cls, "channels", 2))
+    from .backends.registry import prompt_warnings
 
-    Job.from_item(item).resolve_range(info)  # fail on a bad range before loading a model or asking an engine
+    for line in prompt_warnings(args.backend, item.prompt, item.negative_prompt):
+        print(f"foley: warning: {line}", file=sys.stderr)
     executor: Executor = run_on_engine if args.engine else run_in_process
-    result = executor(args, item, out, info, load_options, install_cancel())
+    result = executor(args, item, out, info, load_options, install_cancel(terminate_at_once=not args.engine))
     report(args, media, result)
     return 0
 
@@ -315,6 +383,8 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
     gen.add_argument("--motion", choices=["diff", "flow"], default="diff",
                      help="motion from frame differences (default) or camera-compensated optical flow "
                           "(needs opencv-python-headless)")
+    gen.add_argument("--max-duration", type=_duration_limit, default=None, metavar="SECONDS",
+                     help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
     gen.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")

@@ -13,8 +13,6 @@ tests/test_loudness.py.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -22,7 +20,6 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
-from .errors import OutputError
 
 DEFAULT_TARGET_LUFS = -23.0  # EBU R 128
 DEFAULT_TRUE_PEAK_DBTP = -1.0
@@ -226,14 +223,3 @@ def finish_file(source: str, out_path: str, subtype: str, gain_db: float, block:
             if done == total:
                 edge_fade(chunk, src.samplerate, False)
             dst.write(chunk)
-
-
-def hidden_temp(out_path: str) -> str:
-    """A hidden float WAV next to ``out_path`` for the first pass (same folder: same disk)."""
-    folder, name = os.path.split(os.path.abspath(out_path))
-    try:
-        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".loudness.wav", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot write ({exc.strerror or exc})") from None
-    os.close(fd)
-    return path

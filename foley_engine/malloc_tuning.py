@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc_function(name: str):
+    """glibc's ``name``, looked up once: ``find_library`` runs ``ldconfig -p`` in a child process and
+    ``CDLL`` builds a new function-pointer class on every call, and ``trim_heap`` runs after every window."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -48,5 +52,6 @@ def trim_heap() -> None:
     """Return freed heap memory to the OS (between jobs in a long-lived worker)."""
     malloc_trim = _glibc_function("malloc_trim")
     if malloc_trim is not None:
-        malloc_trim.argtypes = [ctypes.c_size_t]
+        if malloc_trim.argtypes is None:
+            malloc_trim.argtypes = [ctypes.c_size_t]
         malloc_trim(0)

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Union
 
 from plugin_host.timebase import (  # noqa: F401  (re-exported: the engine's one import site)
-    SAMPLE_RATE, TimeError, exact_rate, format_rate, frames_to_timecode, is_timecode, num_samples, range_to_indices,
+    MAX_TIME_TEXT, NUMBER_FORMS, SAMPLE_RATE, TimeError, exact_rate, parse_number, format_rate, frames_to_timecode, is_timecode, num_samples, range_to_indices,
     round_half_away, time_string, timecode_to_frames, to_index, to_time,
 )
 
@@ -32,9 +32,9 @@ def as_fraction(value: TimeLike) -> Fraction:
         return Fraction(value)
     if isinstance(value, str):
         try:
-            return Fraction(value.strip())
-        except ValueError:
-            raise RangeError(f"not a time in seconds: {value!r}") from None
+            return parse_number(value, "time")
+        except TimeError:
+            raise RangeError(f"not a time in seconds: {value[:40]!r} (use {NUMBER_FORMS})") from None
     if isinstance(value, float):
         # Floats reach us only from outside APIs; take the shortest decimal that
         # reproduces them, which is what the user typed.
@@ -65,7 +65,7 @@ class TimeRange:
 
 # ---------------------------------------------------------------- timecode
 
-_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+_CLOCK = re.compile(r"^(?:(\d{1,6}):)?(\d{1,2}):(\d{1,2})(?:\.(\d{1,18}))?$")
 
 
 def timecode_to_seconds(timecode: str, rate: Fraction) -> Fraction:
@@ -75,18 +75,21 @@ def timecode_to_seconds(timecode: str, rate: Fraction) -> Fraction:
 def parse_clock(text: str) -> Fraction:
     """Seconds from ``12.5``, ``1:02.250`` or ``01:02:03.500`` (exact decimal)."""
     text = text.strip()
-    m = _CLOCK.match(text)
+    m = _CLOCK.match(text) if len(text) <= MAX_TIME_TEXT else None
     if m:
-        hours, minutes, seconds = m.group(1), m.group(2), m.group(3)
-        total = Fraction(seconds) + 60 * int(minutes) + 3600 * int(hours or 0)
+        hours, minutes, seconds, decimals = m.groups()
+        total = Fraction(int(seconds)) + 60 * int(minutes) + 3600 * int(hours or 0)
+        if decimals:
+            total += Fraction(int(decimals), 10 ** len(decimals))
         return total
     try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
+        return parse_number(text, "time")
+    except TimeError:
+        shown = repr(text if len(text) <= 40 else text[:40] + "...")
         raise RangeError(
-            f"not a time: {text!r} (use seconds like 12.5, HH:MM:SS.mmm, or SMPTE HH:MM:SS:FF with --fps)"
+            f"not a time: {shown} (use seconds like 12.5 or 1001/30000, HH:MM:SS.mmm, "
+            f"or SMPTE HH:MM:SS:FF with --fps)"
         ) from None
-    return value
 
 
 def format_seconds(t: Fraction) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 USAGE_EXAMPLES = """examples:
@@ -71,24 +72,93 @@ class _Announced:
 
 
 def _fail(message: str) -> int:
-    print(f"foley: error: {message}", file=sys.stderr)
+    print(f"foley: error: {readable(message)}", file=sys.stderr)
     return 2
+
+
+_MANGLED = re.compile(r"\bN(?:\d+[A-Za-z_][A-Za-z0-9_]*?)+E\b")
+
+
+def _demangle(match: "re.Match") -> str:
+    """``N14opentimelineio7v0_18_18TimelineE`` -> ``Timeline`` (the last name of an Itanium nested name)."""
+    text, i, names = match.group(0)[1:-1], 0, []
+    while i < len(text):
+        j = i
+        while j < len(text) and text[j].isdigit():
+            j += 1
+        if j == i:
+            return match.group(0)
+        n = int(text[i:j])
+        names.append(text[j:j + n])
+        i = j + n
+    return names[-1] if names and i == len(text) else match.group(0)
+
+
+_BUILTINS = {"l": "an integer", "x": "an integer", "i": "an integer", "d": "a number", "b": "true/false",
+             "v": "nothing"}
+_STD_STRING = re.compile(r"NSt7__cxx1112basic_string\w*?EE|Ss\b")
+_BUILTIN = re.compile(r"\b(found|read) a ([lxidbv])\b")
+
+
+def readable(message: str) -> str:
+    """OpenTimelineIO's C++ errors name types by their mangled names; say ``Timeline``, not ``N14open...E``."""
+    text = _STD_STRING.sub("string", str(message))
+    text = _BUILTIN.sub(lambda m: f"{m.group(1)} {_BUILTINS[m.group(2)]}", text)
+    return _MANGLED.sub(_demangle, text).replace("\n", " ")
+
+
+def _check_outputs(out: str, out_dir: str) -> None:
+    """Refuse before any work: a missing or read-only folder for ``-o`` or ``--out-dir``, or a special file."""
+    import stat
+
+    folder = os.path.dirname(out)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder}: output folder does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{folder}: output folder is not writable")
+    if os.path.exists(out) and not stat.S_ISREG(os.stat(out).st_mode):
+        raise ValueError(f"{out}: not a regular file; timelines are written only to regular files or new paths")
+    parent = os.path.dirname(out_dir)
+    if not os.path.isdir(out_dir) and not os.path.isdir(parent):
+        raise ValueError(f"{parent}: folder for the WAVs does not exist (--out-dir)")
+
+
+def _timeline_writer(out: str):
+    """``write(timeline)`` keeping an existing output's mode, else the umask's (never the temp file's 0600)."""
+    if os.path.isfile(out):
+        mode = os.stat(out).st_mode & 0o7777
+    else:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+
+    def write(timeline) -> None:
+        from .timeline_io import write_timeline
+
+        write_timeline(timeline, out)
+        os.chmod(out, mode)
+
+    return write
 
 
 def cmd_fill(args, generator=None) -> int:
     from .roundtrip import FillOptions, fill
     from .selection import Selection, SelectionError, TimelineError, video_clips
-    from .timeline_io import adapter_for, read_timeline, write_timeline
+    from .timeline_io import adapter_for, read_timeline
     from .timeline_jobs import ClipError, plan_clip
 
     src, out = os.path.abspath(args.input), os.path.abspath(args.output)
+    out_dir = os.path.abspath(args.out_dir or os.path.splitext(out)[0] + "_foley")
     try:
+        if not args.dry_run:
+            _check_outputs(out, out_dir)
         timeline = read_timeline(src)
         selection = Selection.parse(args.select, args.record_range, timeline, args.include_disabled)
         adapter_for(out)
     except (OSError, ValueError, SelectionError) as exc:
         return _fail(str(exc))
-    out_dir = os.path.abspath(args.out_dir or os.path.splitext(out)[0] + "_foley")
+    except Exception as exc:  # OpenTimelineIO's own exception types (a file it cannot read)
+        return _fail(f"{src}: cannot read the timeline ({exc})")
     base_dir = os.path.dirname(src)
     if args.dry_run:
         try:
@@ -112,7 +182,8 @@ def cmd_fill(args, generator=None) -> int:
         generator = EngineGenerator(args.connection_file, autostart=not args.no_autostart,
                                     serve_args=("--backend", args.backend), idle_exit_minutes=args.engine_idle_exit)
     generator = _Announced(generator, sys.stderr)
-    on_update = (lambda tl: write_timeline(tl, out)) if args.partial else None
+    write = _timeline_writer(out)
+    on_update = write if args.partial else None
     options = FillOptions(out_dir=out_dir, selection=selection, prompt=args.prompt, seed=args.seed,
                           base_dir=base_dir, relink=args.relink, track_name=args.track_name, force=args.force,
                           on_update=on_update)
@@ -122,7 +193,7 @@ def cmd_fill(args, generator=None) -> int:
         report = fill(timeline, generator, options)
     except (EngineError, TimelineError) as exc:
         return _fail(str(exc))
-    write_timeline(report.timeline, out)
+    write(report.timeline)
     if args.json:
         print(json.dumps({"output": out, "out_dir": out_dir, "filled": report.filled, "reused": report.reused,
                           "kept_edited": report.kept_edited, "skipped": report.skipped, "failed": report.failed,

@@ -14,7 +14,9 @@ from typing import Optional
 import opentimelineio as otio
 
 # The engine's exact-time rules, shared so placement matches the engine to the sample.
-from plugin_host.timebase import SAMPLE_RATE, exact_rate, is_timecode, timecode_to_frames, to_index  # noqa: F401
+from plugin_host.timebase import (  # noqa: F401
+    SAMPLE_RATE, exact_rate, is_timecode, parse_number, timecode_to_frames, to_index,
+)
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
@@ -45,7 +47,7 @@ def parse_timecode(text: str, rate: Fraction) -> Fraction:
     text = text.strip()
     if is_timecode(text):
         return Fraction(timecode_to_frames(text, rate)) / Fraction(rate)
-    return Fraction(text)
+    return parse_number(text, "time")  # bounded: digits, a decimal or a ratio
 
 
 def fmt(t: Optional[Fraction]) -> str:

@@ -7,7 +7,7 @@ so it loads in Blender's and Resolve's Python in well under 0.3 s::
     with EngineClient.connect(autostart=True) as eng:
         job = eng.submit([{"media": "/abs/a.mov", "start": "12.5", "end": "19.25", "prompt": "glass breaks"}],
                          out_dir="/abs/foley")
-        for event in job.events():   # accepted, progress, span, item, then done / failed / cancelled
+        for event in job.events():   # accepted, progress, span, retry, item, then done / failed / cancelled
             ...
 
 Requests follow the ZeroMQ Guide's Lazy Pirate pattern: wait a bounded
@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Optional
 import zmq
 
 from .protocol import (
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, ConnectionInfo, ProtocolError, Session,
+    EVENT_TYPES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, ConnectionInfo, ProtocolError, Session,
     default_connection_file, read_connection_file,
 )
 
@@ -283,7 +283,7 @@ class EngineClient:
             return None  # a message we cannot trust is dropped
         if msg.parent_id == waiting_for and msg.msg_type.endswith(("_reply", "error")):
             return msg.content
-        if msg.msg_type in ("accepted", "progress", "span", "item") or msg.msg_type in TERMINAL_EVENTS:
+        if msg.msg_type in EVENT_TYPES:
             self._queue_event(Event(msg.msg_type, msg.content))
         return None  # a late reply to an abandoned request, or an event
 

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -30,7 +31,7 @@ from typing import Any, Optional
 
 # Exact time is part of the wire's contract; its rules live in plugin_host.timebase
 # (re-exported here for code written against this module).
-from .timebase import exact_rate, round_half_away, to_index  # noqa: F401
+from .timebase import TimeError, exact_rate, parse_number, round_half_away, to_index  # noqa: F401
 
 PROTOCOL_VERSION = "1.0"
 DELIMITER = b"<IDS|MSG>"
@@ -42,10 +43,19 @@ REPLAY_WINDOW_S = 300.0
 FUTURE_SKEW_S = 60.0
 
 REQUEST_TYPES = ("hello", "submit", "cancel", "status", "jobs", "job", "shutdown", "heartbeat")
-EVENT_TYPES = ("accepted", "progress", "span", "item", "done", "failed", "cancelled")
+#: ``retry``: an item runs again after its worker (or the engine) died; the spans a client already has are
+#: not sent again, so adapters that place spans never count one twice
+EVENT_TYPES = ("accepted", "progress", "span", "retry", "item", "done", "failed", "cancelled")
 TERMINAL_EVENTS = ("done", "failed", "cancelled")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 WAV_FORMATS = ("pcm24", "pcm16", "float")
+
+#: header and parent header frames (a few hundred bytes in practice)
+MAX_HEADER_BYTES = 64 * 1024
+#: nesting of JSON arrays and objects in any frame (items nest 4 deep; record_start is the adapter's)
+MAX_JSON_DEPTH = 32
+#: the largest JSON integer accepted where a number is expected (18 digits)
+MAX_EXACT_INT = 10**18 - 1
 
 MAX_ITEMS = 1000
 MAX_PROMPT_CHARS = 2000
@@ -62,6 +72,8 @@ class ProtocolError(Exception):
         self.code = code
         self.field = field
         self.message = message
+        #: the sender's header, once its signature was verified (to address the error reply)
+        self.header: dict = {}
 
     def to_content(self) -> dict:
         return {"status": "error", "code": self.code, "field": self.field, "message": str(self)}
@@ -127,7 +139,12 @@ class Session:
         return list(identities or []) + [DELIMITER, self.sign(h, p, c), h, p, c], header
 
     def deserialize(self, frames: list[bytes], *, verify: bool = True) -> Message:
-        """Parse and check frames; raises :class:`ProtocolError` naming the bad part."""
+        """Parse and check frames; raises :class:`ProtocolError` naming the bad part.
+
+        Jupyter's order: sizes first, then the signature over the raw bytes, and
+        only then is any JSON parsed (with bounded nesting), so an unsigned message
+        costs one HMAC and can never reach the parser.
+        """
         try:
             split = frames.index(DELIMITER)
         except ValueError:
@@ -138,23 +155,57 @@ class Session:
         if sum(len(f) for f in body) > MAX_MESSAGE_BYTES:
             raise ProtocolError("size", "frames", f"message is over {MAX_MESSAGE_BYTES} bytes")
         signature, h, p, c = body
-        if verify and not hmac.compare_digest(signature, self.sign(h, p, c)):
+        for frame, name in ((h, "header"), (p, "parent_header")):
+            if len(frame) > MAX_HEADER_BYTES:
+                raise ProtocolError("size", name, f"is over {MAX_HEADER_BYTES} bytes")
+        if verify and (len(signature) != 64 or not hmac.compare_digest(signature, self.sign(h, p, c))):
             raise ProtocolError("signature", "signature", "bad signature (wrong key, or the message was altered)")
         header = _loads_object(h, "header")
-        parent = _loads_object(p, "parent_header")
-        content = _loads_object(c, "content")
-        _check_header(header)
+        try:
+            _check_header(header)
+            parent = _loads_object(p, "parent_header")
+            content = _loads_object(c, "content")
+        except ProtocolError as exc:
+            if verify:
+                exc.header = {k: header[k] for k in ("msg_id", "msg_type", "session")
+                              if isinstance(header.get(k), str) and len(header[k]) <= 128}
+            raise
         return Message(header["msg_type"], content, header, parent, identities)
 
 
 def _loads_object(data: bytes, name: str) -> dict:
+    _check_nesting(data, name)
     try:
         obj = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ProtocolError("json", name, f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError("json", name, f"not valid JSON ({exc})") from None
+        raise ProtocolError("json", name, f"not valid JSON ({str(exc)[:120]})") from None
     if not isinstance(obj, dict):
         raise ProtocolError("schema", name, f"must be a JSON object, got {type(obj).__name__}")
     return obj
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _check_nesting(data: bytes, name: str) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_JSON_DEPTH`, before the recursive parser sees it.
+
+    Strings are cut out and everything but brackets deleted by C-level passes
+    (``re.sub``, ``bytes.translate``), so only the brackets are walked in Python.
+    """
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return  # cannot be deeper than the number of openers
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        if byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ProtocolError("json", name, f"nested deeper than {MAX_JSON_DEPTH} levels")
+        else:
+            depth -= 1
 
 
 def _refuse_constant(name: str):
@@ -213,12 +264,14 @@ def parse_exact(value: Any, name: str) -> Fraction:
     if isinstance(value, bool) or isinstance(value, float):
         raise ProtocolError("schema", name, 'give exact values as strings such as "12.5" or "1001/30000", not floats')
     if isinstance(value, int):
+        if abs(value) > MAX_EXACT_INT:
+            raise ProtocolError("range", name, f"is out of range (at most {MAX_EXACT_INT})")
         t = Fraction(value)
-    elif isinstance(value, str) and len(value) <= 64:
+    elif isinstance(value, str):
         try:
-            t = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            raise ProtocolError("schema", name, f"not a number: {value[:40]!r}") from None
+            t = parse_number(value, name)
+        except TimeError as exc:
+            raise ProtocolError("schema", name, str(exc).split(": ", 1)[-1]) from None
     else:
         raise ProtocolError("schema", name, 'must be a string such as "12.5" or "1001/30000"')
     if t < 0:

@@ -37,6 +37,52 @@ class TimeError(ValueError):
     """A time, rate or timecode that cannot be read; the message is one line for the user."""
 
 
+# ---------------------------------------------------------------- the bounded number grammar
+
+#: digits allowed in each part of a number (integer part, decimals, numerator, denominator):
+#: ``Fraction("1e-99999999")`` would build a 100-million-digit integer, so no text reaches
+#: ``Fraction`` before it has matched this grammar
+MAX_NUMBER_DIGITS = 18
+#: characters of a number, timecode or clock time as text
+MAX_TIME_TEXT = 64
+#: the largest frame or sample rate accepted (768 kHz audio is the largest rate in use)
+MAX_RATE = 10**6
+
+_NUMBER = re.compile(r"^([+-]?)(?:(\d{1,%d})(?:\.(\d{0,%d}))?|\.(\d{1,%d})|(\d{1,%d})/(\d{1,%d}))$"
+                     % ((MAX_NUMBER_DIGITS,) * 5))
+NUMBER_FORMS = "digits (12), a decimal (12.5) or a ratio (1001/30000)"
+
+
+def parse_number(text: str, what: str = "number") -> Fraction:
+    """An exact number from bounded text: digits, a decimal or a ratio, optionally signed.
+
+    Each part has at most :data:`MAX_NUMBER_DIGITS` digits; exponents (``1e-4301``),
+    ``inf``, ``nan`` and underscores are refused, so parsing and any arithmetic on
+    the result take microseconds whatever the input.
+    """
+    if not isinstance(text, str):
+        raise TimeError(f"{what}: not a number: {text!r}")
+    stripped = text.strip()
+    m = _NUMBER.match(stripped) if len(stripped) <= MAX_TIME_TEXT else None
+    if not m:
+        raise TimeError(f"{what}: not a number: {_shown(text)} (use {NUMBER_FORMS})")
+    sign, whole, decimals, bare_decimals, num, den = m.groups()
+    if num is not None:
+        if int(den) == 0:
+            raise TimeError(f"{what}: {_shown(text)} divides by zero")
+        value = Fraction(int(num), int(den))
+    else:
+        digits = decimals if whole is not None else bare_decimals
+        value = Fraction(int(whole or "0")) + (Fraction(int(digits), 10 ** len(digits)) if digits else 0)
+    return -value if sign == "-" else value
+
+
+def _shown(text) -> str:
+    """A user's text for a message: quoted and cut short."""
+    text = str(text)
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
 def exact_rate(rate: RateLike) -> Fraction:
     """An exact frame or sample rate from an editor's value.
 
@@ -45,16 +91,20 @@ def exact_rate(rate: RateLike) -> Fraction:
     as the shortest decimal that reproduces it (what the user typed).
     """
     try:
+        if isinstance(rate, bool):
+            raise TypeError
         if isinstance(rate, float):
-            value = Fraction(repr(rate))
+            value = parse_number(repr(rate))
         elif isinstance(rate, str):
-            value = Fraction(rate.strip())
+            value = parse_number(rate)
         else:
             value = Fraction(rate)
     except (ValueError, ZeroDivisionError, TypeError, OverflowError):
-        raise TimeError(f"not a frame rate: {rate!r} (use e.g. 24, 25, 29.97 or 30000/1001)") from None
+        raise TimeError(f"not a frame rate: {_shown(rate)} (use e.g. 24, 25, 29.97 or 30000/1001)") from None
     if value <= 0:
-        raise TimeError(f"frame rate must be positive, got {rate!r}")
+        raise TimeError(f"frame rate must be positive, got {_shown(rate)}")
+    if value > MAX_RATE:
+        raise TimeError(f"frame rate {_shown(rate)} is above the limit of {MAX_RATE}")
     if value.denominator == 1:
         return value
     for base in NTSC_BASES:

@@ -55,9 +55,9 @@ def test_a_lost_item_is_retried_then_fails_after_max_attempts(book, tmp_path):
     a = submit(book, tmp_path)
     book.next_item()
     book.item_lost(a, 0, "worker was killed by SIGKILL", stopping=False)
-    assert book.events == [] and book.next_item()[:2] == (a, 0)
+    assert book.events == [(a, "retry")] and book.next_item()[:2] == (a, 0)  # clients keep their spans
     book.item_lost(a, 0, "worker was killed by SIGKILL", stopping=False)
-    assert book.events == [(a, "failed")]
+    assert book.events == [(a, "retry"), (a, "failed")]
     assert "gave up on items[0] after 2 attempts" in book.journal.job(a)["error"]["message"]
 
 
@@ -65,7 +65,7 @@ def test_a_shutdown_keeps_the_item_queued_for_the_next_start(book, tmp_path):
     a = submit(book, tmp_path)
     book.next_item()
     book.item_cancelled(a, 0, stopping=True)
-    assert book.events == []
+    assert book.events == [(a, "retry")]
     again = JobBook(book.journal, lambda *e: None)
     assert list(again.queue) == [a] and again.next_item()[:2] == (a, 0)
 

@@ -1,4 +1,4 @@
-"""``foley engine serve|status|jobs|stop``."""
+"""``foley engine serve|status|jobs|cancel|stop``."""
 from __future__ import annotations
 
 import json
@@ -29,6 +29,12 @@ def register(subparsers) -> None:
         p.add_argument("--connection-file", help="engine connection file")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("cancel", help="cancel a job (a running item stops at its next window; its partial file is removed)")
+    p.add_argument("job_id", metavar="JOB", help="job id, or the start of one as `foley engine jobs` lists it")
+    p.add_argument("--connection-file", help="engine connection file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_cancel)
 
 
 def _client(args, timeout: float = 5.0):
@@ -85,6 +91,33 @@ def cmd_jobs(args) -> int:
     for j in jobs:
         err = f"  {j['error']['message']}" if j.get("error") else ""
         print(f"{j['job_id'][:8]}  {j['state']:<9} {j['items_done']}/{j['items']} item(s)  {j['out_dir']}{err}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from plugin_host.client import EngineError
+
+    wanted = args.job_id.strip().lower()
+    if not wanted or len(wanted) > 64 or any(c not in "0123456789abcdef" for c in wanted):
+        raise EngineCommandError(f"not a job id: {args.job_id[:70]!r} (see `foley engine jobs`)")
+    with _client(args) as eng:
+        try:
+            if len(wanted) < 32:  # a prefix, as `foley engine jobs` prints them
+                matches = [j["job_id"] for j in eng.jobs(limit=10000) if j["job_id"].startswith(wanted)]
+                if not matches:
+                    raise EngineCommandError(f"no job {wanted} (see `foley engine jobs`)")
+                if len(matches) > 1:
+                    raise EngineCommandError(f"{wanted} names {len(matches)} jobs; give more of the id")
+                wanted = matches[0]
+            state = eng.cancel(wanted)
+        except EngineError as exc:
+            raise EngineCommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"job_id": wanted, "state": state}))
+    elif state in ("cancelled", "cancelling"):
+        print(f"{wanted[:8]}  {state}" + (" (the running item stops at its next window)" if state == "cancelling" else ""))
+    else:
+        print(f"{wanted[:8]}  already {state}; nothing to cancel")
     return 0
 
 

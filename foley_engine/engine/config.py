@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from plugin_host.protocol import engine_dir
 
@@ -26,6 +27,12 @@ class EngineConfig:
     #: stop after this many seconds with no job queued or running (0: never); adapters that start an
     #: engine themselves pass 30 minutes, so a forgotten engine does not hold a GPU forever
     idle_exit: float = 0.0
+    #: longest output one item may make, in seconds of audio
+    max_duration: Fraction = Fraction(6 * 3600)
+    #: when set, jobs may write only inside these folders (else anywhere but system folders)
+    output_roots: tuple = ()
+    #: seconds a submit's media may take to probe before the submit is refused
+    probe_timeout: float = 30.0
 
 
 def default_journal() -> str:
@@ -58,6 +65,25 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-exit", type=float, default=0.0, metavar="MINUTES",
                         help="stop after this many minutes with no job queued or running (default 0: never; "
                         "engines started by an editor adapter use 30)")
+    parser.add_argument("--max-duration", type=_seconds, default=None, metavar="SECONDS",
+                        help="refuse items whose output lasts longer (default $FOLEY_MAX_DURATION, else 21600 = 6 h)")
+    parser.add_argument("--output-root", action="append", default=[], metavar="DIR",
+                        help="write results only inside this folder (repeatable; default: anywhere the user can "
+                        "write except system folders)")
+    parser.add_argument("--probe-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="refuse a submit whose media cannot be read within this time (default 30)")
+
+
+def _seconds(text: str) -> Fraction:
+    from plugin_host.timebase import TimeError, parse_number
+
+    try:
+        value = parse_number(text, "--max-duration")
+    except TimeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
 
 
 def config_from_args(args) -> EngineConfig:
@@ -69,4 +95,13 @@ def config_from_args(args) -> EngineConfig:
         journal=args.journal or "", endpoint=args.endpoint, max_jobs_per_worker=args.max_jobs_per_worker,
         max_worker_growth=args.max_worker_growth_mb * 1024 * 1024, max_attempts=args.max_attempts,
         client_timeout=args.client_timeout, idle_exit=max(0.0, getattr(args, "idle_exit", 0.0) or 0.0) * 60,
+        max_duration=args.max_duration or _default_max_duration(),
+        output_roots=tuple(os.path.abspath(r) for r in args.output_root or ()),
+        probe_timeout=args.probe_timeout,
     )
+
+
+def _default_max_duration() -> Fraction:
+    from foley_engine.media.wav import default_max_duration
+
+    return default_max_duration()

@@ -30,6 +30,8 @@ class JobBook:
         #: items handed to a worker and not yet reported back
         self.running: set[ItemKey] = set()
         self._cancel_requested: set[str] = set()
+        for job_id, idx, attempts in getattr(journal, "interrupted", ()):
+            self._announce_retry(job_id, idx, attempts, "the engine stopped while the item ran")
 
     # ------------------------------------------------------------------ submitting
 
@@ -89,6 +91,7 @@ class JobBook:
         self._release(job_id, idx)
         if stopping and job_id not in self._cancel_requested:
             self.journal.item_requeued(job_id, idx)  # resume at the next start
+            self._announce_retry(job_id, idx, self.journal.item_attempts(job_id, idx), "the engine is stopping")
         else:
             self._cancel_job(job_id)
 
@@ -100,8 +103,14 @@ class JobBook:
             self._cancel_job(job_id)
         elif stopping or attempts < self.max_attempts:
             self.journal.item_requeued(job_id, idx)
+            self._announce_retry(job_id, idx, attempts, reason)
         else:
             self._fail_job(job_id, "worker", f"{reason}; gave up on items[{idx}] after {attempts} attempts", idx)
+
+    def _announce_retry(self, job_id: str, idx: int, attempts: int, reason: str) -> None:
+        """Tell clients an item runs again; they keep the spans they have (none is sent twice)."""
+        self.emit(job_id, "retry", {"job_id": job_id, "item": idx, "attempt": attempts + 1, "reason": reason,
+                                    "spans_until": self.journal.span_end(job_id, idx)})
 
     # ------------------------------------------------------------------ requests
 

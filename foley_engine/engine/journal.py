@@ -7,6 +7,7 @@ and which must run again.  Only the server's main thread uses it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from typing import Optional
@@ -45,15 +46,37 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 UNFINISHED = ("queued", "running")
 
 
+def _private_file(path: str) -> None:
+    """The journal holds media paths and prompts: owner-only, like the connection file.
+
+    The file is created 0600 before SQLite opens it (SQLite gives its -wal and
+    -shm files the database file's mode), a folder it has to create is 0700, and
+    an existing journal (and its -wal/-shm) left readable by an older version is tightened.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.stat(p).st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Journal:
     def __init__(self, path: str):
         self.path = path
+        _private_file(path)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL survives a killed process; only power loss can drop the last commit.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        #: (job, item) -> end sample of the spans announced so far (loaded from events on first use)
+        self._span_ends: dict[tuple[str, int], int] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -77,6 +100,9 @@ class Journal:
     def recover(self) -> list[str]:
         """After a restart: running work goes back to the queue; returns unfinished job ids, oldest first."""
         with self._tx():
+            #: items a crash interrupted: they run again, and clients are told so
+            self.interrupted = [(r["job_id"], r["idx"], r["attempts"]) for r in self.db.execute(
+                "SELECT job_id, idx, attempts FROM items WHERE state='running' ORDER BY job_id, idx")]
             self.db.execute("UPDATE items SET state='queued' WHERE state='running'")
             self.db.execute("UPDATE jobs SET state='queued' WHERE state='running'")
         rows = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY created, rowid").fetchall()
@@ -92,6 +118,9 @@ class Journal:
             )
             if state in ("failed", "cancelled"):
                 self.db.execute("UPDATE items SET state=? WHERE job_id=? AND state!='done'", (state, job_id))
+        if finished is not None:
+            for key in [k for k in self._span_ends if k[0] == job_id]:
+                del self._span_ends[key]
 
     def item_started(self, job_id: str, idx: int) -> int:
         """Marks the item running; returns its attempt number (1 for the first run)."""
@@ -119,9 +148,26 @@ class Journal:
                 "INSERT INTO events (job_id, seq, type, content) VALUES (?, ?, ?, ?)",
                 (job_id, seq, msg_type, json.dumps(content)),
             )
+        if msg_type == "span" and isinstance(content.get("item"), int) and "num_samples" in content:
+            key = (job_id, content["item"])
+            self._span_ends[key] = max(self.span_end(*key), content["start_sample"] + content["num_samples"])
         return seq
 
     # -------------------------------------------------------------- reads
+
+    def span_end(self, job_id: str, idx: int) -> int:
+        """The end sample of the spans of an item already announced (0 if none): a re-run after a crash
+        produces the same windows, and those a client has are not sent again."""
+        cached = self._span_ends.get((job_id, idx))
+        if cached is not None:
+            return cached
+        row = self.db.execute(
+            "SELECT MAX(json_extract(content, '$.start_sample') + json_extract(content, '$.num_samples')) "
+            "FROM events WHERE job_id=? AND type='span' AND json_extract(content, '$.item')=?", (job_id, idx),
+        ).fetchone()
+        end = (row[0] or 0) if row else 0
+        self._span_ends[(job_id, idx)] = end
+        return end
 
     def job_by_submit_id(self, submit_id: str) -> Optional[str]:
         row = self.db.execute("SELECT id FROM jobs WHERE submit_id=?", (submit_id,)).fetchone()

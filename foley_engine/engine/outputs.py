@@ -11,6 +11,7 @@ import os
 import re
 from fractions import Fraction
 
+from foley_engine.media.wav import partial_prefix
 from foley_engine.timebase import round_half_away
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -33,9 +34,9 @@ def output_name(media: str, start: Fraction, end: Fraction, job_id: str, index: 
 
 def remove_partials(out_path: str) -> list[str]:
     """Delete temp files a killed writer left beside ``out_path`` (see AtomicWavWriter)."""
-    folder, name = os.path.split(out_path)
+    folder = os.path.dirname(out_path)
     removed = []
-    for path in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.partial")):
+    for path in glob.glob(os.path.join(glob.escape(folder), f"{glob.escape(partial_prefix(out_path))}*.partial")):
         try:
             os.unlink(path)
             removed.append(path)

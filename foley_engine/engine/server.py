@@ -31,7 +31,7 @@ from .connection import ConnectionFile, new_key
 from .jobbook import JobBook
 from .journal import Journal
 from .memory import process_rss
-from .submit import resolve_items
+from .submit import Limits, Probes, check_out_dir
 from .supervisor import Supervisor, key_item
 
 WORKER_INBOX = "inproc://worker-reports"
@@ -55,6 +55,7 @@ class Engine:
         self.replay = ReplayGuard()
         self.known_client = False
         self.last_busy = time.monotonic()  #: when a job was last queued or running (for --idle-exit)
+        self.probes = Probes(config.probe_timeout)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -65,7 +66,9 @@ class Engine:
         if self.conn.stale_removed:
             log(f"removed a stale connection file left by a dead engine: {self.conn.path}")
         journal_path = cfg.journal or default_journal()
-        os.makedirs(os.path.dirname(os.path.abspath(journal_path)), exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(journal_path)), mode=0o700, exist_ok=True)
+        if not cfg.journal:  # our own folder (not one the user named): owner-only, like the connection file's
+            os.chmod(os.path.dirname(os.path.abspath(journal_path)), 0o700)
         self.journal = Journal(journal_path)
         self.book = JobBook(self.journal, self.emit, max_attempts=cfg.max_attempts)
         self.ctx = zmq.Context()
@@ -124,6 +127,8 @@ class Engine:
                         break
                     self.on_frames(frames)
             now = time.monotonic()
+            if self.probes.pending:
+                self.finish_submits(now)
             if now - last_sweep > min(1.0, self.config.client_timeout / 2):
                 self.forget_silent_clients(now)
                 last_sweep = now
@@ -186,6 +191,8 @@ class Engine:
             }, persist=False)
             return
         if report.kind == "span":
+            if m["start_sample"] + m["num_samples"] <= self.journal.span_end(job_id, idx):
+                return  # a window re-run after a crash: clients already have this span
             self.emit(job_id, "span", {
                 "job_id": job_id, "item": idx, "start_sample": m["start_sample"],
                 "num_samples": m["num_samples"], "sample_rate": m["sample_rate"], "window": m["window"],
@@ -226,13 +233,25 @@ class Engine:
     # ------------------------------------------------------------------ requests
 
     def on_frames(self, frames: list[bytes]) -> None:
+        """One message from a client; whatever it holds, it costs at most that message."""
+        try:
+            self.handle_frames(frames)
+        except Exception:  # a bug must cost one request, never the engine
+            traceback.print_exc()
+
+    def handle_frames(self, frames: list[bytes]) -> None:
         identity = frames[0]
         try:
             msg = self.session.deserialize(frames)
+        except ProtocolError as exc:
+            # Only a verified header may address the reply; nothing unsigned is ever parsed.
+            self.reply_error(identity, exc, exc.header)
+            return
+        try:
             self.replay.check(msg.header)
             content = check_request(msg.msg_type, msg.content)
         except ProtocolError as exc:
-            self.reply_error(identity, exc, _unverified_header(frames))
+            self.reply_error(identity, exc, msg.header)
             return
         # Whether we still knew this client: if not, its watches were dropped and it must renew them.
         self.known_client = identity in self.clients
@@ -329,29 +348,43 @@ class Engine:
                 self.watch(existing, identity, msg.header)
             self.reply(msg, {"job_id": existing, "items": self.journal.item_count(existing), "duplicate": True})
             return
-        out_dir = content["out_dir"]
-        if not os.path.isdir(out_dir):
-            raise ProtocolError("output", "out_dir", f"{out_dir}: folder does not exist")
-        if not os.access(out_dir, os.W_OK | os.X_OK):
-            raise ProtocolError("output", "out_dir", f"{out_dir}: folder is not writable")
+        key = submit_id or msg.msg_id
+        if key in self.probes:  # a resend while its media is still being read: answer the newest
+            self.probes.update(key, msg)
+            return
+        out_dir = check_out_dir(content["out_dir"], self.config.output_roots)
+        info = self.supervisor.backend_info
+        limits = Limits(sample_rate=int(info.get("sample_rate") or 48000), channels=int(info.get("channels") or 2),
+                        max_duration=self.config.max_duration)
+        # Opening media can block (a FIFO, a stalled mount): probe off the loop; finish_submits answers.
         job_id = self.book.new_job_id()
-        specs = resolve_items(content["items"], out_dir, job_id)
-        self.book.add(job_id, submit_id, out_dir, specs)
-        self.watch(job_id, identity, msg.header)
+        self.probes.start(key, {"msg": msg, "submit_id": submit_id, "job_id": job_id, "out_dir": out_dir},
+                          content["items"], out_dir, job_id, limits)
+
+    def finish_submits(self, now: float) -> None:
+        """Accept (or refuse) the submits whose media was read."""
+        for context, specs, error in self.probes.finished(now):
+            msg = context["msg"]
+            try:
+                if error is not None:
+                    raise error
+                self.accept_job(msg, context, specs)
+            except ProtocolError as exc:
+                self.reply_error(msg.identities[0], exc, msg.header)
+            except Exception as exc:  # a bug must cost one request, never the engine
+                traceback.print_exception(exc)
+                self.reply_error(msg.identities[0], ProtocolError(
+                    "internal", "", f"engine error: {type(exc).__name__}: {exc}"), msg.header)
+
+    def accept_job(self, msg: Message, context: dict, specs: list[dict]) -> None:
+        if self.stopping:
+            raise ProtocolError("stopping", "", "the engine is stopping; submit again after it restarts")
+        job_id, out_dir = context["job_id"], context["out_dir"]
+        self.book.add(job_id, context["submit_id"], out_dir, specs)
+        self.watch(job_id, msg.identities[0], msg.header)
         self.reply(msg, {"job_id": job_id, "items": len(specs), "duplicate": False, "position": len(self.book.queue)})
         self.emit(job_id, "accepted", {"job_id": job_id, "items": len(specs), "out_dir": out_dir,
                                        "outputs": [s["out_path"] for s in specs]})
-
-
-def _unverified_header(frames: list[bytes]) -> dict:
-    """The sender's header, read without trusting it, only to address an error reply."""
-    import json
-
-    try:
-        header = json.loads(frames[frames.index(b"<IDS|MSG>") + 2])
-        return {k: header[k] for k in ("msg_id", "msg_type", "session") if isinstance(header.get(k), str)}
-    except (ValueError, IndexError, TypeError, AttributeError, UnicodeDecodeError):
-        return {}
 
 
 def serve(args) -> int:

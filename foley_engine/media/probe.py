@@ -7,6 +7,7 @@ file can be unusable into one clear :class:`MediaError` each.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
@@ -41,10 +42,19 @@ class MediaInfo:
 
 def open_container(path: str):
     """``av.open`` with our error messages for missing, directory and non-media paths."""
-    if not os.path.exists(path):
-        raise MediaError(f"{path}: no such file")
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise MediaError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
         raise MediaError(f"{path}: is a directory, not a video file")
+    if not stat.S_ISREG(mode):
+        # A FIFO, device or socket would block the reader until something writes to it.
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) \
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+        raise MediaError(f"{path}: is {kind}; only regular media files are read")
     if not os.access(path, os.R_OK):
         raise MediaError(f"{path}: permission denied")
     try:

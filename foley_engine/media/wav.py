@@ -5,24 +5,43 @@ over the destination only when complete; any error or cancel deletes it.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import shutil
+import stat
 import tempfile
+from fractions import Fraction
 from typing import Optional
 
 import numpy as np
 import soundfile as sf
 
-from ..errors import OutputError
+from ..errors import OutputError, RangeError
 
 SUBTYPES = {"pcm24": "PCM_24", "pcm16": "PCM_16", "float": "FLOAT"}
+BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
+#: the default longest output, in seconds of audio (``--max-duration``): six hours, a feature film and then some
+DEFAULT_MAX_DURATION = 6 * 3600
+#: free space left over after an output is written, so a full disk is refused before the work, not during it
+FREE_SPACE_RESERVE = 64 * 1024 * 1024
+#: a file name's limit on common file systems (bytes)
+NAME_MAX = 255
 
 
 def check_output_path(path: str, *, inputs: tuple[str, ...] = ()) -> str:
-    """Fail early, before any work, if ``path`` cannot be written."""
+    """Fail early, before any work, if ``path`` cannot be written.
+
+    Outputs go only to new paths or over regular files: a device (``/dev/null``,
+    ``/dev/full``), FIFO or socket is refused, never replaced by a WAV.
+    """
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if os.path.isdir(path):
         raise OutputError(f"{path}: is a directory; give a file name such as foley.wav")
+    if len(os.path.basename(path).encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise OutputError(f"{path}: file name is longer than {NAME_MAX} bytes")
+    refuse_special_file(path)
     for src in inputs:
         if os.path.exists(src) and os.path.exists(path) and os.path.samefile(src, path):
             raise OutputError(f"{path}: output would overwrite the input media")
@@ -35,11 +54,151 @@ def check_output_path(path: str, *, inputs: tuple[str, ...] = ()) -> str:
     return path
 
 
+def refuse_special_file(path: str) -> None:
+    """OutputError unless ``path`` is absent or a regular file (links followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot use as an output ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise OutputError(f"{path}: is {kind}; outputs are written only to regular files or new paths")
+
+
+def wav_bytes(num_samples: int, channels: int, subtype: str = "PCM_24") -> int:
+    """The size of a WAV file holding ``num_samples`` frames (header included)."""
+    subtype = SUBTYPES.get(subtype.lower(), subtype.upper())
+    return 44 + num_samples * channels * BYTES_PER_SAMPLE.get(subtype, 4)
+
+
+def default_max_duration() -> Fraction:
+    """``$FOLEY_MAX_DURATION`` (seconds) if set, else :data:`DEFAULT_MAX_DURATION`."""
+    from ..timebase import TimeError, parse_number
+
+    text = os.environ.get("FOLEY_MAX_DURATION", "").strip()
+    if not text:
+        return Fraction(DEFAULT_MAX_DURATION)
+    try:
+        value = parse_number(text, "FOLEY_MAX_DURATION")
+    except TimeError as exc:
+        raise OutputError(str(exc)) from None
+    if value <= 0:
+        raise OutputError("FOLEY_MAX_DURATION must be a positive number of seconds")
+    return value
+
+
+def check_output_budget(num_samples: int, sample_rate: int, *, max_duration: Fraction,
+                        what: str = "the range") -> None:
+    """Refuse an output of no samples, or one longer than ``max_duration`` seconds (by sample count)."""
+    if num_samples <= 0:
+        raise RangeError(f"{what} rounds to 0 samples at {sample_rate} Hz; nothing to generate "
+                         f"(make the range longer, or the speed lower)")
+    limit = int(Fraction(max_duration) * sample_rate)
+    if num_samples > limit:
+        raise OutputError(f"{what} would make {_hms(Fraction(num_samples, sample_rate))} of audio; the limit is "
+                          f"{_hms(Fraction(max_duration))} (--max-duration)")
+
+
+def check_free_space(folder: str, needed: int) -> None:
+    """Refuse to start when ``folder``'s file system cannot hold ``needed`` more bytes (and a reserve)."""
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return  # cannot tell; the write itself reports a full disk
+    if usage.total == 0:
+        return  # a pseudo file system (sysfs, procfs) reports no size; the write says what is wrong
+    free = usage.free
+    if needed + FREE_SPACE_RESERVE > free:
+        raise OutputError(f"{folder}: not enough free disk space: the output needs {_mib(needed)}, "
+                          f"{_mib(free)} free (keeping {_mib(FREE_SPACE_RESERVE)} spare)")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"
+
+
+def _hms(t: Fraction) -> str:
+    s = int(t)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def partial_prefix(path: str) -> str:
+    """The name prefix of ``path``'s temp files, short enough for any output name.
+
+    ``.<name>.`` while that fits in a file name, else the name cut short plus a
+    hash of the whole name (so two long names never share partial files).
+    """
+    name = os.path.basename(path)
+    prefix = f".{name}."
+    if len(prefix.encode("utf-8", "surrogateescape")) <= 200:
+        return prefix
+    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    short = name.encode("utf-8", "surrogateescape")[:150].decode("utf-8", "ignore")
+    return f".{short}~{digest}."
+
+
+def sweep_stale_partials(path: str) -> list[str]:
+    """Remove temp files beside ``path`` whose writer process is gone (killed, or SIGKILLed)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = partial_prefix(path)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".partial")):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and _pid_alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+        except OSError:
+            pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _write_error(path: str, exc: BaseException) -> OutputError:
+    """One line for a failed write; a full disk says so, with the path."""
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    if not full:
+        try:
+            full = shutil.disk_usage(os.path.dirname(path)).free < 1024 * 1024
+        except OSError:
+            full = False
+    if full:
+        return OutputError(f"{path}: disk full; nothing was written (free some space and run again)")
+    detail = getattr(exc, "strerror", None) or str(exc)
+    return OutputError(f"{path}: write failed ({detail})")
+
+
 class AtomicWavWriter:
     """``with AtomicWavWriter(path, 48000, 2) as w: w.write(block)`` — renamed into place on success."""
 
-    def __init__(self, path: str, sample_rate: int, channels: int, subtype: str = "PCM_24"):
+    def __init__(self, path: str, sample_rate: int, channels: int, subtype: str = "PCM_24", *,
+                 finalize: bool = True):
+        """``finalize=False``: on success the finished temp file is kept (``partial_path``) instead of
+        renamed, for a second pass that writes ``path`` (loudness); :meth:`remove_partial` deletes it.
+        It has the writer's pid in its name, so a killed run's copy is swept like any partial."""
         self.path = check_output_path(path)
+        self.finalize = finalize
         self.sample_rate = sample_rate
         self.channels = channels
         self.subtype = SUBTYPES.get(subtype.lower(), subtype.upper())
@@ -51,8 +210,11 @@ class AtomicWavWriter:
 
     def open(self) -> "AtomicWavWriter":
         folder, name = os.path.split(self.path)
+        sweep_stale_partials(self.path)
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+            # The writer's pid is in the name, so a later run can tell a stale partial from a live one.
+            fd, self._tmp = tempfile.mkstemp(prefix=f"{partial_prefix(self.path)}{os.getpid()}.", suffix=".partial",
+                                             dir=folder)
             os.close(fd)
             self._file = sf.SoundFile(
                 self._tmp, "w", samplerate=self.sample_rate, channels=self.channels,
@@ -60,6 +222,8 @@ class AtomicWavWriter:
             )
         except OSError as exc:
             self._discard()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _write_error(self.path, exc) from None
             raise OutputError(f"{folder}: cannot write ({exc.strerror or exc})") from None
         return self
 
@@ -73,16 +237,25 @@ class AtomicWavWriter:
             raise ValueError(f"expected {self.channels} channels, got {block.shape[1]}")
         try:
             self._file.write(np.clip(block, -1.0, 1.0) if self.subtype != "FLOAT" else block)
-        except (OSError, sf.SoundFileRuntimeError) as exc:
-            raise OutputError(f"{self.path}: write failed ({exc})") from None
+        except (OSError, sf.SoundFileRuntimeError, sf.LibsndfileError) as exc:
+            raise _write_error(self.path, exc) from None
         self.frames_written += block.shape[0]
 
     def commit(self) -> str:
         assert self._file is not None and self._tmp is not None
-        self._file.close()
-        self._file = None
-        os.chmod(self._tmp, 0o644)
-        os.replace(self._tmp, self.path)
+        try:
+            self._file.close()  # writes the header sizes: can fail on a full disk too
+            self._file = None
+            os.chmod(self._tmp, 0o644)
+            # Checked again at the last moment: a device or FIFO put there meanwhile is never replaced.
+            refuse_special_file(self.path)
+            os.replace(self._tmp, self.path)
+        except (OSError, RuntimeError, sf.SoundFileRuntimeError) as exc:
+            self._discard()
+            raise _write_error(self.path, exc) from None
+        except OutputError:
+            self._discard()
+            raise
         self._tmp = None
         return self.path
 
@@ -103,8 +276,28 @@ class AtomicWavWriter:
     def __enter__(self) -> "AtomicWavWriter":
         return self.open()
 
+    @property
+    def partial_path(self) -> Optional[str]:
+        return self._tmp
+
+    def close_partial(self) -> str:
+        """Finish the temp file without renaming it into place; its path."""
+        assert self._file is not None and self._tmp is not None
+        try:
+            self._file.close()
+        except (OSError, RuntimeError, sf.SoundFileRuntimeError) as exc:
+            self._discard()
+            raise _write_error(self.path, exc) from None
+        self._file = None
+        return self._tmp
+
+    def remove_partial(self) -> None:
+        self._discard()
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard()
+        elif self.finalize:
             self.commit()
         else:
-            self._discard()
+            self.close_partial()
