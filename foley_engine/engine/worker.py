@@ -19,6 +19,7 @@ import traceback
 from foley_engine.malloc_tuning import trim_heap
 
 from .memory import gpu_memory, process_rss
+from .slots import SlotLost
 
 
 class Channel:
@@ -99,6 +100,13 @@ class Worker:
             report = {"type": "done", "key": key, "result": result.to_wire()}
         except Cancelled:
             report = {"type": "cancelled", "key": key}
+        except SlotLost as exc:
+            # A ray slot's actor died: exit, so the engine requeues the item and starts a new slot.
+            sys.stderr.write(f"foley worker: {exc}\n")
+            sys.stderr.flush()
+            from .worker_process import SLOT_LOST_EXIT
+
+            os._exit(SLOT_LOST_EXIT)
         except FoleyError as exc:
             report = {"type": "error", "key": key, "code": exc.code, "message": str(exc)}
         except Exception as exc:  # a backend bug: report it, keep serving
@@ -117,9 +125,14 @@ def main() -> int:
     channel = Channel()
     init = json.loads(sys.stdin.readline() or "{}")
     try:
-        from foley_engine.backends.registry import load_backend
+        if init.get("ray"):
+            from .ray_slots import load_remote  # a ray slot: the backend is an actor on the cluster
 
-        backend = load_backend(init["backend"], **(init.get("options") or {}))
+            backend = load_remote(init)
+        else:
+            from foley_engine.backends.registry import load_backend
+
+            backend = load_backend(init["backend"], **(init.get("options") or {}))
     except Exception as exc:
         code = getattr(exc, "code", "backend")
         channel.send({"type": "fatal", "code": code, "message": f"cannot load backend {init.get('backend')!r}: {exc}"})
