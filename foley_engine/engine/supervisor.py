@@ -69,6 +69,7 @@ class Slot:
             out.update(w.describe())
             out["current"] = _current(w.current)
             out["gpu"] = w.gpu
+            out["backend_device"] = w.backend_info.get("device")
             if w.backend_info.get("remote"):
                 out["where"] = w.backend_info["remote"]  # the Ray node, actor pid and GPU ids
         out.setdefault("where", {"host": "local"})

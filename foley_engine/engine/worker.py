@@ -43,6 +43,7 @@ class Worker:
         self.inbox: queue.Queue = queue.Queue()
         self.current = None
         self.cancel = threading.Event()
+        self.early_cancel = None
         self._lock = threading.Lock()
 
     def read_stdin(self) -> None:
@@ -50,9 +51,12 @@ class Worker:
             msg = json.loads(line)
             if msg.get("type") == "cancel":
                 with self._lock:
-                    # A late cancel for an item that already finished must not hit the next one.
+                    # A late cancel for an item that already finished must not hit the next one;
+                    # an early one (sent before this worker picked the run up) waits for it.
                     if self.current == msg.get("key"):
                         self.cancel.set()
+                    else:
+                        self.early_cancel = msg.get("key")
             else:
                 self.inbox.put(msg)
         os._exit(0)  # the server is gone; nobody would collect our work
@@ -79,6 +83,8 @@ class Worker:
         with self._lock:
             self.current = key
             self.cancel.clear()
+            if self.early_cancel == key:
+                self.cancel.set()
         send = self.channel.send
 
         def progress(p):
