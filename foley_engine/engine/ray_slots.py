@@ -28,6 +28,7 @@ import threading
 from fractions import Fraction
 from typing import Optional
 
+import numpy as np
 import ray
 
 from foley_engine.backends.base import Backend, WindowRequest
@@ -147,7 +148,8 @@ class RemoteBackend(Backend):
 
     def generate(self, request: WindowRequest):
         try:
-            return ray.get(self.actor.generate.remote(request))
+            # A copy: arrays from Ray's object store are read-only, and the stitcher blends in place.
+            return np.array(ray.get(self.actor.generate.remote(request)))
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
                 ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError) \
                 as exc:
