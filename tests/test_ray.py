@@ -214,3 +214,20 @@ def test_a_private_local_ray_is_started_and_stopped_by_the_engine(engines, clip,
     head_pid = int(log.split("private Ray started at ")[1].split("(pid ")[1].split(",")[0])
     engine.stop()
     wait_for(lambda: not pid_alive(head_pid), 60, "the private Ray to stop")
+
+
+def test_one_long_item_fans_its_windows_out_over_a_slots_actors(engines, cluster, clip, tmp_path):
+    items = [{"media": clip, "seed": 12, "options": {"delay": 0.2}}]
+    want = reference(engines, tmp_path, items)
+    engine = ray_engine(engines, tmp_path / "e", cluster, "--slots", "1", "--ray-actors-per-slot", "3")
+    out = tmp_path / "out"
+    out.mkdir()
+    with engine.client(timeout=10) as eng:
+        where = eng.status()["slots"][0]["where"]
+        assert where["actors"] == 3 and len({a["pid"] for a in where["fan_out"]}) == 3
+        t = time.monotonic()
+        results = eng.submit(items, out_dir=str(out)).wait(timeout=120)
+        fanned = time.monotonic() - t
+    assert file_bytes(results[0]["path"]) == want[0]
+    # 4 windows of 0.2 s on 3 actors: about 2 rounds instead of 4 (loose: a shared 2-core machine)
+    assert fanned < 4 * 0.2 + 1.5

@@ -146,6 +146,10 @@ class Backend(abc.ABC):
     device: str = "cpu"
     #: options users may set (see :class:`BackendOption`)
     options: ClassVar[tuple[BackendOption, ...]] = ()
+    #: whether a window's output depends only on its own request (never on ``previous_tail`` nor on
+    #: state left by earlier windows): then the windows of one item may be generated in parallel
+    #: and stitched in order, bit-identical to one after the other (see ``longform.scheduler``)
+    independent_windows: bool = False
 
     @classmethod
     def availability(cls, **options) -> Availability:

@@ -33,6 +33,8 @@ class EngineConfig:
     #: GPUs each Ray actor asks for (None: 1 when the device is CUDA, else 0)
     ray_gpus_per_slot: Optional[float] = None
     ray_cpus_per_slot: float = 1.0
+    #: actors per ray slot: the windows of one item fan out over them (backends with independent windows)
+    ray_actors_per_slot: int = 1
     ray_namespace: str = "foley-engine"
     #: seconds a ray slot waits for the cluster and for its actor to load before giving up
     ray_connect_timeout: float = 60.0
@@ -83,6 +85,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--ray-gpus-per-slot", type=float, default=None,
                        help="GPUs each actor asks Ray for (default 1 with a cuda device, else 0)")
     scale.add_argument("--ray-cpus-per-slot", type=float, default=1.0, help="CPUs each actor asks Ray for (default 1)")
+    scale.add_argument("--ray-actors-per-slot", type=_slot_count, default=1, metavar="K",
+                       help="actors (GPUs) per slot: the windows of one long item are generated on all K at "
+                            "once when the backend's windows are independent (procedural; hunyuan with "
+                            "--option continuity=crossfade); same bytes")
     scale.add_argument("--ray-connect-timeout", type=float, default=60.0,
                        help="seconds to reach the cluster and load an actor's backend before the slot gives up")
     scale.add_argument("--ray-local-cpus", type=float, default=None,
@@ -125,6 +131,7 @@ def config_from_args(args) -> EngineConfig:
         ray_address=getattr(args, "ray_address", "") or "", ray_gpus_per_slot=getattr(args, "ray_gpus_per_slot", None),
         ray_cpus_per_slot=getattr(args, "ray_cpus_per_slot", 1.0),
         ray_connect_timeout=getattr(args, "ray_connect_timeout", 60.0),
+        ray_actors_per_slot=getattr(args, "ray_actors_per_slot", 1),
         ray_fallback=getattr(args, "ray_fallback", "fail"),
         ray_local_cpus=getattr(args, "ray_local_cpus", None), ray_local_gpus=getattr(args, "ray_local_gpus", None),
     )

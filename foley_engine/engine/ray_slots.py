@@ -123,11 +123,16 @@ class RemoteBackend(Backend):
             # Retries are the engine's (the journal counts attempts), never Ray's.
             max_restarts=0, max_task_retries=0,
         )
-        self.actor = remote_cls.remote(backend, options)
+        # K actors per slot: the windows of one item fan out over them when the backend's windows
+        # are independent (else the first does all the work).
+        self.actors = [remote_cls.remote(backend, options) for _ in range(max(1, int(ray_config.get("actors", 1))))]
+        self.actor = self.actors[0]
         try:
-            info = ray.get(self.actor.describe.remote(), timeout=timeout)
+            infos = ray.get([a.describe.remote() for a in self.actors], timeout=timeout)
+            info = infos[0]
         except ray.exceptions.GetTimeoutError:
-            ray.kill(self.actor)
+            for a in self.actors:
+                ray.kill(a)
             raise ClusterUnavailable(
                 f"no Ray node took a {backend!r} actor (num_gpus={num_gpus:g}, "
                 f"num_cpus={ray_config.get('num_cpus', 1.0):g}) within {timeout:g} s") from None
@@ -143,13 +148,29 @@ class RemoteBackend(Backend):
         self.frame_specs = tuple(a["frame_specs"])
         self.device = a["device"]
         self.independent_windows = a["independent_windows"]
-        self.remote = info["remote"]
+        self.remote = dict(info["remote"], actors=len(self.actors))
+        if len(infos) > 1:
+            self.remote["fan_out"] = [i["remote"] for i in infos]
         self._describe = dict(info["backend"], remote=self.remote)
+        self._next = 0
+
+    @property
+    def width(self) -> int:
+        """Windows of one item generated at once (a :class:`~foley_engine.longform.scheduler.WindowPool`)."""
+        return len(self.actors) if self.independent_windows else 1
 
     def generate(self, request: WindowRequest):
+        return self._get(self.actor.generate.remote(request))
+
+    def submit(self, request: WindowRequest) -> "_RemoteWindow":
+        actor = self.actors[self._next % len(self.actors)]
+        self._next += 1
+        return _RemoteWindow(self, actor.generate.remote(request))
+
+    def _get(self, ref):
         try:
             # A copy: arrays from Ray's object store are read-only, and the stitcher blends in place.
-            return np.array(ray.get(self.actor.generate.remote(request)))
+            return np.array(ray.get(ref))
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
                 ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError) \
                 as exc:
@@ -165,10 +186,27 @@ class RemoteBackend(Backend):
 
     def close(self) -> None:
         try:
-            ray.get(self.actor.close.remote(), timeout=10)
-        except Exception:  # noqa: BLE001 - the actor is going anyway
+            ray.get([a.close.remote() for a in self.actors], timeout=10)
+        except Exception:  # noqa: BLE001 - the actors are going anyway
             pass
-        ray.kill(self.actor)
+        for a in self.actors:
+            ray.kill(a)
+
+
+class _RemoteWindow:
+    """One window in flight on an actor (the scheduler's future)."""
+
+    def __init__(self, backend: RemoteBackend, ref):
+        self.backend, self.ref = backend, ref
+
+    def result(self):
+        return self.backend._get(self.ref)
+
+    def cancel(self) -> None:
+        try:
+            ray.cancel(self.ref)
+        except Exception:  # noqa: BLE001 - finished or gone: nothing to give up
+            pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -99,4 +99,5 @@ def ray_init(config: EngineConfig, device: Optional[str]) -> dict:
         "num_cpus": config.ray_cpus_per_slot,
         "namespace": config.ray_namespace,
         "connect_timeout": config.ray_connect_timeout,
+        "actors": config.ray_actors_per_slot,
     }

@@ -101,6 +101,8 @@ class Worker:
             generated = generate_to_file(
                 Job.from_item(item), self.backend, spec["out_path"], subtype=item.format,
                 progress=progress, cancel=self.cancel.is_set, on_span=on_span,
+                # A ray slot with several actors fans the windows of one item out over them.
+                pool=self.backend if getattr(self.backend, "width", 1) > 1 else None,
             )
             result = generated.to_result(item, msg["index"], self.backend.channels)
             report = {"type": "done", "key": key, "result": result.to_wire()}

@@ -62,6 +62,8 @@ class ProceduralBackend(Backend):
     overlap = Fraction(1, 4)
     lookback = Fraction(4)  # longer than any one-shot (metal 3.6 s, thunder 3.9 s)
     frame_specs = ()
+    #: a pure function of absolute time, the job seed and the visual events: windows may run in parallel
+    independent_windows = True
     device = "cpu"
 
     def __init__(self, **options):
