@@ -76,10 +76,10 @@ class Engine:
                 self.journal.close()
                 self.conn.release()
                 raise
-        self.supervisor = Supervisor(None, WORKER_INBOX, self._slot_config(), log)
+        self.ctx = zmq.Context()
+        self.supervisor = Supervisor(self.ctx, WORKER_INBOX, self._slot_config(), log)
         self.book = JobBook(self.journal, self.emit, max_attempts=cfg.max_attempts,
                             longest_first=len(self.supervisor.slots) > 1)
-        self.ctx = zmq.Context()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # larger messages drop the peer
         self.router.setsockopt(zmq.LINGER, 0)
@@ -91,7 +91,6 @@ class Engine:
         key = new_key()
         self.session = Session(key.encode("ascii"))
         self.conn.write(endpoint, key)
-        self.supervisor.ctx = self.ctx
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.begin_stop())
         log(f"listening on {endpoint} (pid {os.getpid()}), backend {cfg.backend}, "
@@ -231,14 +230,10 @@ class Engine:
         sup = self.supervisor
         if self.config.ray_fallback != "local" or not sup.slots or sup.slots[0].spec.kind != "ray":
             return False
-        sup.kill()
-        for key in sup.running_keys():
-            self.book.item_lost(*key_item(key), "the Ray cluster is gone", stopping=True)  # requeued, not counted
-        for slot in sup.slots:
-            slot.worker = None
         from .supervisor import local_fallback
 
-        sup.replace_slots(local_fallback(self.config))
+        for key in sup.replace_slots(local_fallback(self.config)):
+            self.book.item_lost(*key_item(key), "the Ray cluster is gone", stopping=True)  # runs again locally
         log(f"{reason}; falling back to {len(sup.slots)} local slot(s)")
         return True
 

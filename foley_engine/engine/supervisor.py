@@ -172,11 +172,15 @@ class Supervisor:
             if s.worker is not None:
                 s.worker.kill()
 
-    def replace_slots(self, specs: list[SlotSpec]) -> None:
-        """Swap in other slots (the Ray fallback); the old ones must have no worker left."""
-        assert all(s.worker is None for s in self.slots)
+    def replace_slots(self, specs: list[SlotSpec]) -> list[str]:
+        """Kill every worker and swap in other slots (the Ray fallback); returns the keys of the runs
+        that were in flight (their late reports are ignored: their workers are no longer known)."""
+        keys = self.running_keys()
+        self.kill()
         self.slots = [Slot(s) for s in specs]
+        self._by_generation.clear()
         self.backend_error = None
+        return keys
 
     # ------------------------------------------------------------------ reports
 
