@@ -231,3 +231,45 @@ def test_one_long_item_fans_its_windows_out_over_a_slots_actors(engines, cluster
     assert file_bytes(results[0]["path"]) == want[0]
     # 4 windows of 0.2 s on 3 actors: about 2 rounds instead of 4 (loose: a shared 2-core machine)
     assert fanned < 4 * 0.2 + 1.5
+
+
+def _descendants(pid: int) -> list:
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def test_a_cluster_that_disappears_mid_item_fails_the_item_clearly(engines, clip, tmp_path):
+    from plugin_host.client import JobFailed
+
+    engine = engines(tmp_path / "e", "--ray-address", "local", "--ray-local-cpus", "1", "--ray-connect-timeout", "10",
+                     backend=ENV_PULSE)
+    head = int(engine.log().split("private Ray started at ")[1].split("(pid ")[1].split(",")[0])
+    with engine.client(timeout=10) as eng:
+        job = eng.submit([{"media": clip, "options": {"delay": 0.5}}], out_dir=str(tmp_path))
+        for event in job.events(timeout=60):
+            if event.type == "span":
+                break
+        t = time.monotonic()
+        for pid in _descendants(head):  # the whole cluster: GCS, raylet, actors (the head process stays)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        with pytest.raises(JobFailed) as info:
+            job.wait(timeout=150)
+        assert time.monotonic() - t < 120  # never a hang
+        assert info.value.code == "cluster" and "cannot reach the Ray cluster" in str(info.value)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith((".wav", ".partial"))]
