@@ -58,9 +58,14 @@ def clip(tmp_path_factory):
     return make_clip(str(tmp_path_factory.mktemp("clips") / "clip.mp4"), seconds=3)
 
 
+def all_ready(engine):
+    wait_for(lambda: all(s["state"] == "ready" for s in engine.status()["slots"]), 60, "every slot ready")
+    return engine
+
+
 def ray_engine(engines, folder, cluster, *args):
-    return engines(folder, "--ray-address", cluster.address, "--ray-gpus-per-slot", "1",
-                   "--ray-cpus-per-slot", "0.1", "--ray-connect-timeout", "60", *args, backend=ENV_PULSE)
+    return all_ready(engines(folder, "--ray-address", cluster.address, "--ray-gpus-per-slot", "1",
+                             "--ray-cpus-per-slot", "0.1", "--ray-connect-timeout", "60", *args, backend=ENV_PULSE))
 
 
 def file_bytes(path):
@@ -204,6 +209,7 @@ def test_an_unreachable_cluster_fails_items_clearly_or_falls_back(engines, clip,
 def test_a_private_local_ray_is_started_and_stopped_by_the_engine(engines, clip, tmp_path):
     engine = engines(tmp_path / "e", "--ray-address", "local", "--ray-local-cpus", "1", "--ray-local-gpus", "2",
                      "--slots", "2", "--ray-gpus-per-slot", "1", "--ray-cpus-per-slot", "0.1", backend=ENV_PULSE)
+    all_ready(engine)
     with engine.client(timeout=10) as eng:
         st = eng.status()
         assert [s["kind"] for s in st["slots"]] == ["ray", "ray"]
