@@ -1,7 +1,8 @@
 """Ray actor slots against a real local Ray (one cluster for the whole file, fake GPUs).
 
 The cluster is ``ray.cluster_utils.Cluster`` (a head node with 2 CPUs and 4 fake GPUs; one test adds
-and removes a second node).  Engines connect to it with ``--ray-address``; the actors load the test
+and removes a second node); one more test runs the engine's own private Ray (``--ray-address local``),
+which is what it is about.  Engines connect to it with ``--ray-address``; the actors load the test
 backends because the raylets inherit this process's PYTHONPATH.
 """
 from __future__ import annotations
@@ -206,22 +207,6 @@ def test_an_unreachable_cluster_fails_items_clearly_or_falls_back(engines, clip,
     assert "falling back to 2 local slot(s)" in fallback.log()
 
 
-def test_a_private_local_ray_is_started_and_stopped_by_the_engine(engines, clip, tmp_path):
-    engine = engines(tmp_path / "e", "--ray-address", "local", "--ray-local-cpus", "1", "--ray-local-gpus", "2",
-                     "--slots", "2", "--ray-gpus-per-slot", "1", "--ray-cpus-per-slot", "0.1", backend=ENV_PULSE)
-    all_ready(engine)
-    with engine.client(timeout=10) as eng:
-        st = eng.status()
-        assert [s["kind"] for s in st["slots"]] == ["ray", "ray"]
-        results = eng.submit([{"media": clip, "seed": 4}], out_dir=str(tmp_path)).wait(timeout=120)
-    assert os.path.getsize(results[0]["path"]) > 44
-    log = engine.log()
-    assert "private Ray started at" in log and "token authentication" in log
-    head_pid = int(log.split("private Ray started at ")[1].split("(pid ")[1].split(",")[0])
-    engine.stop()
-    wait_for(lambda: not pid_alive(head_pid), 60, "the private Ray to stop")
-
-
 def test_one_long_item_fans_its_windows_out_over_a_slots_actors(engines, cluster, clip, tmp_path):
     items = [{"media": clip, "seed": 12, "options": {"delay": 0.2}}]
     want = reference(engines, tmp_path, items)
@@ -257,19 +242,29 @@ def _descendants(pid: int) -> list:
     return out
 
 
-def test_a_cluster_that_disappears_mid_item_fails_the_item_clearly(engines, clip, tmp_path):
+def test_a_private_local_ray_runs_items_fails_clearly_when_it_vanishes_and_stops_with_the_engine(
+        engines, clip, tmp_path):
     from plugin_host.client import JobFailed
 
-    engine = engines(tmp_path / "e", "--ray-address", "local", "--ray-local-cpus", "1", "--ray-connect-timeout", "10",
-                     backend=ENV_PULSE)
-    head = int(engine.log().split("private Ray started at ")[1].split("(pid ")[1].split(",")[0])
+    engine = all_ready(engines(tmp_path / "e", "--ray-address", "local", "--ray-local-cpus", "1",
+                               "--ray-local-gpus", "2", "--slots", "2", "--ray-gpus-per-slot", "1",
+                               "--ray-cpus-per-slot", "0.1", "--ray-connect-timeout", "10", backend=ENV_PULSE))
+    log = engine.log()
+    assert "private Ray started at" in log and "token authentication" in log
+    head = int(log.split("private Ray started at ")[1].split("(pid ")[1].split(",")[0])
     with engine.client(timeout=10) as eng:
-        job = eng.submit([{"media": clip, "options": {"delay": 0.5}}], out_dir=str(tmp_path))
+        assert [s["kind"] for s in eng.status()["slots"]] == ["ray", "ray"]
+        results = eng.submit([{"media": clip, "seed": 4}], out_dir=str(tmp_path)).wait(timeout=120)
+        assert os.path.getsize(results[0]["path"]) > 44
+        # Now the whole cluster vanishes mid-item (GCS, raylet, actors; the head process stays).
+        out = tmp_path / "second"
+        out.mkdir()
+        job = eng.submit([{"media": clip, "options": {"delay": 0.5}}], out_dir=str(out))
         for event in job.events(timeout=60):
             if event.type == "span":
                 break
         t = time.monotonic()
-        for pid in _descendants(head):  # the whole cluster: GCS, raylet, actors (the head process stays)
+        for pid in _descendants(head):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -278,4 +273,6 @@ def test_a_cluster_that_disappears_mid_item_fails_the_item_clearly(engines, clip
             job.wait(timeout=150)
         assert time.monotonic() - t < 120  # never a hang
         assert info.value.code == "cluster" and "cannot reach the Ray cluster" in str(info.value)
-    assert not [n for n in os.listdir(tmp_path) if n.endswith((".wav", ".partial"))]
+    assert not os.listdir(out)  # no half-written file
+    engine.stop()
+    wait_for(lambda: not pid_alive(head), 60, "the private Ray to stop with the engine")
