@@ -208,14 +208,12 @@ class _Replay:
 
 def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optional[str], seed: Optional[int],
                options: dict) -> tuple[list[Unit], list[TimelinePlan]]:
-    from fractions import Fraction as F
-
     from plugin_host.items import Item
     from plugin_host.timebase import SAMPLE_RATE
 
     units: list[Unit] = []
     for path in media:
-        seconds = media_seconds(path) or F(0)
+        seconds = media_seconds(path) or Fraction(0)
         item = Item(media=path, prompt=prompt or "", seed=seed or 0, options=dict(options),
                     label=os.path.basename(path))
         units.append(Unit(path, os.path.basename(path), item, out, seconds))
@@ -228,7 +226,7 @@ def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optiona
                         options=dict(options), label=r.label,
                         record_start={"sample": r.record_sample, "rate": SAMPLE_RATE})
             units.append(Unit(path, f"{os.path.basename(path)}: {r.label}", item, plan.out_dir,
-                              (F(r.end) - F(r.start)) / F(r.speed), timeline=path, request_key=r.key))
+                              (Fraction(r.end) - Fraction(r.start)) / Fraction(r.speed), timeline=path, request_key=r.key))
     return units, plans
 
 

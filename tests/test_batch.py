@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import threading
-from fractions import Fraction
 
 import opentimelineio as otio
 import pytest

@@ -26,8 +26,6 @@ import os
 import socket
 import threading
 from fractions import Fraction
-from typing import Optional
-
 import numpy as np
 import ray
 
@@ -87,6 +85,10 @@ def connect(address: str, namespace: str, timeout: float) -> None:
     """``ray.init`` at exactly ``address`` (never a bare init that could join a stale cluster)."""
     if not address:
         raise ClusterUnavailable("no Ray address given")
+    if not ray.__version__.startswith("2.60."):
+        import sys
+
+        sys.stderr.write(f"foley worker: warning: Ray {ray.__version__} is untested (supported: {SUPPORTED_RAY})\n")
     done = threading.Event()
     failure: list = []
 
@@ -214,5 +216,5 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def load_remote(init: dict) -> Optional[RemoteBackend]:
+def load_remote(init: dict) -> RemoteBackend:
     return RemoteBackend(init["backend"], init.get("options") or {}, init["ray"])
