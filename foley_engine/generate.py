@@ -72,8 +72,12 @@ def generate_to_file(
     cancel: Optional[Callable[[], bool]] = None,
     on_span: Optional[Callable[[Span], None]] = None,
     scheduler: Optional[LongformScheduler] = None,
+    pool=None,
 ) -> GenerateResult:
-    """Generate ``job`` into ``out_path`` (WAV). Nothing is left at ``out_path`` on failure."""
+    """Generate ``job`` into ``out_path`` (WAV). Nothing is left at ``out_path`` on failure.
+
+    ``pool`` (a :class:`~.longform.scheduler.WindowPool`) fans the windows of a backend with
+    independent windows out over several generators; the bytes written are the same."""
     check_output_path(out_path, inputs=(job.media,))
     info = info or probe(job.media)
     media_range = job.resolve_range(info)
@@ -90,7 +94,7 @@ def generate_to_file(
     try:
         with writer:
             expected = first
-            for span in scheduler.spans(job, info, progress=progress, cancel=cancel):
+            for span in scheduler.spans(job, info, progress=progress, cancel=cancel, pool=pool):
                 # Spans arrive in order and tile exactly; anything else is a bug.
                 assert span.start == expected, (span.start, expected)
                 writer.write(span.audio)

@@ -330,13 +330,47 @@ class EngineClient:
     def shutdown(self) -> dict:
         return self.request("shutdown")
 
-    def submit(self, items: list, out_dir: str) -> "EngineJob":
+    def submit(self, items: list, out_dir: str, submit_id: Optional[str] = None) -> "EngineJob":
         """Queue items (:class:`~plugin_host.items.Item` or wire dicts); returns at once with a handle
-        (the job is journaled before the reply)."""
+        (the job is journaled before the reply).  The same ``submit_id`` again (a resumed batch)
+        returns the job it made the first time instead of a new one (``job.duplicate``)."""
         items = [item.to_wire() if hasattr(item, "to_wire") else item for item in items]
         reply = self.request("submit", {"items": items, "out_dir": os.path.abspath(out_dir),
-                                        "submit_id": uuid.uuid4().hex})
-        return EngineJob(self, reply["job_id"], reply["items"], watching=self.generation)
+                                        "submit_id": submit_id or uuid.uuid4().hex})
+        job = EngineJob(self, reply["job_id"], reply["items"], watching=self.generation)
+        if reply.get("duplicate"):
+            job.duplicate = True
+            job._watching = None  # fetch its past events (it may have finished long ago)
+        return job
+
+    def events_of(self, jobs: list, timeout: Optional[float] = None) -> Iterator[tuple]:
+        """``(job, event)`` for several jobs at once, as they happen, until all have ended
+        (one client, one thread); :class:`EngineTimeout` after ``timeout`` seconds of silence."""
+        last = time.monotonic()
+        while True:
+            live = [j for j in jobs if j.final is None]
+            if not live:
+                return
+            got = False
+            for job in live:
+                if job._watching != self.generation:
+                    job._watch()
+                while job.final is None:
+                    event = self._next_event(job.job_id, 0)
+                    if event is None:
+                        break
+                    if job._accept(event):
+                        got = True
+                        yield job, event
+            if got:
+                last = time.monotonic()
+            else:
+                if self._socket.poll(min(0.25, self.heartbeat_interval) * 1000):
+                    self._receive("")  # an event is queued for its job, read on the next turn
+                if timeout is not None and time.monotonic() - last > timeout:
+                    raise EngineTimeout(f"no news of {len(live)} job(s) for {timeout:.0f} s")
+            if time.monotonic() - self.last_request >= self.heartbeat_interval:
+                self.heartbeat()
 
     def attach(self, job_id: str) -> "EngineJob":
         """A handle on an existing job, e.g. one submitted before a crash or by another client."""
@@ -367,6 +401,18 @@ class EngineJob:
         self.last_seq = 0
         self.final: Optional[Event] = None
         self._watching = watching
+        #: the engine already had this job (the same submit_id): a resumed batch
+        self.duplicate = False
+
+    def _accept(self, event: Event) -> bool:
+        """Whether ``event`` is new (not seen before a reconnect); notes the job's end."""
+        if event.seq is not None:
+            if event.seq <= self.last_seq:
+                return False
+            self.last_seq = event.seq
+        if event.terminal:
+            self.final = event
+        return True
 
     def _watch(self) -> None:
         reply = self.client.request("job", {"job_id": self.job_id, "watch": True, "since": self.last_seq})

@@ -149,6 +149,10 @@ class Backend(abc.ABC):
     #: finished stems are normalised to this integrated loudness (LUFS) unless the job says
     #: otherwise (option ``loudness``); None: left as generated
     loudness_target: Optional[float] = None
+    #: whether a window's output depends only on its own request (never on ``previous_tail`` nor on
+    #: state left by earlier windows): then the windows of one item may be generated in parallel
+    #: and stitched in order, bit-identical to one after the other (see ``longform.scheduler``)
+    independent_windows: bool = False
 
     @classmethod
     def availability(cls, **options) -> Availability:

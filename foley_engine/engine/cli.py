@@ -76,10 +76,30 @@ def cmd_status(args) -> int:
     print(f"memory   engine {_mib(mem['engine_rss'])}, worker {_mib(mem['worker_rss'])}{growth}{gpu_text}")
     running = q["running"]
     print(f"queue    {q['jobs']} job(s)" + (f", running {running['job_id'][:8]} item {running['item']}" if running else ""))
+    slots = st.get("slots") or []
+    if len(slots) > 1 or any(s.get("kind") != "local" for s in slots):
+        for s in slots:
+            print("slot " + _slot_line(s))
     jobs = st["jobs"]
     print(f"jobs     {jobs['done']} done, {jobs['failed']} failed, {jobs['cancelled']} cancelled; "
           f"worker restarts {st['workers']['restarts']}, recycles {st['workers']['recycles']}")
     return 0
+
+
+def _slot_line(s: dict) -> str:
+    """``slot 1  ray on 10.0.0.7 (GPU 3)  busy  1.2 GiB  job 1a2b3c4d item 7``"""
+    where = s.get("where") or {}
+    host = where.get("node_ip") or where.get("host") or "local"
+    device = s.get("device") or "default device"
+    if where.get("gpu_ids"):
+        device = "GPU " + ",".join(where["gpu_ids"])
+    elif s.get("cuda_visible_devices") is not None:
+        device += f" (CUDA_VISIBLE_DEVICES={s['cuda_visible_devices']})"
+    rss = where.get("rss") if s.get("kind") == "ray" else s.get("rss")
+    current = s.get("current")
+    doing = f"job {current['job_id'][:8]} item {current['item']}" if current else "idle"
+    return (f"{s['slot']:<3} {s.get('kind', 'local')} on {host}, {device}, {s.get('state')}, {_mib(rss)}, "
+            f"{s.get('items_run', 0)} done, {doing}")
 
 
 def cmd_jobs(args) -> int:

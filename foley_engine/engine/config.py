@@ -5,6 +5,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Optional
 
 from plugin_host.protocol import engine_dir
 
@@ -33,6 +34,27 @@ class EngineConfig:
     output_roots: tuple = ()
     #: seconds a submit's media may take to probe before the submit is refused
     probe_timeout: float = 30.0
+    #: worker slots (0 = one per device in ``devices``, else 1)
+    slots: int = 0
+    #: one local slot per device ("cuda:0", "cuda:1"), each seeing only its GPU
+    devices: list = field(default_factory=list)
+    #: Ray cluster for remote slots ("HOST:PORT", or "local" for a private one); "" = local slots
+    ray_address: str = ""
+    #: GPUs each Ray actor asks for (None: 1 when the device is CUDA, else 0)
+    ray_gpus_per_slot: Optional[float] = None
+    ray_cpus_per_slot: float = 1.0
+    #: actors per ray slot: the windows of one item fan out over them (backends with independent windows)
+    ray_actors_per_slot: int = 1
+    ray_namespace: str = "foley-engine"
+    #: seconds a ray slot waits for the cluster and for its actor to load before giving up
+    ray_connect_timeout: float = 60.0
+    #: when the cluster cannot be reached: "fail" the items, or run them on "local" slots
+    ray_fallback: str = "fail"
+    #: resources of a private Ray (``ray_address="local"``); None = what Ray detects
+    ray_local_cpus: Optional[float] = None
+    ray_local_gpus: Optional[float] = None
+    #: environment of ray slot workers (the private Ray's token); not a command-line option
+    ray_env: dict = field(default_factory=dict)
 
 
 def default_journal() -> str:
@@ -72,6 +94,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "write except system folders)")
     parser.add_argument("--probe-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="refuse a submit whose media cannot be read within this time (default 30)")
+    scale = parser.add_argument_group("scale-out (docs/scale.md)")
+    scale.add_argument("--slots", type=_slot_count, default=0, metavar="N",
+                       help="worker slots running items side by side (default: one per --devices entry, else 1)")
+    scale.add_argument("--devices", type=_devices, default=[], metavar="LIST",
+                       help="one slot per device, e.g. cuda:0,cuda:1 (each slot sees only its GPU)")
+    scale.add_argument("--ray-address", default="", metavar="HOST:PORT",
+                       help="run the slots as Ray actors on this cluster ('local': a private single-node Ray "
+                            "that the engine starts and stops); needs the ray extra")
+    scale.add_argument("--ray-gpus-per-slot", type=float, default=None,
+                       help="GPUs each actor asks Ray for (default 1 with a cuda device, else 0)")
+    scale.add_argument("--ray-cpus-per-slot", type=float, default=1.0, help="CPUs each actor asks Ray for (default 1)")
+    scale.add_argument("--ray-actors-per-slot", type=_slot_count, default=1, metavar="K",
+                       help="actors (GPUs) per slot: the windows of one long item are generated on all K at "
+                            "once when the backend's windows are independent (procedural; hunyuan with "
+                            "--option continuity=crossfade); same bytes")
+    scale.add_argument("--ray-connect-timeout", type=float, default=60.0,
+                       help="seconds to reach the cluster and load an actor's backend before the slot gives up")
+    scale.add_argument("--ray-local-cpus", type=float, default=None,
+                       help="CPUs of the private Ray started by --ray-address local (default: all)")
+    scale.add_argument("--ray-local-gpus", type=float, default=None,
+                       help="GPUs of the private Ray (default: those Ray detects; more are fake, for testing)")
+    scale.add_argument("--ray-fallback", choices=("fail", "local"), default="fail",
+                       help="when the cluster cannot be reached: fail the items (default) or use local slots")
 
 
 def _seconds(text: str) -> Fraction:
@@ -86,6 +131,25 @@ def _seconds(text: str) -> Fraction:
     return value
 
 
+def _slot_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number of slots, got {text!r}") from None
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"slots must be 1..256, got {n}")
+    return n
+
+
+def _devices(text: str) -> list:
+    from .slots import parse_devices
+
+    try:
+        return parse_devices(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def config_from_args(args) -> EngineConfig:
     options = dict(args.option or [])
     if args.device:
@@ -98,6 +162,13 @@ def config_from_args(args) -> EngineConfig:
         max_duration=args.max_duration or _default_max_duration(),
         output_roots=tuple(os.path.abspath(r) for r in args.output_root or ()),
         probe_timeout=args.probe_timeout,
+        slots=getattr(args, "slots", 0) or 0, devices=list(getattr(args, "devices", None) or []),
+        ray_address=getattr(args, "ray_address", "") or "", ray_gpus_per_slot=getattr(args, "ray_gpus_per_slot", None),
+        ray_cpus_per_slot=getattr(args, "ray_cpus_per_slot", 1.0),
+        ray_connect_timeout=getattr(args, "ray_connect_timeout", 60.0),
+        ray_actors_per_slot=getattr(args, "ray_actors_per_slot", 1),
+        ray_fallback=getattr(args, "ray_fallback", "fail"),
+        ray_local_cpus=getattr(args, "ray_local_cpus", None), ray_local_gpus=getattr(args, "ray_local_gpus", None),
     )
 
 

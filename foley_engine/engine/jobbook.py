@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
+from fractions import Fraction
 from typing import Callable, Optional
 
 from .journal import Journal
@@ -21,10 +22,12 @@ ItemKey = tuple[str, int]
 
 
 class JobBook:
-    def __init__(self, journal: Journal, emit: Emit, *, max_attempts: int = 3):
+    def __init__(self, journal: Journal, emit: Emit, *, max_attempts: int = 3, longest_first: bool = False):
         self.journal = journal
         self.emit = emit
         self.max_attempts = max_attempts
+        #: hand out a job's longest waiting item first (several slots: the shortest makespan)
+        self.longest_first = longest_first
         #: jobs with work left, oldest first (a crash's unfinished jobs first of all)
         self.queue: deque[str] = deque(journal.recover())
         #: items handed to a worker and not yet reported back
@@ -66,41 +69,58 @@ class JobBook:
                 if not busy:
                     self._finish_job(job_id)
                 continue
-            idx, spec = waiting[0]
+            idx, spec = min(waiting, key=self._order)
             self.journal.item_started(job_id, idx)
             remove_partials(spec["out_path"])
             self.running.add((job_id, idx))
             return job_id, idx, spec
         return None
 
+    def _order(self, entry: tuple[int, dict]) -> tuple:
+        idx, spec = entry
+        return (-item_seconds(spec) if self.longest_first else 0, idx)
+
+    def _others_running(self, job_id: str) -> bool:
+        return any(key[0] == job_id for key in self.running)
+
     # ------------------------------------------------------------------ what workers report
 
     def item_done(self, job_id: str, idx: int, result: dict) -> None:
         self.running.discard((job_id, idx))
         self.journal.item_done(job_id, idx, result)
+        if job_id not in self.queue:
+            return  # its job already failed or was cancelled while this item ran: kept, not announced
         self.emit(job_id, "item", {"job_id": job_id, "item": idx, "result": result})
         if not self.journal.pending_items(job_id):
             self._finish_job(job_id)
 
     def item_failed(self, job_id: str, idx: int, code: str, message: str) -> None:
+        """An item failed: its job fails (the caller stops the job's other running items)."""
         self._release(job_id, idx)
-        self._fail_job(job_id, code, message, idx)
+        if job_id in self.queue:
+            self._fail_job(job_id, code, message, idx)
 
     def item_cancelled(self, job_id: str, idx: int, *, stopping: bool) -> None:
-        """A worker stopped an item: the user's cancel ends the job; a shutdown's keeps it queued."""
+        """A worker stopped an item: the user's cancel ends the job (once none of its items runs);
+        a shutdown's keeps it queued."""
         self._release(job_id, idx)
+        if job_id not in self.queue:
+            return
         if stopping and job_id not in self._cancel_requested:
             self.journal.item_requeued(job_id, idx)  # resume at the next start
             self._announce_retry(job_id, idx, self.journal.item_attempts(job_id, idx), "the engine is stopping")
-        else:
+        elif not self._others_running(job_id):
             self._cancel_job(job_id)
 
     def item_lost(self, job_id: str, idx: int, reason: str, *, stopping: bool) -> None:
         """The worker died (or was killed) mid-item: run it again, up to ``max_attempts`` runs."""
         self._release(job_id, idx)
+        if job_id not in self.queue:
+            return
         attempts = self.journal.item_attempts(job_id, idx)
         if job_id in self._cancel_requested:
-            self._cancel_job(job_id)
+            if not self._others_running(job_id):
+                self._cancel_job(job_id)
         elif stopping or attempts < self.max_attempts:
             self.journal.item_requeued(job_id, idx)
             self._announce_retry(job_id, idx, attempts, reason)
@@ -141,6 +161,10 @@ class JobBook:
 
     # ------------------------------------------------------------------ job ends
 
+    def orphaned_jobs(self) -> list[str]:
+        """Jobs that ended (failed, cancelled) while some of their items still run: stop those."""
+        return sorted({job_id for job_id, _ in self.running if job_id not in self.queue})
+
     def _release(self, job_id: str, idx: int) -> None:
         self.running.discard((job_id, idx))
         remove_partials(self.journal.item_spec(job_id, idx)["out_path"])
@@ -164,3 +188,11 @@ class JobBook:
         if job_id in self.queue:
             self.queue.remove(job_id)
         self._cancel_requested.discard(job_id)
+
+
+def item_seconds(spec: dict) -> Fraction:
+    """How long an item's output lasts (0 when its range is open: then it keeps its place)."""
+    try:
+        return (Fraction(spec["end"]) - Fraction(spec["start"])) / Fraction(spec.get("speed") or 1)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return Fraction(0)

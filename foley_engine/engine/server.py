@@ -1,4 +1,4 @@
-"""The engine: one ROUTER socket, a job queue in a journal, one supervised worker.
+"""The engine: one ROUTER socket, a job queue in a journal, supervised worker slots.
 
 Everything runs in one thread around one poll loop (client requests and
 worker reports arrive as ZeroMQ messages), so no state is shared between
@@ -70,8 +70,20 @@ class Engine:
         if not cfg.journal:  # our own folder (not one the user named): owner-only, like the connection file's
             os.chmod(os.path.dirname(os.path.abspath(journal_path)), 0o700)
         self.journal = Journal(journal_path)
-        self.book = JobBook(self.journal, self.emit, max_attempts=cfg.max_attempts)
+        self.ray_head = None
+        if cfg.ray_address == "local":
+            from .ray_head import start_private_ray  # only with --ray-address local: never imports ray here
+
+            try:
+                self.ray_head = start_private_ray(cfg, log)
+            except RuntimeError:
+                self.journal.close()
+                self.conn.release()
+                raise
         self.ctx = zmq.Context()
+        self.supervisor = Supervisor(self.ctx, WORKER_INBOX, self._slot_config(), log)
+        self.book = JobBook(self.journal, self.emit, max_attempts=cfg.max_attempts,
+                            longest_first=len(self.supervisor.slots) > 1)
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # larger messages drop the peer
         self.router.setsockopt(zmq.LINGER, 0)
@@ -83,11 +95,11 @@ class Engine:
         key = new_key()
         self.session = Session(key.encode("ascii"))
         self.conn.write(endpoint, key)
-        self.supervisor = Supervisor(self.ctx, WORKER_INBOX, cfg, log)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.begin_stop())
         log(f"listening on {endpoint} (pid {os.getpid()}), backend {cfg.backend}, "
-            f"connection file {self.conn.path}, journal {journal_path}, {len(self.book.queue)} job(s) to resume")
+            f"connection file {self.conn.path}, journal {journal_path}, {len(self.book.queue)} job(s) to resume, "
+            f"{len(self.supervisor.slots)} slot(s)")
         try:
             self.supervisor.spawn()
             self.loop()
@@ -97,6 +109,8 @@ class Engine:
             self.inbox.close(0)
             self.ctx.term()
             self.journal.close()
+            if self.ray_head is not None:
+                self.ray_head.stop()
             self.conn.release()
             log("stopped")
         return 0
@@ -158,28 +172,47 @@ class Engine:
     def step_stop(self, now: float) -> bool:
         """Stop the worker without losing work: a running item is cancelled and stays queued."""
         if now > self.stop_deadline:
-            key = self.supervisor.running_key()
+            keys = self.supervisor.running_keys()
             self.supervisor.kill()
-            if key is not None:
+            for key in keys:
                 self.book.item_lost(*key_item(key), "engine stopped", stopping=True)
             return True
         return self.supervisor.step_stop()
 
     # ------------------------------------------------------------------ work
 
+    def _slot_config(self):
+        """The configuration slots are planned from (a private Ray's address filled in)."""
+        if self.ray_head is None:
+            return self.config
+        import dataclasses
+
+        return dataclasses.replace(self.config, ray_address=self.ray_head.address, ray_env=self.ray_head.env)
+
     def dispatch(self) -> None:
-        if self.supervisor.ready_worker() is None:
-            return
-        nxt = self.book.next_item()
-        if nxt is not None:
-            self.supervisor.start_run(*nxt)
+        """Hand waiting items to every ready slot (the book picks the order)."""
+        while True:
+            worker = self.supervisor.ready_worker()
+            if worker is None:
+                return
+            nxt = self.book.next_item()
+            if nxt is None:
+                return
+            self.supervisor.start_run(*nxt, worker=worker)
+
+    def stop_orphans(self) -> None:
+        """Items still running for jobs that ended (one item failed, or cancelled): stop them."""
+        for job_id in self.book.orphaned_jobs():
+            self.supervisor.cancel_job(job_id)
 
     def on_worker(self, msg: dict) -> None:
         report = self.supervisor.on_report(msg)
         if report is None:
             return
         if report.kind == "fatal":
-            self.book.fail_all("backend", report.msg["message"])
+            if self.fall_back_to_local(report.msg["message"]):
+                return
+            self.book.fail_all(report.msg.get("code") or "backend", report.msg["message"])
             return
         job_id, idx = key_item(report.key)
         m = report.msg
@@ -206,8 +239,21 @@ class Engine:
             self.book.item_cancelled(job_id, idx, stopping=self.stopping)
         else:
             self.book.item_failed(job_id, idx, m["code"], m["message"])
+        self.stop_orphans()
         if not self.stopping:
             self.supervisor.maybe_recycle()
+
+    def fall_back_to_local(self, reason: str) -> bool:
+        """With ``--ray-fallback local``: the cluster is unreachable, so run on local slots instead."""
+        sup = self.supervisor
+        if self.config.ray_fallback != "local" or not sup.slots or sup.slots[0].spec.kind != "ray":
+            return False
+        from .supervisor import local_fallback
+
+        for key in sup.replace_slots(local_fallback(self.config)):
+            self.book.item_lost(*key_item(key), "the Ray cluster is gone", stopping=True)  # runs again locally
+        log(f"{reason}; falling back to {len(sup.slots)} local slot(s)")
+        return True
 
     # ------------------------------------------------------------------ events
 
@@ -299,10 +345,12 @@ class Engine:
             "backend": dict(sup.backend_info, error=sup.backend_error),
             "worker": w.describe() if w is not None else None,
             "workers": sup.describe(),
+            "slots": sup.describe_slots(),
             "memory": {"engine_rss": process_rss(), "worker_rss": w.describe()["rss"] if w is not None else None,
                        "gpu": w.gpu if w is not None else None},
             "queue": {"jobs": len(self.book.queue),
-                      "running": {"job_id": running[0][0], "item": running[0][1]} if running else None},
+                      "running": {"job_id": running[0][0], "item": running[0][1]} if running else None,
+                      "running_items": [{"job_id": j, "item": i} for j, i in running]},
             "jobs": self.journal.counts(),
             "clients": len(self.clients),
         })
@@ -327,7 +375,7 @@ class Engine:
         if state is None:
             raise ProtocolError("not_found", "job_id", f"no job {job_id}")
         if state == "cancelling":
-            self.supervisor.worker.cancel()  # takes effect at the next window boundary
+            self.supervisor.cancel_job(job_id)  # takes effect at the next window boundary
         self.reply(msg, {"job_id": job_id, "state": state})
 
     def on_shutdown(self, msg: Message, content: dict) -> None:
@@ -397,6 +445,12 @@ def serve(args) -> int:
         if args.backend not in known:
             log(f"error: unknown backend {args.backend!r} (installed: {', '.join(sorted(known))})")
             return 2
+    if getattr(args, "ray_address", ""):
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # looked up, not imported
+            log("error: --ray-address needs Ray: pip install 'foley-engine[ray]'")
+            return 2
     try:
         return Engine(config_from_args(args)).serve()
     except EngineAlreadyRunning as exc:
@@ -407,6 +461,9 @@ def serve(args) -> int:
         return 2
     except (OSError, sqlite3.Error) as exc:
         log(f"error: cannot open the journal or connection file: {exc}")
+        return 2
+    except RuntimeError as exc:  # the private Ray (--ray-address local) did not start
+        log(f"error: {exc}")
         return 2
 
 

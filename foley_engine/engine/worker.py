@@ -19,6 +19,7 @@ import traceback
 from foley_engine.malloc_tuning import trim_heap
 
 from .memory import gpu_memory, process_rss
+from .slots import SlotLost
 
 
 class Channel:
@@ -42,6 +43,7 @@ class Worker:
         self.inbox: queue.Queue = queue.Queue()
         self.current = None
         self.cancel = threading.Event()
+        self.early_cancel = None
         self._lock = threading.Lock()
 
     def read_stdin(self) -> None:
@@ -49,9 +51,12 @@ class Worker:
             msg = json.loads(line)
             if msg.get("type") == "cancel":
                 with self._lock:
-                    # A late cancel for an item that already finished must not hit the next one.
+                    # A late cancel for an item that already finished must not hit the next one;
+                    # an early one (sent before this worker picked the run up) waits for it.
                     if self.current == msg.get("key"):
                         self.cancel.set()
+                    else:
+                        self.early_cancel = msg.get("key")
             else:
                 self.inbox.put(msg)
         os._exit(0)  # the server is gone; nobody would collect our work
@@ -78,6 +83,8 @@ class Worker:
         with self._lock:
             self.current = key
             self.cancel.clear()
+            if self.early_cancel == key:
+                self.cancel.set()
         send = self.channel.send
 
         def progress(p):
@@ -94,11 +101,20 @@ class Worker:
             generated = generate_to_file(
                 Job.from_item(item), self.backend, spec["out_path"], subtype=item.format,
                 progress=progress, cancel=self.cancel.is_set, on_span=on_span,
+                # A ray slot with several actors fans the windows of one item out over them.
+                pool=self.backend if getattr(self.backend, "width", 1) > 1 else None,
             )
             result = generated.to_result(item, msg["index"], self.backend.channels)
             report = {"type": "done", "key": key, "result": result.to_wire()}
         except Cancelled:
             report = {"type": "cancelled", "key": key}
+        except SlotLost as exc:
+            # A ray slot's actor died: exit, so the engine requeues the item and starts a new slot.
+            sys.stderr.write(f"foley worker: {exc}\n")
+            sys.stderr.flush()
+            from .worker_process import SLOT_LOST_EXIT
+
+            os._exit(SLOT_LOST_EXIT)
         except FoleyError as exc:
             report = {"type": "error", "key": key, "code": exc.code, "message": str(exc)}
         except Exception as exc:  # a backend bug: report it, keep serving
@@ -117,9 +133,14 @@ def main() -> int:
     channel = Channel()
     init = json.loads(sys.stdin.readline() or "{}")
     try:
-        from foley_engine.backends.registry import load_backend
+        if init.get("ray"):
+            from .ray_slots import load_remote  # a ray slot: the backend is an actor on the cluster
 
-        backend = load_backend(init["backend"], **(init.get("options") or {}))
+            backend = load_remote(init)
+        else:
+            from foley_engine.backends.registry import load_backend
+
+            backend = load_backend(init["backend"], **(init.get("options") or {}))
     except Exception as exc:
         code = getattr(exc, "code", "backend")
         channel.send({"type": "fatal", "code": code, "message": f"cannot load backend {init.get('backend')!r}: {exc}"})

@@ -20,7 +20,13 @@ import zmq
 from .memory import process_rss
 
 
+#: a ray slot's worker exits with this when its actor (or the actor's node) died mid-item
+SLOT_LOST_EXIT = 75
+
+
 def describe_exit(returncode: int) -> str:
+    if returncode == SLOT_LOST_EXIT:
+        return "the slot's Ray actor was lost (the actor or its node died)"
     if returncode < 0:
         import signal
 
@@ -41,7 +47,8 @@ class WorkerProcess:
     item the engine already gave up on is recognised and ignored.
     """
 
-    def __init__(self, ctx: zmq.Context, inbox_endpoint: str, generation: int, backend: str, options: dict):
+    def __init__(self, ctx: zmq.Context, inbox_endpoint: str, generation: int, backend: str, options: dict,
+                 *, env: Optional[dict] = None, init: Optional[dict] = None):
         self.generation = generation
         self.state = "loading"
         self.started = time.monotonic()
@@ -52,7 +59,9 @@ class WorkerProcess:
         self.backend_info: dict = {}
         self.current: Optional[str] = None
         self.cancel_sent = False
+        extra_env = env or {}
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.update(extra_env)  # a slot's own GPU (CUDA_VISIBLE_DEVICES)
         # glibc gives the stdin thread and each job's decode thread a second malloc arena, which
         # objects freed by the main thread fragment and malloc_trim cannot shrink: +11 KiB per job
         # after warm-up with 2 arenas (+3-5 MiB per 100 jobs with glibc's default), +2 KiB with one.
@@ -62,7 +71,7 @@ class WorkerProcess:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
-        self._send({"backend": backend, "options": options})
+        self._send(dict(init or {}, backend=backend, options=options))
         self._thread = threading.Thread(
             target=self._pump, args=(ctx, inbox_endpoint), name=f"worker-{generation}", daemon=True
         )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ..malloc_tuning import trim_heap
 from ..media.decode import FrameReader
 from ..media.probe import MediaInfo, probe
 from ..timebase import format_seconds, to_index, to_time
-from .planner import Window, cut_search_range, next_window
+from .planner import Window, cut_search_range, next_window, plan_windows
 from .stitch import crossfade
 
 #: processing window for backends that accept any length (bounds memory)
@@ -93,6 +94,15 @@ class _GridBuffer:
             self.items[name] = [e for e in self.items[name] if e[0] >= lo]
 
 
+class WindowPool(Protocol):
+    """Generates windows elsewhere (threads, Ray actors): ``submit`` returns a future-like handle
+    whose ``result()`` is the window's audio and ``cancel()`` gives it up."""
+
+    width: int
+
+    def submit(self, request: WindowRequest): ...
+
+
 class LongformScheduler:
     """Runs a :class:`Job` through a :class:`Backend`, yielding finished :class:`Span` s in order."""
 
@@ -113,15 +123,81 @@ class LongformScheduler:
         *,
         progress: Optional[Callable[[Progress], None]] = None,
         cancel: Optional[Callable[[], bool]] = None,
+        pool: Optional["WindowPool"] = None,
     ) -> Iterator[Span]:
+        """Finished spans in order.  With a ``pool`` and a backend whose windows are independent,
+        up to ``pool.width`` windows are generated at once (their requests planned, decoded and
+        analysed here, in order) and stitched in order: the same samples as one after the other."""
         info = info or probe(job.media)
+        media_range = job.resolve_range(info)
+        job_range = job.output_range(media_range)
+        sr = self.sample_rate
+        first, stop = job_range.samples(sr)
+        total = stop - first
+        windows_estimate = max(1, math.ceil((total - self.overlap) / max(1, self.window - self.overlap)))
+        fan_out = pool is not None and pool.width > 1 and bool(getattr(self.backend, "independent_windows", False))
+        requests = self.requests(job, info, cancel=cancel)
+        started = time.monotonic()
+        tail: Optional[np.ndarray] = None
+        done = 0
+        in_flight: deque = deque()
+        try:
+            while True:
+                if fan_out:
+                    # Keep the pool full; requests stay in order, results are taken in order.
+                    while len(in_flight) < pool.width:
+                        nxt = next(requests, None)
+                        if nxt is None:
+                            break
+                        in_flight.append((nxt[0], nxt[1], pool.submit(nxt[1])))
+                    if not in_flight:
+                        return
+                    window, request, pending = in_flight.popleft()
+                    raw = pending.result()
+                else:
+                    nxt = next(requests, None)
+                    if nxt is None:
+                        return
+                    window, request = nxt
+                    request.previous_tail = tail
+                    raw = self.backend.generate(request)
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled")
+                audio = check_output(self.backend, request, raw)
+                offset = 0
+                if job.align:
+                    # Before the crossfade, so a shifted window still blends with its neighbours.
+                    audio, offset = align_window(audio, window.start, sr, request.events)
+                if tail is not None:
+                    audio[: tail.shape[0]] = crossfade(tail, audio[: tail.shape[0]])
+                keep = window.next_start - window.start
+                span = Span(window.start, audio[:keep] if not window.is_last else audio, sr, window, offset)
+                tail = None if window.is_last else audio[keep:].copy()
+                done += span.audio.shape[0]
+                if progress is not None:
+                    progress(Progress(done, total, window.index + 1, max(windows_estimate, window.index + 1),
+                                      time.monotonic() - started))
+                yield span
+                if window.is_last:
+                    return
+        finally:
+            for _, _, pending in in_flight:
+                pending.cancel()
+            requests.close()
+
+    def requests(self, job: Job, info: MediaInfo, *,
+                 cancel: Optional[Callable[[], bool]] = None) -> Iterator[tuple[Window, WindowRequest]]:
+        """The item's windows and their requests, planned lazily in order (``previous_tail`` left None).
+
+        One streaming decode and analysis; frames and events older than the current window are
+        forgotten as soon as the next one is asked for, so memory is O(window) per request held.
+        """
         media_range = job.resolve_range(info)
         # Everything below is in job time: media time, unless the job plays
         # its source at another speed (then the output lasts duration / speed).
         job_range = job.output_range(media_range)
         sr = self.sample_rate
         first, stop = job_range.samples(sr)
-        total = stop - first
         lookback = Fraction(self.backend.lookback)
         media_pad = 4 / info.fps if info.fps else Fraction(1, 4)
         frame_pad = media_pad / job.speed
@@ -158,11 +234,6 @@ class LongformScheduler:
                 log.add(analyzer.push(frame.time, frame.gray))
                 grids.add(frame.time, frame.grid)
 
-        align = job.align
-        started = time.monotonic()
-        windows_estimate = max(1, math.ceil((total - self.overlap) / max(1, self.window - self.overlap)))
-        tail: Optional[np.ndarray] = None
-        done = 0
         start = first
         index = 0
         try:
@@ -173,7 +244,9 @@ class LongformScheduler:
                 # last samples need the frames after them.
                 pump_until(to_time(min(start + self.window, stop), sr) + frame_pad)
                 lo, hi = cut_search_range(start, self.window, self.overlap)
-                cuts = [to_index(c, sr) for c in log.cuts_between(to_time(lo, sr), to_time(hi + 1, sr))]
+                # Every cut whose sample index is in [lo, hi] (next_window filters by index), the same
+                # set plan() finds in the whole item: the lazy plan equals the full one.
+                cuts = [to_index(c, sr) for c in log.cuts_between(to_time(lo - 1, sr), to_time(hi + 1, sr))]
                 window = next_window(index, start, stop, self.window, self.overlap, cuts)
                 t0, t1 = to_time(window.start, sr), to_time(window.end, sr)
                 if exhausted and last_frame_time is not None:
@@ -190,23 +263,10 @@ class LongformScheduler:
                     seed=derive_seed(job.seed, index),
                     job_seed=job.seed,
                     window_index=index,
-                    previous_tail=tail,
+                    previous_tail=None,
                     options=dict(job.options),
                 )
-                audio = check_output(self.backend, request, self.backend.generate(request))
-                offset = 0
-                if align:
-                    # Before the crossfade, so a shifted window still blends with its neighbours.
-                    audio, offset = align_window(audio, window.start, sr, request.events)
-                if tail is not None:
-                    audio[: tail.shape[0]] = crossfade(tail, audio[: tail.shape[0]])
-                keep = window.next_start - window.start
-                span = Span(window.start, audio[:keep] if not window.is_last else audio, sr, window, offset)
-                tail = None if window.is_last else audio[keep:].copy()
-                done += span.audio.shape[0]
-                if progress is not None:
-                    progress(Progress(done, total, index + 1, max(windows_estimate, index + 1), time.monotonic() - started))
-                yield span
+                yield window, request
                 if window.is_last:
                     return
                 start = window.next_start
@@ -219,6 +279,29 @@ class LongformScheduler:
                 grids.forget_before(next_t0)
         finally:
             reader.close()
+
+    def plan(self, job: Job, info: Optional[MediaInfo] = None) -> list[Window]:
+        """The item's whole window plan, computed at once from every cut of a full analysis pass
+        (:func:`~.planner.plan_windows`); equal to the plan :meth:`requests` computes lazily."""
+        info = info or probe(job.media)
+        media_range = job.resolve_range(info)
+        sr = self.sample_rate
+        first, stop = job.output_range(media_range).samples(sr)
+        media_pad = 4 / info.fps if info.fps else Fraction(1, 4)
+        lookback = Fraction(self.backend.lookback)
+        reader = FrameReader(info, start=max(Fraction(0), media_range.start - lookback * job.speed),
+                             end=media_range.end + media_pad, specs=(),
+                             grid_range=(to_time(first, sr), to_time(stop, sr)),
+                             time_map=job.to_job_time(media_range), queue_size=1024)
+        analyzer, log = Analyzer(), EventLog()
+        try:
+            for frame in reader:
+                log.add(analyzer.push(frame.time, frame.gray))
+            log.add(analyzer.flush())
+        finally:
+            reader.close()
+        cuts = [to_index(c, sr) for c in log.events.cuts]
+        return plan_windows(first, stop, self.window, self.overlap, cuts)
 
     @staticmethod
     def _check_not_truncated(info: MediaInfo, last_frame: Fraction, needed_until: Fraction) -> None:

@@ -174,6 +174,11 @@ class HunyuanBackend(Backend):
         reason = _device_check(options.get("device") or "cuda:0", size, bool(options.get("offload")))
         return Availability(False, reason) if reason else Availability(True)
 
+    @property
+    def independent_windows(self) -> bool:
+        """With ``continuity=crossfade`` a window never sees its predecessor: windows may run in parallel."""
+        return self.continuity != "inpaint"
+
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:
             raise BackendError(f"hunyuan renders at {self.sample_rate} Hz, got a request at {request.sample_rate} Hz")

@@ -66,6 +66,8 @@ class ProceduralBackend(Backend):
     overlap = Fraction(1, 4)
     lookback = Fraction(4)  # longer than any one-shot (metal 3.6 s, thunder 3.9 s)
     frame_specs = ()
+    #: a pure function of absolute time, the job seed and the visual events: windows may run in parallel
+    independent_windows = True
     device = "cpu"
     #: finished stems are normalised to this (LUFS, BS.1770) unless the job says otherwise
     loudness_target = DEFAULT_TARGET_LUFS

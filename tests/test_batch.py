@@ -1,0 +1,152 @@
+"""``foley batch``: inputs of every kind, a season through N slots, resume, an engine restart mid-batch."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+
+import opentimelineio as otio
+import pytest
+
+from otio_adapters.batch_cli import BatchError, expand_inputs, register
+
+from test_engine_backend import make_clip, wait_for
+
+ENV_PULSE = "scale_backends:EnvPulse"
+RATE = 30000 / 1001
+
+
+def batch(*argv) -> int:
+    """``foley batch ...`` through the command's own register (the shared venv's entry points are main's)."""
+    parser = argparse.ArgumentParser(prog="foley")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["batch", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("season")
+    (folder / "ep1").mkdir()
+    (folder / "ep2").mkdir()
+    return {
+        "a": make_clip(str(folder / "ep1" / "a.mp4"), seconds=2),
+        "b": make_clip(str(folder / "ep1" / "b.mov"), seconds=3),
+        "c": make_clip(str(folder / "ep2" / "c.mp4"), seconds=4),
+        "folder": str(folder),
+    }
+
+
+def timeline(path, media, frames=60):
+    tl = otio.schema.Timeline("cut")
+    v = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    rt = lambda n: otio.opentime.RationalTime(n, RATE)  # noqa: E731
+    for i, (src, dur) in enumerate([(0, 30), (20, 40)]):
+        ref = otio.schema.ExternalReference(target_url=otio.url_utils.url_from_filepath(media),
+                                            available_range=otio.opentime.TimeRange(rt(0), rt(frames)))
+        v.append(otio.schema.Clip(name=f"shot{i}", media_reference=ref,
+                                  source_range=otio.opentime.TimeRange(rt(src), rt(dur))))
+    tl.tracks.append(v)
+    otio.adapters.write_to_file(tl, path)
+    return path
+
+
+def test_inputs_files_folders_globs_and_lists(clips, tmp_path):
+    f = clips["folder"]
+    (tmp_path / "notes.txt").write_text("not media")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# a comment\n{clips['c']}\n\n{f}/ep1/a.mp4\n")
+    media, timelines = expand_inputs([f"{f}/ep1", f"{f}/**/*.mp4", f"@{listing}"])
+    assert media == [clips["a"], clips["b"], clips["c"]]  # each once, in a stable order
+    tl = timeline(str(tmp_path / "cut.otio"), clips["a"])
+    assert expand_inputs([str(tmp_path)]) == ([], [tl])  # folders: known extensions only
+    assert expand_inputs([f], out_dir=f"{f}/ep2") == ([clips["a"], clips["b"]], [])  # never our own outputs
+    for bad in (str(tmp_path / "missing.mp4"), str(tmp_path / "*.mkv"), "@" + str(tmp_path / "nolist")):
+        with pytest.raises(BatchError):
+            expand_inputs([bad])
+
+
+def test_usage_errors_are_one_line(clips, tmp_path, capsys):
+    assert batch(str(tmp_path / "nothing"), "--out", str(tmp_path / "o")) == 2
+    assert "no such file" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert batch(str(empty), "--out", str(tmp_path / "o")) == 2
+    assert "no media files or timelines" in capsys.readouterr().err
+    assert batch(clips["a"], "--out", str(tmp_path / "o"), "--option", "nokey") == 2
+
+
+def test_dry_run_lists_longest_first(clips, tmp_path, capsys):
+    assert batch(clips["folder"], "--out", str(tmp_path / "o"), "--dry-run") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[-1] for ln in lines] == ["c.mp4", "b.mov", "a.mp4"]
+
+
+def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp_path, capsys):
+    engine = engines(tmp_path / "engine", "--slots", "2", backend=ENV_PULSE)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    cut = timeline(str(tmp_path / "cut.otio"), clips["c"], frames=120)
+    out = tmp_path / "out"
+    args = [clips["folder"], cut, str(bad), "--out", str(out), "--connection-file", engine.connection_file,
+            "--no-autostart", "--prompt", "footsteps", "--progress"]
+    assert batch(*args) == 1  # the bad file fails alone
+    err = capsys.readouterr().err
+    assert "left" in err and "failed  bad.mp4" in err and "x real time" in err
+    doc = json.loads((out / "foley-batch-summary.json").read_text())
+    t = doc["totals"]
+    assert (t["items"], t["done"], t["failed"], t["skipped"]) == (6, 5, 1, 0)
+    assert doc["engine"] == {"backend": "pulse", "slots": 2}
+    for it in doc["items"]:
+        if it["status"] == "done":
+            assert os.path.getsize(it["output"]) > 44
+    [tl_doc] = doc["timelines"]
+    assert tl_doc["filled"] == 2 and tl_doc["output"].endswith("cut_foley.otio")
+    filled = otio.adapters.read_from_file(tl_doc["output"])
+    assert [t.kind for t in filled.tracks] == ["Video", "Audio"] and len(filled.tracks[1].find_clips()) == 2
+    md = (out / "foley-batch-summary.md").read_text()
+    assert "5 done" in md and "bad.mp4" in md and "| shot1" not in md  # labels name the timeline too
+    assert not [n for n in os.listdir(out) if n.endswith(".partial")]
+    with engine.client() as eng:
+        jobs_before = len(eng.jobs())
+
+    assert batch(*args) == 1  # again: the finished items are skipped, the failed one is tried again
+    assert "failed  bad.mp4" in capsys.readouterr().err
+    doc = json.loads((out / "foley-batch-summary.json").read_text())
+    t = doc["totals"]
+    assert (t["done"], t["skipped"], t["failed"]) == (0, 5, 1)
+    with engine.client() as eng:
+        assert len(eng.jobs()) == jobs_before  # nothing generated again (the engine refused the bad file)
+
+
+def test_the_batch_rides_through_an_engine_restart(engines, clips, tmp_path, capsys):
+    folder = tmp_path / "engine"
+    engine = engines(folder, "--slots", "2", backend=ENV_PULSE)
+    out = tmp_path / "out"
+    items = [clips["a"], clips["b"], clips["c"]]
+    code = []
+    runner = threading.Thread(target=lambda: code.append(batch(
+        *items, "--out", str(out), "--connection-file", engine.connection_file, "--no-autostart",
+        "--option", "delay=0.3", "--reconnect-timeout", "60")))
+    runner.start()
+
+    def finished_one():
+        with engine.client() as eng:
+            return any(j["items_done"] for j in eng.jobs())
+
+    wait_for(finished_one, 60, "a first finished item")
+    engine.kill()
+    restarted = engines(folder, "--slots", "2", backend=ENV_PULSE)  # same journal, same connection file
+    runner.join(120)
+    assert not runner.is_alive() and code == [0], restarted.log()
+    doc = json.loads((out / "foley-batch-summary.json").read_text())
+    assert doc["totals"]["done"] == 3
+    with restarted.client() as eng:
+        jobs = [eng.job(j["job_id"]) for j in eng.jobs()]
+    assert len(jobs) == 3  # the same jobs, found again by their submit ids: none submitted twice
+    attempts = sorted(j["items"][0]["attempts"] for j in jobs)
+    assert attempts[0] == 1  # the item finished before the kill was never run again
+    outputs = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
+    assert outputs == sorted(os.path.basename(it["output"]) for it in doc["items"])
+    assert not [n for n in os.listdir(out) if n.endswith(".partial")]
