@@ -166,14 +166,10 @@ def check_output(args, item: Item, info, out: str, sample_rate: int, channels: i
     check_free_space(os.path.dirname(out), wav_bytes(stop - first, channels, item.format))
 
 
-def _duration_limit(text: str) -> Fraction:
-    try:
-        value = parse_number(text, "--max-duration")
-    except TimeError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("--max-duration must be positive (seconds)")
-    return value
+def _max_duration(text: str) -> Fraction:
+    from .media.wav import max_duration_arg  # imported when used: `foley` starts without soundfile
+
+    return max_duration_arg(text)
 
 
 # ---------------------------------------------------------------- backend options
@@ -383,7 +379,7 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
     gen.add_argument("--motion", choices=["diff", "flow"], default="diff",
                      help="motion from frame differences (default) or camera-compensated optical flow "
                           "(needs opencv-python-headless)")
-    gen.add_argument("--max-duration", type=_duration_limit, default=None, metavar="SECONDS",
+    gen.add_argument("--max-duration", type=_max_duration, default=None, metavar="SECONDS",
                      help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
     gen.add_argument("--progress", action="store_true",

@@ -87,7 +87,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-exit", type=float, default=0.0, metavar="MINUTES",
                         help="stop after this many minutes with no job queued or running (default 0: never; "
                         "engines started by an editor adapter use 30)")
-    parser.add_argument("--max-duration", type=_seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--max-duration", type=_max_duration, default=None, metavar="SECONDS",
                         help="refuse items whose output lasts longer (default $FOLEY_MAX_DURATION, else 21600 = 6 h)")
     parser.add_argument("--output-root", action="append", default=[], metavar="DIR",
                         help="write results only inside this folder (repeatable; default: anywhere the user can "
@@ -119,16 +119,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                        help="when the cluster cannot be reached: fail the items (default) or use local slots")
 
 
-def _seconds(text: str) -> Fraction:
-    from plugin_host.timebase import TimeError, parse_number
+def _max_duration(text: str) -> Fraction:
+    from ..media.wav import max_duration_arg  # imported when used: `foley` starts without soundfile
 
-    try:
-        value = parse_number(text, "--max-duration")
-    except TimeError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
+    return max_duration_arg(text)
 
 
 def _slot_count(text: str) -> int:

@@ -74,20 +74,39 @@ def wav_bytes(num_samples: int, channels: int, subtype: str = "PCM_24") -> int:
     return 44 + num_samples * channels * BYTES_PER_SAMPLE.get(subtype, 4)
 
 
+def positive_seconds(text: str, what: str) -> Fraction:
+    """A positive number of seconds in the bounded time grammar; :class:`TimeError` names ``what``."""
+    from ..timebase import TimeError, parse_number
+
+    value = parse_number(text, what)
+    if value <= 0:
+        raise TimeError(f"{what} must be a positive number of seconds")
+    return value
+
+
+def max_duration_arg(text: str) -> Fraction:
+    """``--max-duration`` (of ``foley generate`` and ``foley engine serve``) for argparse."""
+    import argparse
+
+    from ..timebase import TimeError
+
+    try:
+        return positive_seconds(text, "--max-duration")
+    except TimeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def default_max_duration() -> Fraction:
     """``$FOLEY_MAX_DURATION`` (seconds) if set, else :data:`DEFAULT_MAX_DURATION`."""
-    from ..timebase import TimeError, parse_number
+    from ..timebase import TimeError
 
     text = os.environ.get("FOLEY_MAX_DURATION", "").strip()
     if not text:
         return Fraction(DEFAULT_MAX_DURATION)
     try:
-        value = parse_number(text, "FOLEY_MAX_DURATION")
+        return positive_seconds(text, "FOLEY_MAX_DURATION")
     except TimeError as exc:
         raise OutputError(str(exc)) from None
-    if value <= 0:
-        raise OutputError("FOLEY_MAX_DURATION must be a positive number of seconds")
-    return value
 
 
 def check_output_budget(num_samples: int, sample_rate: int, *, max_duration: Fraction,
