@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import pytest
 
@@ -64,9 +65,9 @@ def all_ready(engine):
     return engine
 
 
-def ray_engine(engines, folder, cluster, *args):
+def ray_engine(engines, folder, cluster, *args, backend=ENV_PULSE):
     return all_ready(engines(folder, "--ray-address", cluster.address, "--ray-gpus-per-slot", "1",
-                             "--ray-cpus-per-slot", "0.1", "--ray-connect-timeout", "60", *args, backend=ENV_PULSE))
+                             "--ray-cpus-per-slot", "0.1", "--ray-connect-timeout", "60", *args, backend=backend))
 
 
 def file_bytes(path):
@@ -109,6 +110,24 @@ def test_ray_slots_write_the_same_bytes_as_one_local_worker(engines, cluster, cl
         results = eng.submit(items, out_dir=str(out)).wait(timeout=120)
     assert [file_bytes(r["path"]) for r in results] == want
     assert sum(s["items_run"] for s in engine.status()["slots"]) == len(items)
+
+
+def test_finishing_and_warnings_match_one_machine_for_a_normalising_backend(engines, cluster, clip, tmp_path):
+    """procedural normalises its stems (loudness_target) and reports unknown words: the engine's side
+    of a ray slot must do both exactly as a local worker does."""
+    from foley_engine.backends.procedural import ProceduralBackend
+    from foley_engine.generate import generate_to_file
+    from foley_engine.job import Job
+
+    local = generate_to_file(Job(clip, Fraction(0), Fraction(2), "wood impacts, rian"), ProceduralBackend(),
+                             str(tmp_path / "local.wav"))
+    engine = ray_engine(engines, tmp_path / "e", cluster, backend="procedural")
+    (tmp_path / "out").mkdir()
+    with engine.client(timeout=10) as eng:
+        (result,) = eng.submit([{"media": clip, "start": "0", "end": "2", "prompt": "wood impacts, rian"}],
+                               out_dir=str(tmp_path / "out")).wait(timeout=120)
+    assert file_bytes(result["path"]) == file_bytes(local.path)
+    assert result["warnings"] == list(local.warnings) and any("'rian'" in w for w in result["warnings"])
 
 
 def test_an_actor_killed_mid_item_reruns_it_to_identical_output(engines, cluster, clip, tmp_path):

@@ -90,11 +90,8 @@ def load_backend(name: str, **options) -> Backend:
 
 def prompt_warnings(name: str, prompt: str, negative_prompt: str = "") -> list[str]:
     """What backend ``name`` will not use of the prompts, without loading a model (class methods)."""
-    entry = discover().get(name)
-    if entry is None:
-        return []
     try:
-        return list(entry.load_class().prompt_warnings(prompt, negative_prompt))
+        return list(backend_class(name).prompt_warnings(prompt, negative_prompt))
     except (BackendError, AttributeError):
         return []
 

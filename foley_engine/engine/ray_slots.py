@@ -61,6 +61,7 @@ class BackendActor:
                 "native_window": str(b.native_window) if b.native_window else None,
                 "overlap": str(b.overlap), "lookback": str(b.lookback), "frame_specs": tuple(b.frame_specs),
                 "device": b.device, "independent_windows": bool(getattr(b, "independent_windows", False)),
+                "loudness_target": getattr(b, "loudness_target", None),
             },
             "remote": {
                 "host": socket.gethostname(), "node_ip": ray.util.get_node_ip_address(),
@@ -150,6 +151,9 @@ class RemoteBackend(Backend):
         self.frame_specs = tuple(a["frame_specs"])
         self.device = a["device"]
         self.independent_windows = a["independent_windows"]
+        # Finishing (the loudness pass) runs here, on the engine's node: same target, same bytes.
+        self.loudness_target = a["loudness_target"]
+        self.registry_name = backend
         self.remote = dict(info["remote"], actors=len(self.actors))
         if len(infos) > 1:
             self.remote["fan_out"] = [i["remote"] for i in infos]
@@ -163,6 +167,12 @@ class RemoteBackend(Backend):
 
     def generate(self, request: WindowRequest):
         return self._get(self.actor.generate.remote(request))
+
+    def prompt_warnings(self, prompt: str, negative_prompt: str = "") -> list[str]:
+        """The real backend class's warnings (a class method: no actor round trip)."""
+        from foley_engine.backends.registry import prompt_warnings
+
+        return prompt_warnings(self.registry_name, prompt, negative_prompt)
 
     def submit(self, request: WindowRequest) -> "_RemoteWindow":
         actor = self.actors[self._next % len(self.actors)]
