@@ -55,7 +55,7 @@ class Engine:
         self.replay = ReplayGuard()
         self.known_client = False
         self.last_busy = time.monotonic()  #: when a job was last queued or running (for --idle-exit)
-        self.probes = Probes(config.probe_timeout)
+        self.probes = Probes(config.probe_timeout, wake=self.wake)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -205,7 +205,18 @@ class Engine:
         for job_id in self.book.orphaned_jobs():
             self.supervisor.cancel_job(job_id)
 
+    def wake(self) -> None:
+        """Called from a probe thread: a message on the worker inbox ends the loop's poll now."""
+        push = self.ctx.socket(zmq.PUSH)  # sockets are per thread; inproc ones are cheap
+        try:
+            push.connect(WORKER_INBOX)
+            push.send_json({"type": "wake"})
+        finally:
+            push.close(linger=1000)
+
     def on_worker(self, msg: dict) -> None:
+        if msg.get("type") == "wake":
+            return  # a finished probe: the loop answers it below
         report = self.supervisor.on_report(msg)
         if report is None:
             return

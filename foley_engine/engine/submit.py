@@ -22,7 +22,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Callable, Optional
 
 from plugin_host.items import Item
 from plugin_host.protocol import ProtocolError
@@ -151,8 +151,11 @@ class Probes:
     refused); being a daemon it never keeps the engine from exiting.
     """
 
-    def __init__(self, timeout: float = 30.0, max_in_flight: int = 8):
+    def __init__(self, timeout: float = 30.0, max_in_flight: int = 8, wake: Optional[Callable[[], None]] = None):
+        """``wake()`` is called from a probe's thread when it finishes, so the loop answers at once
+        instead of at its next poll time-out."""
         self.timeout = timeout
+        self.wake = wake
         self.max_in_flight = max_in_flight
         #: key -> (future, deadline, context the server keeps for the reply)
         self.pending: dict[str, tuple[Future, float, dict]] = {}
@@ -172,6 +175,8 @@ class Probes:
                 future.set_result(resolve_items(items, out_dir, job_id, limits))
             except BaseException as exc:  # delivered to the loop, which answers the client
                 future.set_exception(exc)
+            if self.wake is not None:
+                self.wake()
 
         threading.Thread(target=run, name=f"probe-{job_id[:8]}", daemon=True).start()
         self.pending[key] = (future, time.monotonic() + self.timeout, context)
