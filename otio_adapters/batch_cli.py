@@ -310,9 +310,11 @@ class Progress:
         finished = sum(u.status != "pending" for u in self.units)
         n = len(self.units)
         left = "--:--:--"
-        if done > 0 and elapsed > 0.5:
+        # A rate is shown once it means something: after half a second, or when all is done.
+        settled = done > 0 and elapsed > 0 and (elapsed > 0.5 or done >= self.total)
+        if settled:
             left = _clock((self.total - done) * elapsed / done)
-        speed = f"{done / elapsed:.1f}x real time" if elapsed > 0.5 and done > 0 else "starting"
+        speed = f"{done / elapsed:.1f}x real time" if settled else "starting"
         return (f"[{100 * done / self.total:5.1f}%] {finished}/{n} items, {_clock(done)} of {_clock(self.total)} "
                 f"media, {speed}, {left} left")
 
