@@ -28,7 +28,8 @@ demo: $(DEMO_STAMP)
 	$(PY) -m foley_engine.demo demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	# A crashed test worker ends the run (with loadfile, a replaced worker can leave xdist waiting forever).
+	$(PY) -m pytest -q -n 2 --dist loadfile --max-worker-restart=0
 
 bench: $(STAMP)
 	$(PY) benchmarks/longform.py
