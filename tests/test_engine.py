@@ -7,13 +7,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import soundfile as sf
-import zmq
 
 from plugin_host.client import EngineClient, JobCancelled, RequestRejected, VersionMismatch, WrongKey
-from plugin_host.protocol import DELIMITER, MAX_MESSAGE_BYTES, ConnectionInfo, Session, read_connection_file
+from plugin_host.protocol import DELIMITER, MAX_MESSAGE_BYTES, ConnectionInfo, read_connection_file
 from foley_engine.timebase import to_index
 
-from test_engine_backend import EngineProcess, PulseBackend, make_clip
+from test_engine_backend import EngineProcess, PulseBackend, exchange, make_clip, raw_socket
 
 
 @pytest.fixture(scope="module")
@@ -97,21 +96,6 @@ def test_retimed_item_lasts_range_over_speed(eng, clip, tmp_path):
     result = eng.submit([{"media": clip, "start": "1/2", "end": "5/2", "speed": "2"}], out_dir=str(tmp_path)).wait()[0]
     assert result["speed"] == "2" and result["start_sample"] == 24000 and result["num_samples"] == 48000
     assert sf.info(result["path"]).frames == 48000
-
-
-def raw_socket(engine):
-    info = read_connection_file(engine.connection_file)
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(info.endpoint)
-    return sock, Session(info.key.encode())
-
-
-def exchange(sock, session, frames, timeout=3.0):
-    sock.send_multipart(frames)
-    if not sock.poll(timeout * 1000):
-        return None
-    return session.deserialize(sock.recv_multipart())
 
 
 def test_bad_messages_get_an_error_naming_the_field(engine):

@@ -181,3 +181,24 @@ def test_pulse_backend_windows_agree(tmp_path):
     b = generate_to_file(Job(clip, seed=3), PulseBackend(window="3/2"), str(tmp_path / "b.wav"), subtype="float")
     assert a.windows > b.windows > 1
     np.testing.assert_allclose(sf.read(a.path)[0], sf.read(b.path)[0], atol=1e-6)
+
+
+def raw_socket(engine):
+    """A bare DEALER socket and a session with the engine's key: for sending hand-made frames."""
+    import zmq
+
+    from plugin_host.protocol import Session, read_connection_file
+
+    info = read_connection_file(engine.connection_file)
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(info.endpoint)
+    return sock, Session(info.key.encode())
+
+
+def exchange(sock, session, frames, timeout=3.0):
+    """Send frames and read one reply (None when nothing comes back within ``timeout``)."""
+    sock.send_multipart(frames)
+    if not sock.poll(timeout * 1000):
+        return None
+    return session.deserialize(sock.recv_multipart())

@@ -7,13 +7,12 @@ import json
 import time
 
 import pytest
-import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugin_host.protocol import DELIMITER, Session, read_connection_file
+from plugin_host.protocol import DELIMITER
 
-from test_engine_backend import EngineProcess, make_clip
+from test_engine_backend import EngineProcess, make_clip, raw_socket
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=False, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -38,11 +37,8 @@ def out_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def wire(engine):
-    info = read_connection_file(engine.connection_file)
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(info.endpoint)
-    yield sock, Session(info.key.encode())
+    sock, session = raw_socket(engine)
+    yield sock, session
     sock.close()
 
 

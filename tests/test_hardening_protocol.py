@@ -3,13 +3,12 @@ import json
 import time
 
 import pytest
-import zmq
 
 from plugin_host.client import RequestRejected
 from plugin_host import protocol
-from plugin_host.protocol import DELIMITER, Session, read_connection_file
+from plugin_host.protocol import DELIMITER
 
-from test_engine_backend import EngineProcess, make_clip
+from test_engine_backend import EngineProcess, exchange, make_clip, raw_socket
 
 MAX_JSON_DEPTH = getattr(protocol, "MAX_JSON_DEPTH", 32)
 
@@ -26,19 +25,11 @@ def clip(tmp_path_factory):
     return make_clip(str(tmp_path_factory.mktemp("clips") / "clip.mp4"), seconds=2)
 
 
-def raw(engine):
-    info = read_connection_file(engine.connection_file)
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(info.endpoint)
-    return sock, Session(info.key.encode())
+raw = raw_socket
 
 
-def answer(sock, session, frames, timeout=5.0):
-    sock.send_multipart(frames)
-    if not sock.poll(timeout * 1000):
-        return None
-    return session.deserialize(sock.recv_multipart())
+def answer(sock, session, frames, timeout=5.0):  # hostile frames may take the engine a moment longer
+    return exchange(sock, session, frames, timeout)
 
 
 def alive(engine):
