@@ -134,15 +134,20 @@ def refusal(exc: RequestRejected) -> str:
 
 
 class BatchRunner:
-    def __init__(self, client: EngineClient, out_dir: str, *, policy: str = ISOLATE,
+    def __init__(self, client: Optional[EngineClient], out_dir: str, *, policy: str = ISOLATE,
                  sample_rate: Optional[int] = None, timeout: Optional[float] = None,
                  reconnect_window: float = 0.0, connect: Optional[Callable[[], EngineClient]] = None,
-                 resume: bool = False):
-        """``sample_rate``: refuse results at another rate (adapters placing on a 48 kHz grid).
-        ``timeout``: seconds the whole batch may take.  ``connect()``: a new connected client after the
-        engine went away (default: the same connection file, no autostart)."""
+                 resume: bool = False, keep_jobs_on_interrupt: bool = False):
+        """``client``: a connected client, or None to connect with ``connect()`` (then the reconnect window
+        covers the first connection too).  ``sample_rate``: refuse results at another rate (adapters placing
+        on a 48 kHz grid).  ``timeout``: seconds the whole batch may take.  ``connect()``: a new connected
+        client after the engine went away (default: the same connection file, no autostart).
+        ``keep_jobs_on_interrupt``: Ctrl-C leaves the engine's jobs running (their items fail as
+        ``interrupted``), so a re-run with the same submit ids picks them up; by default they are cancelled."""
         if policy not in POLICIES:
             raise ValueError(f"failure policy {policy!r} is not one of {', '.join(POLICIES)}")
+        if client is None and connect is None:
+            raise ValueError("BatchRunner needs a client or a connect function")
         self.client = client
         self.out_dir = out_dir
         self.policy = policy
@@ -150,6 +155,7 @@ class BatchRunner:
         self.timeout = timeout
         self.reconnect_window = reconnect_window
         self.resume = resume
+        self.keep_jobs_on_interrupt = keep_jobs_on_interrupt
         self.connect = connect or (lambda: EngineClient.connect(
             client.connection_file, timeout=client.timeout, retries=client.retries, heartbeat=client.heartbeat_interval))
 
@@ -161,13 +167,15 @@ class BatchRunner:
             on_failure: Optional[Callable[[ItemOutcome], None]] = None,
             on_submitted: Optional[Callable[[str], None]] = None,
             on_disconnect: Optional[Callable[[str], None]] = None,
+            on_connect: Optional[Callable[[EngineClient], None]] = None,
             cancel: Optional[Callable[[], bool]] = None) -> BatchOutcome:
         """Generate ``items``; callbacks run on the calling thread as things happen.
 
         ``out_dirs``: a folder per item (default: the runner's).  ``cancel()`` is polled while
         waiting: once it returns True every unfinished job is cancelled in the engine (finished
         results are kept).  Ctrl-C (KeyboardInterrupt) does the same and sets ``interrupted``.
-        ``on_disconnect(reason)``: the engine went away and the runner waits for it.
+        ``on_disconnect(reason)``: the engine went away and the runner waits for it;
+        ``on_connect(client)``: the runner connected (``connect()``) to an engine.
         """
         folders = list(out_dirs) if out_dirs is not None else [self.out_dir] * len(items)
         if submit_ids is None:
@@ -175,7 +183,7 @@ class BatchRunner:
             submit_ids = [submit_id_for(item, d, salt) for item, d in zip(items, folders)]
         run = _Run(self, list(items), folders, list(submit_ids), cancel,
                    dict(progress=on_progress, result=on_result, failure=on_failure, submitted=on_submitted,
-                        disconnect=on_disconnect))
+                        disconnect=on_disconnect, connect=on_connect))
         return run.go()
 
 
@@ -233,17 +241,23 @@ class _Run:
     # ---------------------------------------------------------------- the loop
 
     def go(self) -> BatchOutcome:
-        client, owned, gone_since = self.runner.client, [], None
+        client, owned, gone_since, pause = self.runner.client, [], None, False
         try:
             while self.unfinished():
                 try:
+                    if pause:
+                        time.sleep(1.0)  # the engine went away: give it a moment
+                        pause = False
+                    if client is None:
+                        client = self.runner.connect()
+                        owned.append(client)
+                        if self.on["connect"] is not None:
+                            self.on["connect"](client)
                     self.submit(client)
                     self.follow(client)
                     gone_since = None
                 except KeyboardInterrupt:
-                    self.outcome.interrupted = self.outcome.cancelled = True
-                    self.cancel_jobs()
-                    self.fail_unfinished("cancelled")
+                    self.interrupted()
                 except EngineError as exc:
                     window = self.runner.reconnect_window
                     if self.outcome.cancelled or isinstance(exc, EngineTimeout) and self.past_deadline():
@@ -253,23 +267,24 @@ class _Run:
                     if not window or time.monotonic() - gone_since > window:
                         self.fail_unfinished(f"the engine is gone: {exc}" if window else str(exc))
                         continue
-                    client = self.reconnect(str(exc), owned) or client
+                    # Its journal keeps our jobs: the same submit ids find them once it is back.
+                    if self.on["disconnect"] is not None:
+                        self.on["disconnect"](str(exc))
+                    client, pause = None, True
         finally:
             for c in owned:
                 c.close()
         return self.outcome
 
-    def reconnect(self, reason: str, owned: list) -> Optional[EngineClient]:
-        """Wait a moment and connect again; None while the engine is still away."""
-        if self.on["disconnect"] is not None:
-            self.on["disconnect"](reason)
-        time.sleep(1.0)
-        try:
-            client = self.runner.connect()
-        except EngineError:
-            return None
-        owned.append(client)
-        return client
+    def interrupted(self) -> None:
+        """Ctrl-C: cancel the unfinished jobs, or leave them to a re-run (``keep_jobs_on_interrupt``)."""
+        self.outcome.interrupted = True
+        if self.runner.keep_jobs_on_interrupt:
+            self.fail_unfinished("interrupted")
+            return
+        self.outcome.cancelled = True
+        self.cancel_jobs()
+        self.fail_unfinished("cancelled")
 
     def submit(self, client: EngineClient) -> None:
         """Each unfinished item as its own job (the same submit id finds a job the engine already has)."""

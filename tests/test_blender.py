@@ -426,7 +426,7 @@ def test_engine_start_autostart_status_and_stop_from_blender(bpy, prefs, media, 
     prefs.connection_file = str(conn)
     prefs.engine_command = f'"{sys.executable}" -m foley_engine.cli engine serve --journal "{tmp_path / "j.sqlite"}"'
     spec = engine_spec(bpy.context)
-    assert spec.serve_args[-2:] == ["--backend", "procedural"]
+    assert spec.serve_args[-2:] == ("--backend", "procedural")
     assert status()["state"] == "not running"
 
     # The panel's Start button.
