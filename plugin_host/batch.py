@@ -168,6 +168,7 @@ class BatchRunner:
             on_submitted: Optional[Callable[[str], None]] = None,
             on_disconnect: Optional[Callable[[str], None]] = None,
             on_connect: Optional[Callable[[EngineClient], None]] = None,
+            on_span: Optional[Callable[[int, dict], None]] = None,
             cancel: Optional[Callable[[], bool]] = None) -> BatchOutcome:
         """Generate ``items``; callbacks run on the calling thread as things happen.
 
@@ -176,6 +177,8 @@ class BatchRunner:
         results are kept).  Ctrl-C (KeyboardInterrupt) does the same and sets ``interrupted``.
         ``on_disconnect(reason)``: the engine went away and the runner waits for it;
         ``on_connect(client)``: the runner connected (``connect()``) to an engine.
+        ``on_span(index, span)``: a finished span of item ``index`` (``start_sample``, ``num_samples``; for
+        early placement or seam checks).
         """
         folders = list(out_dirs) if out_dirs is not None else [self.out_dir] * len(items)
         if submit_ids is None:
@@ -183,7 +186,8 @@ class BatchRunner:
             submit_ids = [submit_id_for(item, d, salt) for item, d in zip(items, folders)]
         run = _Run(self, list(items), folders, list(submit_ids), cancel,
                    dict(progress=on_progress, result=on_result, failure=on_failure, submitted=on_submitted,
-                        disconnect=on_disconnect, connect=on_connect))
+                        disconnect=on_disconnect, connect=on_connect,
+                        span=on_span))
         return run.go()
 
 
@@ -312,6 +316,8 @@ class _Run:
             c = event.content
             if event.type == "progress":
                 self.progress(i, c)
+            elif event.type == "span" and self.on["span"] is not None:
+                self.on["span"](i, c)
             elif event.type == "item":
                 self.succeed(i, Result.from_wire(c["result"]), job.job_id)
             elif event.type == "failed":
