@@ -354,7 +354,7 @@ class EngineClient:
                 if job._watching != self.generation:
                     job._watch()
                 while job.final is None:
-                    event = self._next_event(job.job_id, 0)
+                    event = self._next_event(job.job_id)
                     if event is None:
                         break
                     if job._accept(event):
@@ -377,18 +377,10 @@ class EngineClient:
         job = self.job(job_id)
         return EngineJob(self, job_id, job["items"], watching=None)
 
-    def _next_event(self, job_id: str, wait: float) -> Optional[Event]:
+    def _next_event(self, job_id: str) -> Optional[Event]:
+        """A queued event of ``job_id``, or None (the socket is read by :meth:`events_of`)."""
         queued = self._events.get(job_id)
-        if queued:
-            return queued.popleft()
-        deadline = time.monotonic() + wait
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._socket.poll(remaining * 1000):
-                return None
-            self._receive("")
-            if self._events.get(job_id):
-                return self._events[job_id].popleft()
+        return queued.popleft() if queued else None
 
 
 class EngineJob:
@@ -423,30 +415,18 @@ class EngineJob:
     def events(self, timeout: Optional[float] = None, on_idle: Optional[Callable[[], None]] = None) -> Iterator[Event]:
         """Events until the job ends (then stops); :class:`EngineTimeout` after ``timeout`` seconds.
 
-        ``on_idle`` is called about once per heartbeat interval while no event
-        arrives (e.g. to notice a user's cancel request).
+        ``on_idle`` is called a few times a second while no event arrives (e.g. to notice a
+        user's cancel request).  One job's view of :meth:`EngineClient.events_of`.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.final is None:
-            if self._watching != self.client.generation:
-                self._watch()
-            event = self.client._next_event(self.job_id, self.client.heartbeat_interval)
-            if time.monotonic() - self.client.last_request >= self.client.heartbeat_interval:
-                # Also while events flow: the engine stops sending to clients it has not heard from.
-                # Reconnects (and bumps the generation) if the engine went away.
-                self.client.heartbeat()
-            if event is None:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise EngineTimeout(f"job {self.job_id[:8]} did not finish within {timeout:.0f} s")
-                if on_idle is not None:
-                    on_idle()
-                continue
-            if event.seq is not None:
-                if event.seq <= self.last_seq:
-                    continue  # already seen before a reconnect
-                self.last_seq = event.seq
-            if event.terminal:
-                self.final = event
+
+        def idle() -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise EngineTimeout(f"job {self.job_id[:8]} did not finish within {timeout:.0f} s")
+            if on_idle is not None:
+                on_idle()
+
+        for _, event in self.client.events_of([self], on_idle=idle):
             yield event
 
     def wait(self, timeout: Optional[float] = None) -> list[dict]:
