@@ -184,11 +184,21 @@ class BatchRunner:
         if submit_ids is None:
             salt = "" if self.resume else uuid.uuid4().hex[:12]
             submit_ids = [submit_id_for(item, d, salt) for item, d in zip(items, folders)]
-        run = _Run(self, list(items), folders, list(submit_ids), cancel,
+        run = _Run(self, list(items), folders, _distinct(submit_ids), cancel,
                    dict(progress=on_progress, result=on_result, failure=on_failure, submitted=on_submitted,
                         disconnect=on_disconnect, connect=on_connect,
                         span=on_span))
         return run.go()
+
+
+def _distinct(ids: Sequence[str]) -> list:
+    """The same work twice in one batch is two jobs: a repeated id gets ``~2``, ``~3``, ... (stable)."""
+    seen: dict = {}
+    out = []
+    for i in ids:
+        seen[i] = seen.get(i, 0) + 1
+        out.append(i if seen[i] == 1 else f"{i}~{seen[i]}")
+    return out
 
 
 class _Run:

@@ -47,6 +47,9 @@ def test_items_run_at_once_and_a_resumed_run_finds_the_engines_jobs(engines, cli
         assert len(eng.jobs()) == jobs
         fresh = BatchRunner(eng, out).run(work[:1])  # not resuming: a run is its own work
         assert fresh.outcomes[0].ok and fresh.outcomes[0].job_id not in {o.job_id for o in first.outcomes}
+        twice = BatchRunner(eng, out, resume=True).run([work[0], work[0]])  # the same work twice: two jobs
+        assert twice.outcomes[0].job_id == first.outcomes[0].job_id != twice.outcomes[1].job_id
+        assert all(o.ok for o in twice.outcomes)
 
 
 def test_isolate_and_stop(engines, clip, tmp_path):
