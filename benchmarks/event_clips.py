@@ -76,6 +76,7 @@ class StressClip:
     cuts: list[int] = field(default_factory=list)
     gradual: list[tuple[int, int]] = field(default_factory=list)  # [first, last] frames of a dissolve
     repeats: list[int] = field(default_factory=list)
+    events: list[tuple[str, int]] = field(default_factory=list)  # (kind, first frame) of true events
 
     @property
     def duration(self) -> Fraction:
@@ -134,3 +135,87 @@ def camera_pan(name: str, still: np.ndarray, rate: Fraction, size: tuple[int, in
     w, h = size
     out = [still[:h, i * step: i * step + w].copy() for i in range(frames)]
     return StressClip(name, out, rate)
+
+
+# ------------------------------------------------ events on real footage, with exact truth
+
+def _paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> np.ndarray:
+    """``img`` with ``patch`` pasted at (x, y), clipped to the picture."""
+    out = img.copy()
+    h, w = patch.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(img.shape[1], x + w), min(img.shape[0], y + h)
+    if x0 < x1 and y0 < y1:
+        out[y0:y1, x0:x1] = patch[y0 - y: y1 - y, x0 - x: x1 - x]
+    return out
+
+
+def inserts(name: str, frames: list[np.ndarray], rate: Fraction, cuts: tuple[int, ...], patch: np.ndarray,
+            every: int = 25, seed: int = 0) -> StressClip:
+    """Brief inserts of 1-10 frames on real footage, away from its cuts: full-frame flashes
+    (the picture brightened), partial flashes (a bright blob, a muzzle flash), a real patch
+    slamming into view and out, and full-frame inserts of another shot (A -> B -> A).
+    ``events`` holds (kind, first frame) for each; the pictures return to the footage after."""
+    rng = np.random.default_rng(seed)
+    out = [f.copy() for f in frames]
+    events = []
+    h, w = frames[0].shape[:2]
+    styles = ("flash", "blob", "patch", "shot")
+    at, k = 10, 0
+    while at + 12 < len(out):
+        length = int(rng.integers(1, 11))
+        if any(at - 3 <= c <= at + length + 3 for c in cuts):
+            at += 5
+            continue
+        style = styles[k % len(styles)]
+        k += 1
+        cx, cy, r = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.35) * h
+        px, py = int(rng.uniform(0, w - patch.shape[1])), int(rng.uniform(0, h - patch.shape[0]))
+        for i in range(at, at + length):
+            img = out[i].astype(np.float32)
+            if style == "flash":
+                img = img + (255 - img) * rng.uniform(0.5, 0.9)
+            elif style == "blob":
+                yy, xx = np.mgrid[:h, :w]
+                glow = np.clip(1.0 - np.hypot(xx - cx, yy - cy) / r, 0, 1)[..., None]
+                img = img + (255 - img) * glow
+            elif style == "patch":
+                img = _paste(out[i], patch, px, py)
+            else:
+                img = frames[(i + len(frames) // 2) % len(frames)]
+            out[i] = np.clip(img, 0, 255).astype(np.uint8)
+        events.append(("flash" if style in ("flash", "blob") else "insert", at))
+        at += length + every
+    clip = StressClip(name, out, rate, cuts=list(cuts))
+    clip.events = events
+    return clip
+
+
+def drops(name: str, background: list[np.ndarray], rate: Fraction, patch: np.ndarray, count: int = 8,
+          pan: int = 0, seed: int = 0) -> StressClip:
+    """A real object (``patch``) falling or thrown onto a real background and stopping dead,
+    ``count`` times; with ``pan`` the whole picture also pans that many pixels a frame
+    (camera motion on top).  ``events`` holds ("impact", frame of first rest)."""
+    rng = np.random.default_rng(seed)
+    h, w = background[0].shape[:2]
+    ph, pw = patch.shape[:2]
+    out, events = [], []
+    x, y = w // 2, h - ph - 4
+    period = 40
+    for k in range(count):
+        # 6-12 frames of flight, then rest until the next throw.
+        flight = int(rng.integers(6, 13))
+        x1, y1 = int(rng.uniform(0, w - pw)), int(rng.uniform(h * 0.4, h - ph))
+        x0, y0 = int(rng.uniform(0, w - pw)), 0 - ph // 2
+        for i in range(period):
+            j = len(out)
+            bg = background[j % len(background)]
+            if pan:
+                bg = np.roll(bg, -pan * j, axis=1)
+            u = min(1.0, (i + 1) / flight)
+            px, py = (x0 + (x1 - x0) * u, y0 + (y1 - y0) * u * u) if i < flight else (x1, y1)
+            out.append(_paste(bg, patch, int(px), int(py)))
+            if i == flight - 1:
+                events.append(("impact", j))
+    clip = StressClip(name, out, rate)
+    clip.events = events
+    return clip
