@@ -31,6 +31,8 @@ STEP_RHYTHM_MIN = 0.45  # ...with at least this autocorrelation (white noise sta
 CADENCE_PERIOD = 0.55
 #: ...while the mean motion over the last period is at least this (a figure walking in a wide shot)
 CADENCE_MIN = 0.004
+#: ...and uneven (standard deviation over mean at least this): a steady pan is not someone walking
+CADENCE_UNEVEN = 0.15
 
 WHOOSH_BANDS = (250.0, 500.0, 1000.0, 2000.0, 4000.0)
 
@@ -113,7 +115,7 @@ class MotionTrack:
 
         A clock ticks every ``CADENCE_PERIOD`` of absolute time; a tick becomes a step at the
         first frame at or after it when the motion over the period before it is at least
-        ``CADENCE_MIN`` and no rhythm step fell within that period.  Only frames up to the
+        ``CADENCE_MIN`` and uneven (``CADENCE_UNEVEN``: not a steady pan) and no rhythm step fell within that period.  Only frames up to the
         step decide, so every window that sees it agrees.  Not where feet land: a cadence.
         """
         m, s = self.motion, self.samples
@@ -128,7 +130,9 @@ class MotionTrack:
         for tick, k, a in zip(ticks, at, starts):
             if k >= m.size or k <= a or s[k] - tick > period // 2:
                 continue
-            if float(m[a:k].mean()) < CADENCE_MIN:
+            level = float(m[a:k].mean())
+            # A camera pan moves steadily; figures moving in the scene make the motion uneven.
+            if level < CADENCE_MIN or float(m[a:k].std()) < CADENCE_UNEVEN * level:
                 continue
             if busy.size and np.any((busy > tick - period) & (busy <= s[k])):
                 continue
