@@ -36,6 +36,8 @@ FLASH_BRIGHTNESS_SHARE = 0.6
 #: whole-picture change below which nothing moves (no camera shift is looked for, no start)
 IMPACT_MIN_MOTION = 0.004
 START_RISE_RATIO = 3.0
+#: a picture changing less than this has no region moving as much as a hit (a region is 1/16 of it)
+REGION_MIN_CHANGE = regions.HIT_MIN_MOTION / 16
 #: new pictures a decision waits for: the cut context and the longest dissolve half-span
 LOOKAHEAD = max(shots.CUT_CONTEXT, max(shots.GRADUAL_HALF_SPANS))
 
@@ -80,9 +82,12 @@ def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarr
     if total > 1e-6:
         x = float(columns @ _positions(columns.size)) / total
         y = float(diff.sum(axis=1) @ _positions(g.shape[0])) / total
-    # Regions only where something moves: a still picture has no hit to find.
-    shift = regions.camera_shift(g, ref.gray) if change >= IMPACT_MIN_MOTION else (0, 0)
-    blocks = regions.regions(regions.block_change(g, ref.gray, shift, diff))
+    # Regions only where something moves: below REGION_MIN_CHANGE no region can reach a hit
+    # or an insert (None reads as no motion anywhere); the camera only when the picture moves.
+    blocks = None
+    if change >= REGION_MIN_CHANGE:
+        shift = regions.camera_shift(g, ref.gray) if change >= IMPACT_MIN_MOTION else (0, 0)
+        blocks = regions.regions(regions.block_change(g, ref.gray, shift, diff))
     motion = -1.0
     if flow is not None:
         motion, x, _ = flow.measure(ref.u8, u8)
@@ -198,11 +203,11 @@ class Analyzer:
             nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]]))
         quiet = cut or inside
         peak = 0.0
-        if not quiet and prev is not None and cur.regions is not None:
-            peak = float(cur.regions.max())
+        if not quiet and prev is not None:
+            peak = float(cur.regions.max()) if cur.regions is not None else 0.0
             # Hit: a region that moved into this picture stops in the next one.  The picture
             # before a cut is never one (the shot just ended), nor one next to an insert.
-            if nxt is not None and nxt.regions is not None and not next_cut:
+            if cur.regions is not None and nxt is not None and not next_cut:
                 region_level = float(np.median(self._recent_peaks)) if self._recent_peaks else 0.0
                 hit = regions.find_hit(prev.regions, cur.regions, nxt.regions, region_level)
                 if hit is not None:

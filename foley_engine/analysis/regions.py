@@ -67,9 +67,8 @@ def block_change(cur: np.ndarray, ref: np.ndarray, shift: tuple[int, int],
 def regions(blocks: np.ndarray) -> np.ndarray:
     """Mean change over each block and its neighbours (3x3, edges padded with zeros)."""
     p = np.pad(blocks, 1)
-    out = p[:-2, :-2] + p[:-2, 1:-1] + p[:-2, 2:] + p[1:-1, :-2] + p[1:-1, 1:-1] + p[1:-1, 2:] \
-        + p[2:, :-2] + p[2:, 1:-1] + p[2:, 2:]
-    return out * (1.0 / 9.0)
+    rows = p[:-2] + p[1:-1] + p[2:]  # separable: three rows, then three columns
+    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) * (1.0 / 9.0)
 
 
 @lru_cache(maxsize=1)
@@ -77,10 +76,10 @@ def _centres() -> tuple[np.ndarray, np.ndarray]:
     return ((np.arange(COLUMNS) + 0.5) / COLUMNS * 2 - 1), ((np.arange(ROWS) + 0.5) / ROWS * 2 - 1)
 
 
-def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: np.ndarray,
+def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Optional[np.ndarray],
              baseline: float) -> Optional[tuple[float, float, float]]:
     """A hit in the picture whose region motion is ``cur`` (``before``/``after``: the
-    pictures either side), as (strength, x, y), or None.
+    pictures either side; None: nothing moved there), as (strength, x, y), or None.
 
     The region moving most must move clearly (``HIT_MIN_MOTION``, and above
     ``baseline``, the usual level of the strongest region in this shot), have
@@ -92,9 +91,9 @@ def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: np.ndarray,
     if m < HIT_MIN_MOTION or m < 1.5 * baseline:
         return None
     r0, r1, c0, c1 = max(0, r - 1), min(ROWS, r + 2), max(0, c - 1), min(COLUMNS, c + 2)
-    if float(after[r0:r1, c0:c1].max()) >= HIT_DROP_RATIO * m:
+    if after is not None and float(after[r0:r1, c0:c1].max()) >= HIT_DROP_RATIO * m:
         return None
-    if before is not None and float(before[r0:r1, c0:c1].max()) < HIT_APPROACH_RATIO * m:
+    if before is None or float(before[r0:r1, c0:c1].max()) < HIT_APPROACH_RATIO * m:
         return None
     xs, ys = _centres()
     return min(1.0, m * 8.0), float(xs[c]), float(ys[r])
