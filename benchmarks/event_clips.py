@@ -77,6 +77,7 @@ class StressClip:
     gradual: list[tuple[int, int]] = field(default_factory=list)  # [first, last] frames of a dissolve
     repeats: list[int] = field(default_factory=list)
     events: list[tuple[str, int]] = field(default_factory=list)  # (kind, first frame) of true events
+    spans: list[tuple[int, int]] = field(default_factory=list)  # [first, return) frames of brief inserts
 
     @property
     def duration(self) -> Fraction:
@@ -157,7 +158,7 @@ def inserts(name: str, frames: list[np.ndarray], rate: Fraction, cuts: tuple[int
     ``events`` holds (kind, first frame) for each; the pictures return to the footage after."""
     rng = np.random.default_rng(seed)
     out = [f.copy() for f in frames]
-    events = []
+    events, spans = [], []
     h, w = frames[0].shape[:2]
     styles = ("flash", "blob", "patch", "shot")
     at, k = 10, 0
@@ -184,9 +185,10 @@ def inserts(name: str, frames: list[np.ndarray], rate: Fraction, cuts: tuple[int
                 img = frames[(i + len(frames) // 2) % len(frames)]
             out[i] = np.clip(img, 0, 255).astype(np.uint8)
         events.append(("flash" if style in ("flash", "blob") else "insert", at))
+        spans.append((at, at + length))
         at += length + every
     clip = StressClip(name, out, rate, cuts=list(cuts))
-    clip.events = events
+    clip.events, clip.spans = events, spans
     return clip
 
 
