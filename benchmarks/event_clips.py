@@ -194,30 +194,37 @@ def inserts(name: str, frames: list[np.ndarray], rate: Fraction, cuts: tuple[int
 
 def drops(name: str, background: list[np.ndarray], rate: Fraction, patch: np.ndarray, count: int = 8,
           pan: int = 0, seed: int = 0) -> StressClip:
-    """A real object (``patch``) falling or thrown onto a real background and stopping dead,
-    ``count`` times; with ``pan`` the whole picture also pans that many pixels a frame
-    (camera motion on top).  ``events`` holds ("impact", frame of first rest)."""
+    """Copies of a real object (``patch``) thrown one by one onto a real background, each
+    stopping dead where it lands and staying there (a pile of things dropped), ``count``
+    times; with ``pan`` the whole picture also pans that many pixels a frame (camera motion
+    on top).  ``events`` holds ("impact", the frame each one lands on)."""
     rng = np.random.default_rng(seed)
     h, w = background[0].shape[:2]
     ph, pw = patch.shape[:2]
-    out, events = [], []
-    x, y = w // 2, h - ph - 4
+    out, events, resting = [], [], []
     period = 40
     for k in range(count):
-        # 6-12 frames of flight, then rest until the next throw.
-        flight = int(rng.integers(6, 13))
+        flight = int(rng.integers(6, 13))  # frames in the air
         x1, y1 = int(rng.uniform(0, w - pw)), int(rng.uniform(h * 0.4, h - ph))
-        x0, y0 = int(rng.uniform(0, w - pw)), 0 - ph // 2
+        x0, y0 = int(rng.uniform(0, w - pw)), -ph
         for i in range(period):
             j = len(out)
-            bg = background[j % len(background)]
+            img = background[j % len(background)]
             if pan:
-                bg = np.roll(bg, -pan * j, axis=1)
-            u = min(1.0, (i + 1) / flight)
-            px, py = (x0 + (x1 - x0) * u, y0 + (y1 - y0) * u * u) if i < flight else (x1, y1)
-            out.append(_paste(bg, patch, int(px), int(py)))
+                img = np.roll(img, -pan * j, axis=1)
+            for rx, ry in resting:
+                img = _paste(img, patch, rx - pan * j, ry)
+            if i < flight:
+                u = (i + 1) / flight
+                img = _paste(img, patch, int(x0 + (x1 - x0) * u), int(y0 + (y1 - y0) * u * u))
+            else:
+                img = _paste(img, patch, x1 + pan * (landed - j), y1)  # at rest in the panned scene
             if i == flight - 1:
                 events.append(("impact", j))
+                landed = j
+                resting_now = (x1 + pan * j, y1)  # where it lies in the scene
+            out.append(img)
+        resting.append(resting_now)
     clip = StressClip(name, out, rate)
     clip.events = events
     return clip

@@ -112,7 +112,7 @@ class Analyzer:
         self._recent_motion: deque[float] = deque(maxlen=history)
         self._recent_changes: deque[float] = deque(maxlen=shots.CUT_CONTEXT)  # of decided non-cuts
         self._window: deque[_Picture] = deque(maxlen=2 * max(shots.GRADUAL_HALF_SPANS) + 1)
-        self._recent_peaks: deque[float] = deque(maxlen=history)  # strongest region per picture
+        self._region_level: Optional[np.ndarray] = None  # each region's usual motion in this shot
         self._insert_end: Optional[Fraction] = None  # PTS of the picture that ends a brief insert
         self._hold_limit = Fraction(cadence.HOLD_LIMIT_SECONDS)
 
@@ -202,14 +202,11 @@ class Analyzer:
         next_cut = nxt is not None and (nxt.gradual or nxt.change >= shots.CUT_MIN_CHANGE and shots.is_hard_cut(
             nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]]))
         quiet = cut or inside
-        peak = 0.0
         if not quiet and prev is not None:
-            peak = float(cur.regions.max()) if cur.regions is not None else 0.0
             # Hit: a region that moved into this picture stops in the next one.  The picture
             # before a cut is never one (the shot just ended), nor one next to an insert.
             if cur.regions is not None and nxt is not None and not next_cut:
-                region_level = float(np.median(self._recent_peaks)) if self._recent_peaks else 0.0
-                hit = regions.find_hit(prev.regions, cur.regions, nxt.regions, region_level)
+                hit = regions.find_hit(prev.regions, cur.regions, nxt.regions, self._region_level)
                 if hit is not None:
                     onsets.append(Onset(cur.pts, "impact", hit[0], hit[1], hit[2]))
             m = score if self._flow is None else cur.motion
@@ -219,7 +216,14 @@ class Analyzer:
                 onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x, nxt.y))
         motion = 0.0 if quiet else (score if self._flow is None else cur.motion)
         self._recent_motion.append(motion)
-        self._recent_peaks.append(peak)
+        if cut:
+            self._region_level = None  # a new shot: its regions' usual motion is not known yet
+        elif not quiet and cur.regions is not None:
+            level = self._region_level
+            self._region_level = cur.regions.copy() if level is None else \
+                level + regions.LEVEL_RATE * (cur.regions - level)
+        elif not quiet and self._region_level is not None:
+            self._region_level = self._region_level * (1.0 - regions.LEVEL_RATE)
         if not quiet:
             self._recent_changes.append(score)
         if not inside or self._insert_end is None:

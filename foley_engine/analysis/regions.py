@@ -30,6 +30,8 @@ HIT_MIN_MOTION = 0.03
 HIT_DROP_RATIO = 0.3
 #: ...having moved into this picture over at least the picture before too (not a flicker)
 HIT_APPROACH_RATIO = 0.25
+#: how fast a region's usual motion follows the picture (share of the newest picture)
+LEVEL_RATE = 0.2
 
 
 def camera_shift(cur: np.ndarray, ref: np.ndarray) -> tuple[int, int]:
@@ -76,31 +78,43 @@ def _centres() -> tuple[np.ndarray, np.ndarray]:
     return ((np.arange(COLUMNS) + 0.5) / COLUMNS * 2 - 1), ((np.arange(ROWS) + 0.5) / ROWS * 2 - 1)
 
 
-def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Optional[np.ndarray],
-             baseline: float) -> Optional[tuple[float, float, float]]:
-    """A hit in the picture whose region motion is ``cur`` (``before``/``after``: the
-    pictures either side; None: nothing moved there), as (strength, x, y), or None.
+def _max3(a: np.ndarray) -> np.ndarray:
+    """The largest value over each block and its neighbours."""
+    p = np.pad(a, 1)
+    rows = np.maximum(np.maximum(p[:-2], p[1:-1]), p[2:])
+    return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
-    The region moving most must move clearly (``HIT_MIN_MOTION``, and above
-    ``baseline``, the usual level of the strongest region in this shot), have
-    been moving into it over the picture before (an approach, not a flicker),
-    and stop: the next picture changes little anywhere around it.
+
+def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Optional[np.ndarray],
+             level: Optional[np.ndarray]) -> Optional[tuple[float, float, float]]:
+    """A hit in the picture whose region motion is ``cur`` (``before``/``after``: the
+    pictures either side; None: nothing moved), as (strength, x, y), or None.
+
+    A region hits when it moves clearly (``HIT_MIN_MOTION``, and half again above ``level``,
+    its usual motion in this shot: a steady mover is not hitting every frame), was moving
+    into it over the picture before too (an approach, not a flicker), and stops: the next
+    picture changes little anywhere around it.  Other regions may go on moving (people
+    walking elsewhere do not hide a box landing).  The strongest such region is the hit.
     """
-    r, c = np.unravel_index(int(np.argmax(cur)), cur.shape)
-    m = float(cur[r, c])
-    if m < HIT_MIN_MOTION or m < 1.5 * baseline:
+    if before is None:
         return None
-    r0, r1, c0, c1 = max(0, r - 1), min(ROWS, r + 2), max(0, c - 1), min(COLUMNS, c + 2)
-    if after is not None and float(after[r0:r1, c0:c1].max()) >= HIT_DROP_RATIO * m:
+    ok = (cur >= HIT_MIN_MOTION) & (_max3(before) >= HIT_APPROACH_RATIO * cur)
+    if after is not None:
+        ok &= _max3(after) < HIT_DROP_RATIO * cur
+    if level is not None:
+        ok &= cur > 1.5 * level
+    if not ok.any():
         return None
-    if before is None or float(before[r0:r1, c0:c1].max()) < HIT_APPROACH_RATIO * m:
-        return None
+    score = np.where(ok, cur, 0.0)
+    r, c = np.unravel_index(int(np.argmax(score)), score.shape)
     xs, ys = _centres()
-    return min(1.0, m * 8.0), float(xs[c]), float(ys[r])
+    return min(1.0, float(cur[r, c]) * 8.0), float(xs[c]), float(ys[r])
 
 
 #: a partial insert changes one region by at least this much (mean grey change over it)
 INSERT_MIN_REGION_CHANGE = 0.08
+#: ...while the whole picture changes less than this share of that (it is confined to a part)
+PARTIAL_SHARE = 0.4
 #: when it has returned, no region differs from before the insert by this share of its change
 ELSEWHERE_RATIO = 0.8
 #: the region is back when it differs from before the insert by less than this share of the
@@ -123,7 +137,8 @@ def partial_insert(prev: np.ndarray, prev_regions: Optional[np.ndarray], cur: np
     (index in ``ahead`` of the return, the region's change, x, y) or None."""
     r, c = np.unravel_index(int(np.argmax(cur_regions)), cur_regions.shape)
     m = float(cur_regions[r, c])
-    if m < INSERT_MIN_REGION_CHANGE:
+    # Confined to part of the picture: a change everywhere is a cut or a whole-picture insert.
+    if m < INSERT_MIN_REGION_CHANGE or float(np.abs(cur - prev).mean()) > PARTIAL_SHARE * m:
         return None
     if prev_regions is not None and m <= stand_out * max(float(prev_regions[r, c]), INSERT_MIN_REGION_CHANGE / stand_out / 2):
         return None

@@ -15,6 +15,7 @@ fails that test (its average is a double image).
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Optional, Sequence
 
 import numpy as np
@@ -27,9 +28,9 @@ CUT_RATIO = 3.0
 CUT_MIN_CHANGE = 0.035
 #: a brief insert jumps at least this much (a fifth of the picture by a tenth of the range)...
 INSERT_MIN_CHANGE = 0.02
-#: ...and a new picture at most this many later, and this soon (s), is back...
+#: ...and a new picture at most this many later, and this soon (seconds), is back...
 INSERT_MAX_PICTURES = 10
-INSERT_MAX_SECONDS = 0.5
+INSERT_MAX_SECONDS = Fraction(21, 50)  # 0.42 s: ten frames at 24 fps
 #: ...within this share of the jump from the picture before it
 INSERT_RETURN_RATIO = 0.5
 #: dissolve test: ends at least this far apart (mean grey change)...
