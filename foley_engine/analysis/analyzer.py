@@ -206,7 +206,8 @@ class Analyzer:
             # Hit: a region that moved into this picture stops in the next one.  The picture
             # before a cut is never one (the shot just ended), nor one next to an insert.
             if cur.regions is not None and nxt is not None and not next_cut:
-                hit = regions.find_hit(prev.regions, cur.regions, nxt.regions, self._region_level)
+                hit = regions.find_hit(prev.regions, cur.regions, [p.regions for p in ahead[: regions.HIT_REST]],
+                                       self._region_level)
                 if hit is not None:
                     onsets.append(Onset(cur.pts, "impact", hit[0], hit[1], hit[2]))
             m = score if self._flow is None else cur.motion

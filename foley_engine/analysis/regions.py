@@ -14,7 +14,7 @@ block to the next stays one region.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -28,6 +28,8 @@ SHIFT_GAIN = 0.7
 HIT_MIN_MOTION = 0.03
 #: ...and it hits when the next new picture changes less than this share there (it stopped)...
 HIT_DROP_RATIO = 0.3
+#: ...and stays stopped over this many new pictures...
+HIT_REST = 2
 #: ...having moved into this picture over at least the picture before too (not a flicker)
 HIT_APPROACH_RATIO = 0.25
 #: how fast a region's usual motion follows the picture (share of the newest picture)
@@ -85,22 +87,31 @@ def _max3(a: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
 
-def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Optional[np.ndarray],
+def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Sequence[Optional[np.ndarray]],
              level: Optional[np.ndarray]) -> Optional[tuple[float, float, float]]:
-    """A hit in the picture whose region motion is ``cur`` (``before``/``after``: the
-    pictures either side; None: nothing moved), as (strength, x, y), or None.
+    """A hit in the picture whose region motion is ``cur`` (``before``: the picture before;
+    ``after``: the next ``HIT_REST`` pictures; None: nothing moved), as (strength, x, y), or None.
 
     A region hits when it moves clearly (``HIT_MIN_MOTION``, and half again above ``level``,
     its usual motion in this shot: a steady mover is not hitting every frame), was moving
     into it over the picture before too (an approach, not a flicker), and stops: the next
-    picture changes little anywhere around it.  Other regions may go on moving (people
+    pictures change little anywhere around it.  Other regions may go on moving (people
     walking elsewhere do not hide a box landing).  The strongest such region is the hit.
     """
     if before is None:
         return None
-    ok = (cur >= HIT_MIN_MOTION) & (_max3(before) >= HIT_APPROACH_RATIO * cur)
-    if after is not None:
-        ok &= _max3(after) < HIT_DROP_RATIO * cur
+    moving = cur >= HIT_MIN_MOTION
+    stops = np.ones_like(moving)
+    for later in after:  # it stays stopped: a limb swinging through or a flicker moves again
+        if later is not None:
+            stops &= _max3(later) < HIT_DROP_RATIO * cur
+    if moving.any() and not (moving & ~stops).any():
+        # Everything that moved stops at once: over a wide area that is the picture pausing
+        # (a repeated frame the cadence test let through, a freeze), not one thing hitting.
+        rows, cols = np.nonzero(moving)
+        if cols.max() - cols.min() >= COLUMNS * 3 // 4 or rows.max() - rows.min() >= ROWS * 3 // 4:
+            return None
+    ok = moving & stops & (_max3(before) >= HIT_APPROACH_RATIO * cur)
     if level is not None:
         ok &= cur > 1.5 * level
     if not ok.any():
