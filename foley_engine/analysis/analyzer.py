@@ -238,6 +238,8 @@ class Analyzer:
     def _brief_insert(self, prev: _Picture, cur: _Picture, ahead: list[_Picture], score: float):
         """(index of the returning picture in ``ahead``, strength, x, y, brighter) if ``cur``
         starts a change that comes back within a few frames, whole-picture or partial."""
+        if score < shots.INSERT_MIN_CHANGE and (cur.regions is None or cur.regions.max() < regions.INSERT_MIN_REGION_CHANGE):
+            return None  # too small a change for either kind of insert
         later = [(p.pts - cur.pts, p.gray) for p in ahead]
         back = shots.brief_insert(prev.gray, score, list(self._recent_changes), later)
         if back is not None:
@@ -245,7 +247,7 @@ class Analyzer:
             return back, min(1.0, 0.3 + 5.0 * score), cur.x, cur.y, brighter
         if cur.regions is None:
             return None
-        part = regions.partial_insert(prev.gray, prev.regions, cur.gray, cur.regions, later, shots.CUT_RATIO,
+        part = regions.partial_insert(prev.gray, prev.regions, cur.gray, cur.regions, score, later, shots.CUT_RATIO,
                                       shots.INSERT_MAX_PICTURES, shots.INSERT_MAX_SECONDS)
         if part is None:
             return None
