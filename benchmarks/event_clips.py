@@ -78,6 +78,8 @@ class StressClip:
     repeats: list[int] = field(default_factory=list)
     events: list[tuple[str, int]] = field(default_factory=list)  # (kind, first frame) of true events
     spans: list[tuple[int, int]] = field(default_factory=list)  # [first, return) frames of brief inserts
+    shown: list[int] = field(default_factory=list)  # retimed clips: the source frame each frame shows
+    source: str = ""  # retimed clips: the name of the clip they were made from
 
     @property
     def duration(self) -> Fraction:
@@ -119,7 +121,7 @@ def retime(name: str, frames: list[np.ndarray], source_rate: Fraction, target_ra
     out = [frames[int(k)] for k in shown]
     repeats = [j for j in range(1, count) if shown[j] == shown[j - 1]]
     new_cuts = [next(j for j in range(count) if shown[j] >= c) for c in cuts if c < shown[-1]]
-    return StressClip(name, out, target_rate, cuts=new_cuts, repeats=repeats)
+    return StressClip(name, out, target_rate, cuts=new_cuts, repeats=repeats, shown=[int(k) for k in shown])
 
 
 def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length: int,
@@ -127,7 +129,8 @@ def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length:
     """Frame ``at`` held for ``length`` extra frames (an editor's freeze frame) mid-motion."""
     out = frames[: at + 1] + [frames[at]] * length + frames[at + 1:]
     moved = [c + length if c > at else c for c in cuts]
-    return StressClip(name, out, rate, cuts=moved, repeats=list(range(at + 1, at + 1 + length)))
+    shown = list(range(at + 1)) + [at] * length + list(range(at + 1, len(frames)))
+    return StressClip(name, out, rate, cuts=moved, repeats=list(range(at + 1, at + 1 + length)), shown=shown)
 
 
 def camera_pan(name: str, still: np.ndarray, rate: Fraction, size: tuple[int, int], frames: int,
