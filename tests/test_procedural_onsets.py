@@ -113,3 +113,12 @@ def test_real_footage_is_not_silent_and_the_picture_shapes_the_sound(clip, promp
     hop = sr // 20
     rms = np.sqrt(np.mean(audio[: audio.shape[0] // hop * hop].reshape(-1, hop, 2) ** 2, axis=(1, 2)))
     assert rms.max() > 4 * np.median(rms) + 1e-6
+
+
+def test_a_hit_where_a_foot_lands_is_that_footstep_not_a_second_sound():
+    onsets = steps([30]) + [Onset(frame_time(31), "impact", 0.9, 0.3), Onset(frame_time(60), "impact", 0.9, 0.3)]
+    events = make_events(3, onsets=onsets)
+    voices = place_voices(events, parse_prompt("door slams, footsteps"), 0, MotionTrack(events))
+    played = [(v.sample, v.kind) for v in voices]
+    assert (int(frame_time(30) * SR), "footsteps_concrete") in played
+    assert [p for p in played if p[1] == "door"] == [(int(frame_time(60) * SR), "door")]

@@ -29,6 +29,8 @@ IMPACT_AFTER_STEP = seconds(0.25)
 ONE_SHOT_KINDS = ("impact", "flash", "insert")
 #: a motion-guessed step this close to a pose footstep is that footstep: dropped
 POSE_STEP_REACH = seconds(0.3)
+#: a hit this close to a pose footstep is the foot landing: it plays no second sound
+FOOT_HIT_REACH = seconds(0.1)
 #: a one-shot cut short by a shot cut fades out over this long, ending on the cut
 CUT_FADE = seconds(0.005)
 
@@ -76,9 +78,12 @@ def place_voices(events: VisualEvents, mix: dict[str, float], seed: int, track: 
         steps = track.samples[frames] if frames.size else steps
         for f, s in zip(frames, steps):
             voices.append(Voice(int(s), _choose(surfaces, mix, seed, int(s)), "", track.strength(f), float(track.x[f])))
+    feet = np.array(sorted(to_index(o.time, SR) for o in events.onsets if o.kind == "footstep"), np.int64)
     for onset in events.onsets:
         s = to_index(onset.time, SR)
         strength, x = float(onset.strength), float(onset.x)
+        if onset.kind == "impact" and feet.size and np.min(np.abs(feet - s)) <= FOOT_HIT_REACH:
+            continue  # a region stopping where a foot lands is that footstep, not a second sound
         if onset.kind == "footstep":
             if surfaces:
                 voices.append(Voice(s, _choose(surfaces, mix, seed, s), "", max(strength, 0.4), x))
