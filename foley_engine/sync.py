@@ -102,8 +102,9 @@ def match_events(
 # kind of sound) gives the lag to the nearest millisecond, then the sample-
 # accurate onset detector refines it where the sounds are sharp transients.
 
-#: event kinds whose sound should start on the frame (motion "start" sounds swell in)
-SYNC_KINDS = ("impact", "flash")
+#: event kinds whose sound should start on the frame (hits, flashes, brief inserts, heel strikes;
+#: motion "start" sounds swell in)
+SYNC_KINDS = ("impact", "flash", "insert", "footstep")
 
 
 def event_times(events, kinds: Sequence[str] = SYNC_KINDS) -> list[Fraction]:
