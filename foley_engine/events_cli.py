@@ -50,7 +50,6 @@ def cmd_review(args) -> int:
     import soundfile
 
     from . import review, spotting
-    from .timebase import SAMPLE_RATE  # noqa: F401  (the WAV's own rate is read from the file)
 
     info = probe(args.media)
     try:

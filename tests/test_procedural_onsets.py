@@ -3,7 +3,6 @@ inserts, hits; real footage is never silent for a prompt whose events are visibl
 import importlib.util
 import os
 import sys
-from fractions import Fraction
 
 import numpy as np
 import pytest
