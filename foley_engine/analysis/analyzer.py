@@ -83,8 +83,8 @@ def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarr
         x = float(columns @ _positions(columns.size)) / total
         y = float(diff.sum(axis=1) @ _positions(g.shape[0])) / total
     # Regions only where something moves: below REGION_MIN_CHANGE no region can reach a hit
-    # or an insert (None reads as no motion anywhere); the camera only when the picture moves.
-    blocks = None
+    # or an insert; the camera only when the picture moves.  (None: the first picture, unknown.)
+    blocks = regions.STILL
     if change >= REGION_MIN_CHANGE:
         shift = regions.camera_shift(g, ref.gray) if change >= IMPACT_MIN_MOTION else (0, 0)
         blocks = regions.regions(regions.block_change(g, ref.gray, shift, diff))

@@ -25,13 +25,17 @@ MAX_SHIFT = 3
 #: a shift is the camera's only if it explains the profiles this much better than no shift
 SHIFT_GAIN = 0.7
 #: a region moving at least this much (mean grey change over its 18x18 pixels) can hit
-HIT_MIN_MOTION = 0.03
+HIT_MIN_MOTION = 0.045
 #: ...and it hits when the next new picture changes less than this share there (it stopped)...
 HIT_DROP_RATIO = 0.3
+#: ...this many times its usual motion in the shot...
+HIT_OVER_LEVEL = 1.5
 #: ...and stays stopped over this many new pictures...
 HIT_REST = 2
 #: ...having moved into this picture over at least the picture before too (not a flicker)
 HIT_APPROACH_RATIO = 0.25
+#: the region motion of a picture in which nothing moves
+STILL = np.zeros((ROWS, COLUMNS), np.float32)
 #: how fast a region's usual motion follows the picture (share of the newest picture)
 LEVEL_RATE = 0.2
 
@@ -96,17 +100,15 @@ def _max3(a: np.ndarray) -> np.ndarray:
 
 def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Sequence[Optional[np.ndarray]],
              level: Optional[np.ndarray]) -> Optional[tuple[float, float, float]]:
-    """A hit in the picture whose region motion is ``cur`` (``before``: the picture before;
-    ``after``: the next ``HIT_REST`` pictures; None: nothing moved), as (strength, x, y), or None.
+    """A hit in the picture whose region motion is ``cur`` (``before``: the picture before,
+    None when unknown; ``after``: the next ``HIT_REST`` pictures), as (strength, x, y), or None.
 
-    A region hits when it moves clearly (``HIT_MIN_MOTION``, and half again above ``level``,
+    A region hits when it moves clearly (``HIT_MIN_MOTION``, and ``HIT_OVER_LEVEL`` times ``level``,
     its usual motion in this shot: a steady mover is not hitting every frame), was moving
     into it over the picture before too (an approach, not a flicker), and stops: the next
     pictures change little anywhere around it.  Other regions may go on moving (people
     walking elsewhere do not hide a box landing).  The strongest such region is the hit.
     """
-    if before is None:
-        return None
     moving = cur >= HIT_MIN_MOTION
     stops = np.ones_like(moving)
     for later in after:  # it stays stopped: a limb swinging through or a flicker moves again
@@ -118,9 +120,11 @@ def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Sequence[Opti
         rows, cols = np.nonzero(moving)
         if cols.max() - cols.min() >= COLUMNS * 3 // 4 or rows.max() - rows.min() >= ROWS * 3 // 4:
             return None
-    ok = moving & stops & (_max3(before) >= HIT_APPROACH_RATIO * cur)
+    ok = moving & stops
+    if before is not None:  # unknown before the first picture of a range
+        ok &= _max3(before) >= HIT_APPROACH_RATIO * cur
     if level is not None:
-        ok &= cur > 1.5 * level
+        ok &= cur > HIT_OVER_LEVEL * level
     if not ok.any():
         return None
     score = np.where(ok, cur, 0.0)
