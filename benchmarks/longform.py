@@ -33,6 +33,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from foley_engine.samples import make_sample_video  # noqa: E402
 
+#: the whole `foley generate` must keep up with this share of ffmpeg's own decode (issue 19)
+TARGET = 0.9
+
 
 def run_measured(cmd: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (bytes) of a child process."""
@@ -116,9 +119,11 @@ def main(argv=None) -> int:
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
         "resolution": f"{args.width}x{args.height} H.264 30 fps",
-        "targets": {"ratio_to_ffmpeg": ">= 0.8", "rss_longest_vs_first": "<= 1.10"},
+        "targets": {"ratio_to_ffmpeg": f">= {TARGET}", "cpu_ratio_to_ffmpeg": f">= {TARGET}",
+                    "rss_longest_vs_first": "<= 1.10"},
         "rows": rows,
-        "pass": all(r["ratio_to_ffmpeg"] >= 0.8 for r in rows) and rows[-1]["rss_vs_first"] <= 1.10,
+        "pass": all(r["ratio_to_ffmpeg"] >= TARGET and r["cpu_ratio_to_ffmpeg"] >= TARGET for r in rows)
+        and rows[-1]["rss_vs_first"] <= 1.10,
     }
     header = ("| minutes | ffmpeg x-rt | foley x-rt | throughput vs ffmpeg (wall) | (CPU time) "
               "| foley peak RSS MB | RSS vs first |")
@@ -126,7 +131,8 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['minutes']} | {r['ffmpeg_x_realtime']} | {r['foley_x_realtime']} | {r['ratio_to_ffmpeg']} | "
               f"{r['cpu_ratio_to_ffmpeg']} | {r['foley_peak_rss_mb']} | {r['rss_vs_first']} |")
-    print(f"\ntargets: throughput >= 0.8 x ffmpeg, RSS of longest within 10% of shortest -> {'PASS' if result['pass'] else 'FAIL'}")
+    print(f"\ntargets: throughput >= {TARGET} x ffmpeg (wall and CPU time), RSS of longest within 10% of shortest "
+          f"-> {'PASS' if result['pass'] else 'FAIL'}")
     path = os.path.join(args.out, "longform.json")
     with open(path, "w") as fh:
         json.dump(result, fh, indent=2)

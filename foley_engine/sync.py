@@ -16,7 +16,6 @@ from fractions import Fraction
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from .timebase import round_half_away
 
@@ -54,6 +53,8 @@ def onset_samples(
     # Quiet level just before each block: the median over the previous 30 ms.
     # (A minimum would sit in the dips of a noise bed, whose block peaks then
     # pass for onsets and, through the refractory time, hide the real one.)
+    from scipy.ndimage import median_filter  # here: importing scipy.ndimage costs every `foley generate` ~0.25 s
+
     quiet = median_filter(env, size=look, origin=(look - 1) // 2, mode="nearest")
     quiet = np.concatenate([[env[0]], quiet[:-1]])
     ratio = 10 ** (rise_db / 20)
@@ -101,8 +102,9 @@ def match_events(
 # kind of sound) gives the lag to the nearest millisecond, then the sample-
 # accurate onset detector refines it where the sounds are sharp transients.
 
-#: event kinds whose sound should start on the frame (motion "start" sounds swell in)
-SYNC_KINDS = ("impact", "flash")
+#: event kinds whose sound should start on the frame (hits, flashes, brief inserts, heel strikes;
+#: motion "start" sounds swell in)
+SYNC_KINDS = ("impact", "flash", "insert", "footstep")
 
 
 def event_times(events, kinds: Sequence[str] = SYNC_KINDS) -> list[Fraction]:

@@ -103,4 +103,6 @@ def test_cli_loudness_target_and_off(clip_24, tmp_path):
     assert loud == pytest.approx(-16.0, abs=0.3) or (loud < -16.0 and peak == pytest.approx(-0.5, abs=0.1))
     raw = tmp_path / "raw.wav"
     assert main(["generate", clip_24.path, "--prompt", "rain, wood impacts", "--loudness", "off", "-o", str(raw)]) == 0
-    assert pyloudnorm.Meter(SR).integrated_loudness(read(str(raw))) != pytest.approx(loud, abs=0.3)
+    # "off" leaves the stem as generated: not the normalised samples (the gain may be small when
+    # the ceiling wins, so compare samples, not loudness).
+    assert not np.allclose(read(str(raw)), x, rtol=1e-3, atol=0)

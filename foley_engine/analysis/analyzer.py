@@ -1,9 +1,13 @@
 """The streaming analyser: grey frames in, :class:`FrameFeatures` out, a little later.
 
 Per frame: motion energy (mean absolute change from the last *new* picture),
-brightness, and the horizontal centre of the motion (-1 left .. +1 right,
-used for stereo pan).  Events: shot cuts (:mod:`.shots`), impacts (motion
-that stops suddenly), motion starts, and flashes.
+brightness, and the centre of the motion (x: -1 left .. +1 right, used for
+stereo pan; y: -1 top .. +1 bottom).  Events: shot cuts (:mod:`.shots`);
+impacts, i.e. hits: a region that moved and stops, camera motion removed
+(:mod:`.regions`); motion starts; and brief inserts, a change that comes back
+within a few frames: ``flash`` when the picture got brighter, ``insert``
+otherwise (something slamming into view, an object crossing the lens) -- one
+event at its first frame, never two cuts.
 
 Frames that repeat the last picture (:mod:`.cadence`) are skipped by the
 decisions and keep the motion of the picture they repeat, so frame-rate
@@ -11,8 +15,8 @@ conversion, pulldown and freeze frames neither stop the motion nor make an
 impact.  A picture is decided once :data:`LOOKAHEAD` newer pictures are
 known (a cut is judged against the pictures either side of it, a dissolve
 by its end), so the analyser runs about half a second behind the decoder.
-With ``motion="flow"`` what sounds (motion, impacts, starts, pan) comes from
-camera-compensated optical flow (:mod:`.flow`) instead of differences.
+With ``motion="flow"`` what sounds continuously (motion, starts, pan) comes
+from camera-compensated optical flow (:mod:`.flow`) instead of differences.
 """
 from __future__ import annotations
 
@@ -24,20 +28,23 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from . import cadence, shots
+from . import cadence, regions, shots
 from .events import EventLog, FrameFeatures, Onset, VisualEvents
 
-FLASH_BRIGHTNESS_JUMP = 0.2
+#: a brief insert is a flash when this share of its change is the picture getting brighter
+FLASH_BRIGHTNESS_SHARE = 0.6
+#: whole-picture change below which nothing moves (no camera shift is looked for, no start)
 IMPACT_MIN_MOTION = 0.004
-IMPACT_DROP_RATIO = 0.35
 START_RISE_RATIO = 3.0
+#: a picture changing less than this has no region moving as much as a hit (a region is 1/16 of it)
+REGION_MIN_CHANGE = regions.HIT_MIN_MOTION / 16
 #: new pictures a decision waits for: the cut context and the longest dissolve half-span
 LOOKAHEAD = max(shots.CUT_CONTEXT, max(shots.GRADUAL_HALF_SPANS))
 
 
 @lru_cache(maxsize=4)
-def _column_positions(width: int) -> np.ndarray:
-    return np.linspace(-1.0, 1.0, width, dtype=np.float32)
+def _positions(size: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, size, dtype=np.float32)
 
 
 @dataclass
@@ -51,6 +58,8 @@ class _Picture:
     x: float
     u8: Optional[np.ndarray] = None  # the grey frame as decoded (for optical flow)
     motion: float = -1.0  # what sounds: the change, or camera-compensated flow (-1: same as change)
+    y: float = 0.0  # vertical centre of the change, -1 (top) .. +1 (bottom)
+    regions: Optional[np.ndarray] = None  # motion per region, camera removed (regions.py)
     repeats: list[tuple[Fraction, np.ndarray, np.ndarray]] = field(default_factory=list)  # (pts, grey, u8)
     confirmed: bool = False  # its repeats are confirmed: no new picture, not a stop
     gradual: bool = False  # the middle of a dissolve or fade
@@ -61,17 +70,28 @@ class _Picture:
 
 
 def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarray, flow=None) -> _Picture:
-    """``g`` as a new picture following ``ref`` (change, and the centre of the change)."""
+    """``g`` as a new picture following ``ref`` (change, its centre, and its regions)."""
     if ref is None:
         return _Picture(pts, g, 0.0, float(g.mean()), 0.0, u8)
-    columns = np.abs(g - ref.gray).sum(axis=0)
+    diff = np.abs(g - ref.gray)
+    columns = diff.sum(axis=0)
     total = float(columns.sum())
-    # Centre of the motion, -1 (left) .. +1 (right): weights per column.
-    x = float(columns @ _column_positions(columns.size)) / total if total > 1e-6 else 0.0
-    if flow is None:
-        return _Picture(pts, g, total / g.size, float(g.mean()), x, u8)
-    motion, x, _ = flow.measure(ref.u8, u8)
-    return _Picture(pts, g, total / g.size, float(g.mean()), x, u8, motion)
+    change = total / g.size
+    # Centre of the change, -1 .. +1: weights per column and per row.
+    x = y = 0.0
+    if total > 1e-6:
+        x = float(columns @ _positions(columns.size)) / total
+        y = float(diff.sum(axis=1) @ _positions(g.shape[0])) / total
+    # Regions only where something moves: below REGION_MIN_CHANGE no region can reach a hit
+    # or an insert; the camera only when the picture moves.  (None: the first picture, unknown.)
+    blocks = regions.STILL
+    if change >= REGION_MIN_CHANGE:
+        shift = regions.camera_shift(g, ref.gray) if change >= IMPACT_MIN_MOTION else (0, 0)
+        blocks = regions.regions(regions.block_change(g, ref.gray, shift, diff))
+    motion = -1.0
+    if flow is not None:
+        motion, x, _ = flow.measure(ref.u8, u8)
+    return _Picture(pts, g, change, float(g.mean()), x, u8, motion, y, blocks)
 
 
 class Analyzer:
@@ -88,11 +108,12 @@ class Analyzer:
             self._flow = FlowMotion()
         self._pending: deque[_Picture] = deque()
         self._last: Optional[_Picture] = None  # the latest new picture
-        self._decided: Optional[_Picture] = None  # the latest decided (non-flash) picture
+        self._decided: Optional[_Picture] = None  # the latest decided picture outside an insert
         self._recent_motion: deque[float] = deque(maxlen=history)
         self._recent_changes: deque[float] = deque(maxlen=shots.CUT_CONTEXT)  # of decided non-cuts
         self._window: deque[_Picture] = deque(maxlen=2 * max(shots.GRADUAL_HALF_SPANS) + 1)
-        self._after_flash = False
+        self._region_level: Optional[np.ndarray] = None  # each region's usual motion in this shot
+        self._insert_end: Optional[Fraction] = None  # PTS of the picture that ends a brief insert
         self._hold_limit = Fraction(cadence.HOLD_LIMIT_SECONDS)
 
     def push(self, pts: Fraction, gray: np.ndarray) -> list[FrameFeatures]:
@@ -157,49 +178,83 @@ class Analyzer:
         nxt = ahead[0] if ahead else None
         prev = self._decided
         onsets: list[Onset] = []
-        cut = flash = False
-        after_flash, self._after_flash = self._after_flash, False
+        cut = inside = False
         score = cur.change
-        if prev is not None and after_flash:
-            # A flash frame is no reference: compare with the picture before it.
-            score = shots.change(cur.gray, prev.gray)
-        if prev is not None and not after_flash:
-            jump = cur.brightness - prev.brightness
-            if jump > FLASH_BRIGHTNESS_JUMP and shots.is_flash(prev.gray, cur.gray, nxt.gray if nxt else None, score):
-                flash = True
-                onsets.append(Onset(cur.pts, "flash", min(1.0, jump * 2.0), cur.x))
+        if self._insert_end is not None:
+            # Inside a brief insert, or the picture that returns from it: no cut, no onset,
+            # and the return is measured against the picture before the insert.
+            inside = True
+            if cur.pts >= self._insert_end:
+                self._insert_end = None
+                score = shots.change(cur.gray, prev.gray)
+        elif prev is not None:
+            insert = self._brief_insert(prev, cur, ahead, score)
+            if insert is not None:
+                back, strength, x, y, brighter = insert
+                self._insert_end = ahead[back].pts
+                inside = True
+                onsets.append(Onset(cur.pts, "flash" if brighter else "insert", strength, x, y))
             elif cur.gradual or shots.is_hard_cut(
-                score, list(self._recent_changes), [p.change for p in ahead[: shots.CUT_CONTEXT]]
-            ) and not shots.is_flash(prev.gray, cur.gray, nxt.gray if nxt else None, score):
+                    score, list(self._recent_changes), [p.change for p in ahead[: shots.CUT_CONTEXT]]):
                 cut = True
                 onsets.append(Onset(cur.pts, "cut", 1.0, 0.0))
         baseline = float(np.median(self._recent_motion)) if self._recent_motion else 0.0
         next_cut = nxt is not None and (nxt.gradual or nxt.change >= shots.CUT_MIN_CHANGE and shots.is_hard_cut(
             nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]]))
-        if not (cut or flash or after_flash) and prev is not None:
+        quiet = cut or inside
+        if not quiet and prev is not None:
+            # Hit: a region that moved into this picture stops in the next one.  The picture
+            # before a cut is never one (the shot just ended), nor one next to an insert.
+            if cur.regions is not None and nxt is not None and not next_cut:
+                hit = regions.find_hit(prev.regions, cur.regions, [p.regions for p in ahead[: regions.HIT_REST]],
+                                       self._region_level)
+                if hit is not None:
+                    onsets.append(Onset(cur.pts, "impact", hit[0], hit[1], hit[2]))
             m = score if self._flow is None else cur.motion
-            after = nxt.motion if nxt is not None else None
-            # Impact: clear motion into this picture, (almost) none into the next new one.
-            # The picture before a cut is never one: the shot just ended.
-            if after is not None and not next_cut and m > IMPACT_MIN_MOTION and after < IMPACT_DROP_RATIO * m \
-                    and m > 1.5 * baseline:
-                onsets.append(Onset(cur.pts, "impact", min(1.0, m * 25.0), cur.x))
             # Start: still until this picture, moving from the next new one on.
-            elif nxt is not None and not next_cut and nxt.motion > IMPACT_MIN_MOTION \
-                    and nxt.motion > START_RISE_RATIO * max(m, 1e-4):
-                onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x))
-        self._after_flash = flash
-        quiet = cut or flash or after_flash
+            if not any(o.kind == "impact" for o in onsets) and nxt is not None and not next_cut \
+                    and nxt.motion > IMPACT_MIN_MOTION and nxt.motion > START_RISE_RATIO * max(m, 1e-4):
+                onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x, nxt.y))
         motion = 0.0 if quiet else (score if self._flow is None else cur.motion)
         self._recent_motion.append(motion)
-        if not cut:
+        if cut:
+            self._region_level = None  # a new shot: its regions' usual motion is not known yet
+        elif not quiet and cur.regions is not None:
+            level = self._region_level
+            self._region_level = cur.regions.copy() if level is None else \
+                level + regions.LEVEL_RATE * (cur.regions - level)
+        elif not quiet and self._region_level is not None:
+            self._region_level = self._region_level * (1.0 - regions.LEVEL_RATE)
+        if not quiet:
             self._recent_changes.append(score)
-        if not flash:
+        if not inside or self._insert_end is None:
             self._decided = cur
         out = [FrameFeatures(cur.pts, motion, cur.brightness, cur.x, cut, tuple(onsets))]
         # Repeats show no new picture: they keep its motion.
         out.extend(FrameFeatures(t, motion, float(g.mean()), cur.x, repeat=True) for t, g, _ in cur.repeats)
         return out
+
+
+    def _brief_insert(self, prev: _Picture, cur: _Picture, ahead: list[_Picture], score: float):
+        """(index of the returning picture in ``ahead``, strength, x, y, brighter) if ``cur``
+        starts a change that comes back within a few frames, whole-picture or partial."""
+        if score < shots.INSERT_MIN_CHANGE and (cur.regions is None or cur.regions.max() < regions.INSERT_MIN_REGION_CHANGE):
+            return None  # too small a change for either kind of insert
+        later = [(p.pts - cur.pts, p.gray) for p in ahead]
+        back = shots.brief_insert(prev.gray, score, list(self._recent_changes), later)
+        if back is not None:
+            brighter = cur.brightness - prev.brightness >= FLASH_BRIGHTNESS_SHARE * score
+            return back, min(1.0, 0.3 + 5.0 * score), cur.x, cur.y, brighter
+        if cur.regions is None:
+            return None
+        part = regions.partial_insert(prev.gray, prev.regions, cur.gray, cur.regions, score, later, shots.CUT_RATIO,
+                                      shots.INSERT_MAX_PICTURES, shots.INSERT_MAX_SECONDS)
+        if part is None:
+            return None
+        back, m, x, y = part
+        ys, xs = regions.region_box(*np.unravel_index(int(np.argmax(cur.regions)), cur.regions.shape), cur.gray.shape)
+        rise = float((cur.gray[ys, xs] - prev.gray[ys, xs]).mean())
+        return back, min(1.0, 0.2 + 2.0 * m), x, y, rise >= FLASH_BRIGHTNESS_SHARE * m
 
 
 def analyse_frames(frames: Iterable[tuple[Fraction, np.ndarray]], motion: str = "diff") -> VisualEvents:

@@ -14,9 +14,11 @@ class Onset:
     """A visual event that should sound at ``time`` (media seconds, a frame's PTS)."""
 
     time: Fraction
-    kind: str  # "impact" | "start" | "flash" | "cut"
+    kind: str  # "impact" | "start" | "flash" | "insert" | "cut" | "footstep" (see docs/events.md)
     strength: float  # 0..1
     x: float  # -1 (left) .. +1 (right)
+    y: float = 0.0  # -1 (top) .. +1 (bottom)
+    tag: str = ""  # e.g. "left"/"right" foot, "hand"
 
 
 @dataclass

@@ -15,6 +15,7 @@ fails that test (its average is a double image).
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Optional, Sequence
 
 import numpy as np
@@ -25,6 +26,13 @@ CUT_CONTEXT = 3
 CUT_RATIO = 3.0
 #: ...and at least this mean grey change (a tenth of the picture by a third of the range)
 CUT_MIN_CHANGE = 0.035
+#: a brief insert jumps at least this much (a fifth of the picture by a tenth of the range)...
+INSERT_MIN_CHANGE = 0.02
+#: ...and a new picture at most this many later, and this soon (seconds), is back...
+INSERT_MAX_PICTURES = 10
+INSERT_MAX_SECONDS = Fraction(21, 50)  # 0.42 s: ten frames at 24 fps
+#: ...within this share of the jump from the picture before it
+INSERT_RETURN_RATIO = 0.5
 #: dissolve test: ends at least this far apart (mean grey change)...
 GRADUAL_MIN_CHANGE = 0.06
 #: ...and the middle frame within this share of it from the ends' average
@@ -41,17 +49,36 @@ def change(a: np.ndarray, b: np.ndarray) -> float:
 def is_hard_cut(score: float, before: Sequence[float], after: Sequence[float]) -> bool:
     """Whether a picture whose change is ``score`` is a cut, given the changes of the
     new pictures just before and just after it (cuts among them are left out)."""
-    if score < CUT_MIN_CHANGE:
-        return False
-    around = list(before) + list(after)
-    if not around:
-        return True
-    return score > CUT_RATIO * max(float(np.median(around)), CUT_MIN_CHANGE / CUT_RATIO / 2)
+    return score >= CUT_MIN_CHANGE and stands_out(score, list(before) + list(after))
 
 
-def is_flash(prev: np.ndarray, cur: np.ndarray, nxt: Optional[np.ndarray], score: float) -> bool:
-    """A brief change that comes back (a flash, a single bright frame) is not a cut."""
-    return nxt is not None and change(nxt, prev) < 0.5 * score
+def stands_out(score: float, before: Sequence[float]) -> bool:
+    """Whether a change is far above the changes of the new pictures before it."""
+    level = float(np.median(before)) if len(before) else 0.0
+    return score > CUT_RATIO * max(level, CUT_MIN_CHANGE / CUT_RATIO / 2)
+
+
+def brief_insert(prev: np.ndarray, score: float, before: Sequence[float], ahead: Sequence[tuple]) -> Optional[int]:
+    """If the picture whose change from ``prev`` is ``score`` starts a brief insert, the index
+    in ``ahead`` ((pts offset, grey frame) of the next new pictures) of the picture that
+    returns to ``prev``; else None.
+
+    A change that comes back within a few frames -- a flash frame, a muzzle flash, lightning,
+    something slamming into view and out, an object crossing the lens -- is one event, not two
+    cuts: the picture must jump (at least ``INSERT_MIN_CHANGE`` and far above the changes just
+    before it) and a picture within ``INSERT_MAX_PICTURES`` new pictures and
+    ``INSERT_MAX_SECONDS`` must be back within ``INSERT_RETURN_RATIO`` of the jump.
+    PySceneDetect's flash filter instead merges every cut closer than a minimum scene length,
+    which would also swallow a real short shot (A -> B -> C); the return test keeps those.
+    """
+    if score < INSERT_MIN_CHANGE or not stands_out(score, before):
+        return None
+    for j, (dt, gray) in enumerate(ahead[:INSERT_MAX_PICTURES]):
+        if dt > INSERT_MAX_SECONDS:
+            break
+        if change(gray, prev) < INSERT_RETURN_RATIO * score:
+            return j
+    return None
 
 
 def gradual_middle(frames: Sequence[np.ndarray], changes: Sequence[float]) -> Optional[int]:

@@ -27,6 +27,13 @@ STEP_RHYTHM_WINDOW = 2.5  # s of motion history that must show a walking rhythm.
 STEP_RHYTHM_PERIODS = (0.3, 1.2)  # ...a repeat every 0.3-1.2 s (running to strolling)...
 STEP_RHYTHM_MIN = 0.45  # ...with at least this autocorrelation (white noise stays under ~0.3)
 
+#: the fallback cadence: a step every this many seconds (~110 steps a minute)...
+CADENCE_PERIOD = 0.55
+#: ...while the mean motion over the last period is at least this (a figure walking in a wide shot)
+CADENCE_MIN = 0.004
+#: ...and uneven (standard deviation over mean at least this): a steady pan is not someone walking
+CADENCE_UNEVEN = 0.15
+
 WHOOSH_BANDS = (250.0, 500.0, 1000.0, 2000.0, 4000.0)
 
 for _i, _c in enumerate(WHOOSH_BANDS):
@@ -101,6 +108,36 @@ class MotionTrack:
         keep = np.ones(steps.size, bool)
         keep[1:] = np.diff(s[steps]) > seconds(STEP_MERGE)
         return steps[keep]
+
+    def cadence_frames(self, rhythm: np.ndarray) -> np.ndarray:
+        """Fallback steps where motion shows no walking rhythm: a steady cadence while
+        something moves.
+
+        A clock ticks every ``CADENCE_PERIOD`` of absolute time; a tick becomes a step at the
+        first frame at or after it when the motion over the period before it is at least
+        ``CADENCE_MIN`` and uneven (``CADENCE_UNEVEN``: not a steady pan) and no rhythm step fell within that period.  Only frames up to the
+        step decide, so every window that sees it agrees.  Not where feet land: a cadence.
+        """
+        m, s = self.motion, self.samples
+        if m.size < 2:
+            return np.zeros(0, np.int64)
+        period = seconds(CADENCE_PERIOD)
+        ticks = np.arange(-(-int(s[0]) // period) + 1, int(s[-1]) // period + 1, dtype=np.int64) * period
+        at = np.searchsorted(s, ticks, side="left")
+        starts = np.searchsorted(s, ticks - period, side="left")
+        busy = s[rhythm] if rhythm.size else np.zeros(0, np.int64)
+        out = []
+        for tick, k, a in zip(ticks, at, starts):
+            if k >= m.size or k <= a or s[k] - tick > period // 2:
+                continue
+            level = float(m[a:k].mean())
+            # A camera pan moves steadily; figures moving in the scene make the motion uneven.
+            if level < CADENCE_MIN or float(m[a:k].std()) < CADENCE_UNEVEN * level:
+                continue
+            if busy.size and np.any((busy > tick - period) & (busy <= s[k])):
+                continue
+            out.append(int(k))
+        return np.asarray(out, np.int64)
 
     def _gait_period(self, first: int, last: int):
         """The step period in samples if motion over frames first..last repeats like a gait, else None."""
