@@ -27,7 +27,7 @@ class Job:
     speed: Fraction = Fraction(1)
     #: backend options (steps, guidance, ...), passed to every window request unchanged
     options: dict = field(default_factory=dict, hash=False, compare=False)
-    #: scheduler switch: re-align each window to the visual events (see foley_engine.align)
+    #: scheduler switch: re-align each window to the visual events (see foley_engine.longform.align)
     align: bool = False
     #: analysis switch: "diff" (frame differences) or "flow" (camera-compensated optical flow)
     motion: str = "diff"

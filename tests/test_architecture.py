@@ -88,7 +88,7 @@ def test_the_plug_in_package_loads_with_numpy_blocked():
         "        if name.split('.')[0] in ('numpy', 'foley_engine', 'torch'):\n"
         "            raise ImportError(f'{name} is blocked')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import plugin_host.timebase, plugin_host.protocol, plugin_host.items, plugin_host.client, plugin_host.batch\n"
+        "import plugin_host.timebase, plugin_host.fields, plugin_host.items, plugin_host.schema, plugin_host.envelope, plugin_host.connection, plugin_host.client, plugin_host.batch\n"
         "print('ok', sorted(m for m in sys.modules if m.startswith('plugin_host')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

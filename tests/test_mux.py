@@ -8,7 +8,7 @@ import soundfile as sf
 
 from foley_engine.errors import MediaError, OutputError
 from foley_engine.media.mux import mux_preview
-from foley_engine.samples import make_audio_only, make_sample_video
+from foley_engine.lab.samples import make_audio_only, make_sample_video
 
 # FFmpeg's AAC encoder puts one frame (1024 samples) of priming before the
 # first input sample; PyAV reports the first packet's pts at the priming.

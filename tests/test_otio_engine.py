@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from foley_engine.cli import main
-from foley_engine.samples import make_sample_video, make_truncated_copy
+from foley_engine.lab.samples import make_sample_video, make_truncated_copy
 from otio_adapters.timeline_jobs import url_to_path
 from otio_adapters.timemath import samples, seconds, to_index
 from test_engine_backend import EngineProcess

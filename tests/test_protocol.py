@@ -9,10 +9,13 @@ from fractions import Fraction
 
 import pytest
 
-from plugin_host.protocol import (
-    DELIMITER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ProtocolError, ReplayGuard, Session, check_request,
-    parse_exact, read_connection_file,
-)
+from plugin_host.connection import read_connection_file
+
+from plugin_host.envelope import DELIMITER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ReplayGuard, Session
+
+from plugin_host.fields import ProtocolError, parse_exact
+
+from plugin_host.schema import check_request
 
 KEY = b"k" * 64
 

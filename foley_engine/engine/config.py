@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from plugin_host.protocol import engine_dir
+from plugin_host.connection import engine_dir
 
 
 @dataclass

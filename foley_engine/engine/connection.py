@@ -13,7 +13,9 @@ import secrets
 import sys
 import tempfile
 
-from plugin_host.protocol import PROTOCOL_VERSION, ConnectionInfo
+from plugin_host.connection import ConnectionInfo
+
+from plugin_host.envelope import PROTOCOL_VERSION
 
 
 class EngineAlreadyRunning(Exception):

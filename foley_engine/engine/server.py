@@ -21,10 +21,10 @@ from typing import Optional
 import zmq
 
 from foley_engine import __version__
-from plugin_host.protocol import (
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, Message, ProtocolError, ReplayGuard, Session,
-    check_request, default_connection_file,
-)
+from plugin_host.connection import default_connection_file
+from plugin_host.envelope import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ReplayGuard, Session
+from plugin_host.fields import ProtocolError
+from plugin_host.schema import TERMINAL_EVENTS, check_request
 
 from .config import EngineConfig, add_serve_arguments, config_from_args, default_journal
 from .connection import ConnectionFile, new_key

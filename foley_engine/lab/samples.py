@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import av
 import numpy as np
 
-from .timebase import as_fraction, exact_rate, is_timecode
+from ..timebase import as_fraction, exact_rate, is_timecode
 
 # The block's fall: accelerating over FALL_FRAMES frames, so that the motion
 # into the impact frame is the largest of the fall and the frame after it is still.

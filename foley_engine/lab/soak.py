@@ -35,7 +35,7 @@ import numpy as np
 
 from plugin_host.items import Item
 
-from ..seams import Seam, check_seams
+from .seams import Seam, check_seams
 from ..sync import match_events, offset_stats, onset_times
 from ..timebase import to_index
 from .cli import RESOLUTIONS, add_align_arguments, add_soak_arguments
@@ -116,7 +116,7 @@ def _sidecar(path: str) -> str:
 
 def make_video(spec: VideoSpec, folder: str) -> dict:
     """Encode (or reuse) one video; returns its path and exact event times."""
-    from foley_engine.samples import make_sample_video
+    from .samples import make_sample_video
 
     path = os.path.join(folder, spec.name + ".mp4")
     side = _sidecar(path)

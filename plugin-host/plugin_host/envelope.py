@@ -1,37 +1,30 @@
-"""The engine wire protocol: signed JSON messages in ZeroMQ multipart frames.
-
-Modelled on the Jupyter kernel protocol::
+"""The signed envelope: ZeroMQ multipart frames <-> :class:`Message`, modelled on the Jupyter kernel protocol::
 
     [routing ids...] b"<IDS|MSG>" signature header parent_header content
 
 ``signature`` is the hex HMAC-SHA256 of the three JSON frames under the key
-from the connection file.  Every header carries a message id (for replies
-and replay protection), a session id, an ISO time and the protocol version.
-JSON only, never pickle; times are exact: strings such as ``"12.5"`` or
-``"1001/30000"`` (floats are refused for media times).
+from the connection file (:mod:`.connection`).  Every header carries a message
+id (for replies and replay protection), a session id, an ISO time and the
+protocol version.  JSON only, never pickle.  What each message type may carry
+is :mod:`.schema`'s job, not this module's.
 
-This module is imported by the thin client, so it uses the standard library
-only (and knows nothing of zmq sockets: it turns frames into messages).
+Imported by the thin client, so it uses the standard library only (and knows
+nothing of zmq sockets: it turns frames into messages).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import os
 import re
-import sys
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from fractions import Fraction
-from typing import Any, Optional
+from typing import Optional
 
-# Exact time is part of the wire's contract; its rules live in plugin_host.timebase
-# (re-exported here for code written against this module).
-from .timebase import TimeError, exact_rate, parse_number, round_half_away, to_index  # noqa: F401
+from .fields import ProtocolError, json_bytes
 
 PROTOCOL_VERSION = "1.0"
 DELIMITER = b"<IDS|MSG>"
@@ -41,42 +34,10 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 REPLAY_WINDOW_S = 300.0
 #: clock skew tolerated for messages that claim to come from the future
 FUTURE_SKEW_S = 60.0
-
-REQUEST_TYPES = ("hello", "submit", "cancel", "status", "jobs", "job", "shutdown", "heartbeat")
-#: ``retry``: an item runs again after its worker (or the engine) died; the spans a client already has are
-#: not sent again, so adapters that place spans never count one twice
-EVENT_TYPES = ("accepted", "progress", "span", "retry", "item", "done", "failed", "cancelled")
-TERMINAL_EVENTS = ("done", "failed", "cancelled")
-JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
-WAV_FORMATS = ("pcm24", "pcm16", "float")
-
 #: header and parent header frames (a few hundred bytes in practice)
 MAX_HEADER_BYTES = 64 * 1024
 #: nesting of JSON arrays and objects in any frame (items nest 4 deep; record_start is the adapter's)
 MAX_JSON_DEPTH = 32
-#: the largest JSON integer accepted where a number is expected (18 digits)
-MAX_EXACT_INT = 10**18 - 1
-
-MAX_ITEMS = 1000
-MAX_PROMPT_CHARS = 2000
-MAX_PATH_CHARS = 4096
-MAX_OPTIONS = 32
-MAX_RECORD_START_BYTES = 1024
-
-
-class ProtocolError(Exception):
-    """A message that cannot be accepted; ``field`` names the offending part."""
-
-    def __init__(self, code: str, field: str, message: str):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.code = code
-        self.field = field
-        self.message = message
-        #: the sender's header, once its signature was verified (to address the error reply)
-        self.header: dict = {}
-
-    def to_content(self) -> dict:
-        return {"status": "error", "code": self.code, "field": self.field, "message": str(self)}
 
 
 @dataclass
@@ -95,10 +56,6 @@ class Message:
     @property
     def parent_id(self) -> str:
         return self.parent.get("msg_id", "") if self.parent else ""
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _now_iso() -> str:
@@ -135,7 +92,7 @@ class Session:
                   identities: Optional[list] = None) -> tuple[list[bytes], dict]:
         """Frames for one message, and its header (whose ``msg_id`` replies will name)."""
         header = self.header(msg_type)
-        h, p, c = _dumps(header), _dumps(parent or {}), _dumps(content)
+        h, p, c = json_bytes(header), json_bytes(parent or {}), json_bytes(content)
         return list(identities or []) + [DELIMITER, self.sign(h, p, c), h, p, c], header
 
     def deserialize(self, frames: list[bytes], *, verify: bool = True) -> Message:
@@ -251,162 +208,3 @@ class ReplayGuard:
         if header["msg_id"] in self._seen:
             raise ProtocolError("replay", "header.msg_id", "message id already seen (replayed message)")
         self._seen[header["msg_id"]] = now
-
-
-# ------------------------------------------------------------------ content schemas
-
-
-def parse_exact(value: Any, name: str) -> Fraction:
-    """An exact non-negative number (a time, a speed) from a JSON string or integer.
-
-    Strings hold a decimal or a fraction (``"12.5"``, ``"1001/30000"``).
-    """
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ProtocolError("schema", name, 'give exact values as strings such as "12.5" or "1001/30000", not floats')
-    if isinstance(value, int):
-        if abs(value) > MAX_EXACT_INT:
-            raise ProtocolError("range", name, f"is out of range (at most {MAX_EXACT_INT})")
-        t = Fraction(value)
-    elif isinstance(value, str):
-        try:
-            t = parse_number(value, name)
-        except TimeError as exc:
-            raise ProtocolError("schema", name, str(exc).split(": ", 1)[-1]) from None
-    else:
-        raise ProtocolError("schema", name, 'must be a string such as "12.5" or "1001/30000"')
-    if t < 0:
-        raise ProtocolError("range", name, f"must not be negative, got {value}")
-    return t
-
-
-def _string(obj: dict, key: str, name: str, *, limit: int, required: bool = False, default: str = "") -> str:
-    if key not in obj:
-        if required:
-            raise ProtocolError("schema", name, "is required")
-        return default
-    value = obj[key]
-    if not isinstance(value, str):
-        raise ProtocolError("schema", name, f"must be a string, got {type(value).__name__}")
-    if len(value) > limit:
-        raise ProtocolError("schema", name, f"is {len(value)} characters; the limit is {limit}")
-    if "\x00" in value:
-        raise ProtocolError("schema", name, "contains a NUL character")
-    return value
-
-
-def _int(obj: dict, key: str, name: str, *, lo: int, hi: int, default: int) -> int:
-    value = obj.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError("schema", name, f"must be an integer, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise ProtocolError("range", name, f"must be between {lo} and {hi}")
-    return value
-
-
-def _no_extra(obj: dict, allowed: tuple, prefix: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise ProtocolError("schema", f"{prefix}{key}", "unknown field")
-
-
-def _job_id(content: dict) -> str:
-    job_id = _string(content, "job_id", "job_id", limit=64, required=True)
-    if not job_id or not all(c in "0123456789abcdef" for c in job_id):
-        raise ProtocolError("schema", "job_id", "not a job id")
-    return job_id
-
-
-def check_request(msg_type: str, content: dict) -> dict:
-    """Validate a request's content; returns the normalised content."""
-    if msg_type not in REQUEST_TYPES:
-        raise ProtocolError("unknown_type", "header.msg_type", f"unknown message type {msg_type[:40]!r}")
-    if msg_type == "hello":
-        _no_extra(content, ("version", "client"), "")
-        version = _string(content, "version", "version", limit=32, required=True)
-        return {"version": version, "client": _string(content, "client", "client", limit=200)}
-    if msg_type == "submit":
-        from .items import Item  # items builds on the field checks above
-
-        _no_extra(content, ("items", "out_dir", "submit_id"), "")
-        items = content.get("items")
-        if not isinstance(items, list) or not items:
-            raise ProtocolError("schema", "items", "must be a non-empty list")
-        if len(items) > MAX_ITEMS:
-            raise ProtocolError("schema", "items", f"has {len(items)} entries; the limit is {MAX_ITEMS}")
-        out_dir = _string(content, "out_dir", "out_dir", limit=MAX_PATH_CHARS, required=True)
-        if not os.path.isabs(out_dir):
-            raise ProtocolError("schema", "out_dir", "must be an absolute path")
-        submit_id = _string(content, "submit_id", "submit_id", limit=64)
-        return {
-            "items": [Item.from_wire(item, f"items[{i}]").to_wire() for i, item in enumerate(items)],
-            "out_dir": out_dir,
-            "submit_id": submit_id,
-        }
-    if msg_type == "cancel":
-        _no_extra(content, ("job_id",), "")
-        return {"job_id": _job_id(content)}
-    if msg_type == "job":
-        _no_extra(content, ("job_id", "watch", "since"), "")
-        watch = content.get("watch", False)
-        if not isinstance(watch, bool):
-            raise ProtocolError("schema", "watch", "must be true or false")
-        since = _int(content, "since", "since", lo=0, hi=2**62, default=0)
-        return {"job_id": _job_id(content), "watch": watch, "since": since}
-    if msg_type == "jobs":
-        _no_extra(content, ("limit", "state"), "")
-        state = _string(content, "state", "state", limit=16)
-        if state and state not in JOB_STATES:
-            raise ProtocolError("schema", "state", f"must be one of {', '.join(JOB_STATES)}")
-        return {"limit": _int(content, "limit", "limit", lo=1, hi=10000, default=100), "state": state}
-    _no_extra(content, (), "")
-    return {}
-
-
-# ------------------------------------------------------------------ connection file
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    endpoint: str
-    key: str
-    pid: int
-    version: str
-    path: str = ""
-
-    def to_json(self) -> dict:
-        return {"endpoint": self.endpoint, "key": self.key, "pid": self.pid, "version": self.version,
-                "signature_scheme": "hmac-sha256", "transport": self.endpoint.split(":", 1)[0]}
-
-
-def engine_dir() -> str:
-    """The user's runtime folder for the engine (connection file, autostart log).
-
-    Computed with the standard library (the client may not import
-    platformdirs); the same rule as platformdirs' user runtime/data dirs.
-    """
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
-        return os.path.join(base, "foley-engine")
-    if sys.platform == "darwin":
-        return os.path.expanduser("~/Library/Application Support/foley-engine")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "foley-engine")
-    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return os.path.join(data, "foley-engine")
-
-
-def default_connection_file() -> str:
-    """``$FOLEY_ENGINE_CONNECTION`` if set, else ``engine.json`` in :func:`engine_dir`."""
-    return os.environ.get("FOLEY_ENGINE_CONNECTION") or os.path.join(engine_dir(), "engine.json")
-
-
-def read_connection_file(path: str) -> ConnectionInfo:
-    """Raises FileNotFoundError when absent and ValueError when unreadable."""
-    with open(path, "r", encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-            return ConnectionInfo(str(data["endpoint"]), str(data["key"]), int(data["pid"]), str(data["version"]), path)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: not an engine connection file ({exc})") from None
-

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .encoders import normalise_frames
+from .models.encoders import normalise_frames
 
 #: a converted encoder must agree with PyTorch to this (features are O(1))
 MAX_ABS_ERROR = 1e-3

@@ -1,232 +1,18 @@
-"""Finding, downloading and loading the released HunyuanVideo-Foley files.
+"""Building each model from a checkpoint: its configuration read from the tensor shapes, then a checked load.
 
-Layout of a models folder (``--models-dir``, ``FOLEY_MODELS_DIR``, or the
-per-user data folder)::
-
-    <models>/hunyuan/hunyuanvideo_foley.pth         DiT, XXL   (hub: tencent/HunyuanVideo-Foley)
-    <models>/hunyuan/hunyuanvideo_foley_xl.pth      DiT, XL
-    <models>/hunyuan/vae_128d_48k.pth               audio VAE (DAC layout, kwargs inside)
-    <models>/hunyuan/synchformer_state_dict.pth     Synchformer
-    <models>/hunyuan/siglip2-base-patch16-512/      hub: google/siglip2-base-patch16-512
-    <models>/hunyuan/larger_clap_general/           hub: laion/larger_clap_general
-
-Every ``.pth`` is read with ``torch.load(weights_only=True)``: tensors and
-plain containers only, never arbitrary pickled objects.  Model code is built
-on the ``meta`` device and takes the file's tensors directly (``assign``), so
-loading needs one copy of the weights in memory.  What the file may differ in
-is decided by :mod:`.policy` (missing, mis-shaped, mis-typed or misplaced
-tensors are errors that name them; training-only extras and optional parts
-are accepted and listed); the final ``load_state_dict`` is always strict.
+Also the writers of the released layouts (used by the tiny test models and the parity benchmark).
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
-from ...errors import BackendError
 from . import released
-from .policy import CheckpointError, Expected, check, unwrap
-
-log = logging.getLogger("foley_engine.hunyuan")
-
-HUB_REPO = "tencent/HunyuanVideo-Foley"
-SIGLIP_REPO = "google/siglip2-base-patch16-512"
-CLAP_REPO = "laion/larger_clap_general"
-SUBDIR = "hunyuan"
-
-DIT_FILES = {"xxl": "hunyuanvideo_foley.pth", "xl": "hunyuanvideo_foley_xl.pth"}
-VAE_FILE = "vae_128d_48k.pth"
-SYNCHFORMER_FILE = "synchformer_state_dict.pth"
-SIGLIP_DIR = "siglip2-base-patch16-512"
-CLAP_DIR = "larger_clap_general"
-#: files a transformers folder must have to load offline
-HF_FOLDER_MARKER = "config.json"
-#: configuration and tokenizer files to fetch of the two transformers repos (weights: see _hf_patterns)
-HF_PATTERNS = ["*.json", "*.txt", "*.model"]
-
-#: parameter counts of the released components (measured from the model code; SigLIP2 and CLAP approximate)
-PARAMS = {"xxl": 5_134_014_848, "xl": 2_912_962_688, "vae": 371_589_058, "synchformer": 237_460_245,
-          "siglip": 375_000_000, "clap": 125_000_000}
-
-
-def default_models_dir() -> Path:
-    env = os.environ.get("FOLEY_MODELS_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("foley-engine")) / "models"
-
-
-def hunyuan_dir(models_dir: Optional[os.PathLike] = None) -> Path:
-    return Path(models_dir).expanduser() / SUBDIR if models_dir else default_models_dir() / SUBDIR
-
-
-def check_size(size: str) -> str:
-    size = (size or "xxl").lower()
-    if size not in DIT_FILES:
-        raise BackendError(f"unknown HunyuanVideo-Foley size {size!r}; use one of: {', '.join(DIT_FILES)}")
-    return size
-
-
-def required(size: str) -> list[str]:
-    return [DIT_FILES[check_size(size)], VAE_FILE, SYNCHFORMER_FILE, SIGLIP_DIR, CLAP_DIR]
-
-
-def missing(folder: Path, size: str) -> list[str]:
-    out = []
-    for name in required(size):
-        path = folder / name
-        ok = (path / HF_FOLDER_MARKER).is_file() if name in (SIGLIP_DIR, CLAP_DIR) else path.is_file()
-        if not ok:
-            out.append(name)
-    return out
-
-
-def download_hint(size: str, models_dir: Optional[os.PathLike] = None) -> str:
-    where = f" --models-dir {models_dir}" if models_dir else ""
-    return f"foley models download hunyuan --size {check_size(size)}{where}"
-
-
-def require_files(folder: Path, size: str, models_dir: Optional[os.PathLike] = None) -> None:
-    gone = missing(folder, size)
-    if gone:
-        raise BackendError(
-            f"HunyuanVideo-Foley ({size}) weights not found in {folder}: missing {', '.join(gone)}; "
-            f"fetch them with `{download_hint(size, models_dir)}`"
-        )
-
-
-def estimate_bytes(size: str, dit_bytes_per_param: int = 2) -> int:
-    """Device memory to hold every component at once (weights only, plus 15% working room)."""
-    weights = PARAMS[check_size(size)] * dit_bytes_per_param + 4 * sum(
-        PARAMS[k] for k in ("vae", "synchformer", "siglip", "clap"))
-    return int(weights * 1.15)
-
-
-def estimate_offload_bytes(size: str, dit_bytes_per_param: int = 2) -> int:
-    """With offload only the largest component is resident: the DiT, plus activations."""
-    return int(PARAMS[check_size(size)] * dit_bytes_per_param * 1.15 + 2 * 2**30)
-
-
-def gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
-# --------------------------------------------------------------------------- state dicts
-
-
-def load_file(path: os.PathLike) -> dict:
-    """Read a checkpoint safely: safetensors, or a torch file with ``weights_only=True``."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file as load_safetensors
-
-            return load_safetensors(str(path))
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:
-            pass  # old (non-zip) files cannot be memory-mapped: try again reading it whole
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses pickled objects; say why in a line, not a traceback
-        raise CheckpointError(f"{path}: {_why_unreadable(path, exc)}") from None
-
-
-def _why_unreadable(path: Path, exc: Exception) -> str:
-    """Why torch could not read a file, in the words of its index: cut short, pickled objects, ..."""
-    from .ckpt_index import UnreadableIndex, read_index
-
-    try:
-        index = read_index(path)
-    except UnreadableIndex as why:
-        return f"refusing to load it: {why}"
-    if index.truncated:
-        return f"incomplete, {index.truncated}; fetch it again (`foley models verify` shows what is there)"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"not a plain tensor checkpoint, refusing to unpickle it ({first})"
-
-
-def read_state(path: os.PathLike, what: str) -> tuple[dict, list[str]]:
-    """The flat state dict of a checkpoint, unwrapped, and notes on the unwrapping."""
-    import torch
-
-    return unwrap(load_file(path), lambda v: isinstance(v, torch.Tensor), what)
-
-
-def dtype_name(dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def expected_of(model, optional: tuple = ()) -> Expected:
-    """The tensors ``model`` (built on any device, meta included) defines, for :func:`.policy.check`."""
-    tensors = {k: (tuple(v.shape), dtype_name(v.dtype)) for k, v in model.state_dict().items()}
-    defined = {name for name, _ in model.named_children()}
-    defined |= {name for name, _ in model.named_parameters(recurse=False)}
-    defined |= {name for name, _ in model.named_buffers(recurse=False)}
-    return Expected(tensors, frozenset(defined), tuple(optional))
-
-
-def nonfinite(named_tensors, device=None) -> list[str]:
-    """Names of the tensors that hold a NaN or an infinity, each checked on ``device`` (default: where it is).
-
-    A float32 sum screens each tensor (any NaN or inf makes the sum non-finite;
-    it is ~50x faster than ``isfinite`` on bf16 on a CPU); only a tensor whose
-    sum is not finite, which finite values can also cause by overflowing, is
-    checked element by element.
-    """
-    import torch
-
-    bad = []
-    for name, t in named_tensors:
-        if not t.is_floating_point() or t.device.type == "meta":
-            continue
-        if device is not None:
-            t = t.to(device)
-        if not bool(torch.isfinite(t.sum(dtype=torch.float32))) and not bool(torch.isfinite(t).all()):
-            bad.append(name)
-    return bad
-
-
-def require_finite(model, what: str, device=None) -> None:
-    bad = nonfinite(model.state_dict().items(), device)
-    if bad:
-        raise CheckpointError(f"{what}: {len(bad)} tensors hold NaN or infinite values: {', '.join(bad[:8])}"
-                              + (f" (+{len(bad) - 8} more)" if len(bad) > 8 else ""))
-
-
-def load_checked(model, state: dict, what: str, optional: tuple = (), notes: tuple = (), check_finite: bool = True):
-    """Load ``state`` into ``model`` under the loading policy, or raise naming every offending tensor.
-
-    Optional parts the file lacks are removed from the model (never left
-    uninitialised); accepted extras are dropped and listed; the final load is
-    strict.  ``check_finite=False`` leaves the NaN/inf check to the caller
-    (the pipeline runs it on the GPU, where it is nearly free).
-    """
-    found = {k: (tuple(v.shape), dtype_name(v.dtype)) for k, v in state.items()}
-    verdict = check(expected_of(model, optional), found, what)
-    verdict.notes.extend(notes)
-    verdict.raise_if_bad()
-    for part in verdict.absent:
-        delattr(model, part)
-    extras = set(verdict.extras)
-    model.load_state_dict({k: v for k, v in state.items() if k not in extras}, strict=True, assign=True)
-    if check_finite:
-        require_finite(model, what)
-    model.load_notices = verdict.notices()
-    for line in model.load_notices:
-        log.warning("%s: %s", what, line)
-    return model.eval()  # loaded for inference (also picks the same attention kernels as the pipeline)
+from .layout import check_size
+from .policy import CheckpointError, unwrap
+from .state import load_checked, load_file, read_state
 
 
 def _depth(state: dict, prefix: str) -> int:
@@ -250,7 +36,7 @@ def dit_config_from_state(state: dict):
 
 
 def _dit_config_from_state(state: dict):
-    from .dit import DiTConfig
+    from ..models.dit import DiTConfig
 
     hidden, latent = state["audio_embedder.proj.weight"].shape[:2]
     for config in (DiTConfig.xxl(), DiTConfig.xl()):
@@ -287,7 +73,7 @@ def synchformer_config_from_state(state: dict):
 def _synchformer_config_from_state(state: dict):
     from dataclasses import replace
 
-    from .synchformer import SynchformerConfig
+    from ....models.synchformer import SynchformerConfig
 
     released = SynchformerConfig()
     dim = state["vfeat_extractor.cls_token"].shape[-1]
@@ -304,7 +90,7 @@ def _synchformer_config_from_state(state: dict):
 
 def _small_synchformer_config(state: dict, dim: int):
     """A configuration read from the shapes (the tiny test models)."""
-    from .synchformer import SynchformerConfig
+    from ....models.synchformer import SynchformerConfig
 
     tubelet, patch = state["vfeat_extractor.patch_embed_3d.proj.weight"].shape[2:4]
     grid = math.isqrt(state["vfeat_extractor.pos_embed"].shape[1] - 1)
@@ -331,7 +117,7 @@ def _small_synchformer_config(state: dict, dim: int):
 
 def check_dit_size(cfg, size: str, path) -> None:
     """Refuse a file that holds the *other* released size (e.g. XL saved under the XXL name)."""
-    from .dit import DiTConfig
+    from ..models.dit import DiTConfig
 
     for name, ref in (("xxl", DiTConfig.xxl()), ("xl", DiTConfig.xl())):
         if name != check_size(size) and (cfg.hidden_size, cfg.depth_triple_blocks, cfg.depth_single_blocks) == (
@@ -354,7 +140,7 @@ def dit_model_for(state: dict, size: Optional[str] = None, path="DiT checkpoint"
     """
     import torch
 
-    from .dit import HunyuanFoleyDiT
+    from ..models.dit import HunyuanFoleyDiT
 
     cfg = dit_config_from_state(state)
     if size is not None:
@@ -366,7 +152,7 @@ def dit_model_for(state: dict, size: Optional[str] = None, path="DiT checkpoint"
 def synchformer_model_for(state: dict):
     import torch
 
-    from .synchformer import Synchformer
+    from ....models.synchformer import Synchformer
 
     cfg = synchformer_config_from_state(state)
     with torch.device("meta"):
@@ -377,7 +163,7 @@ def vae_model_for(blob, path="audio VAE checkpoint"):
     """The VAE (on the meta device) built from the constructor arguments stored in the file."""
     import torch
 
-    from .dac_vae import DACConfig, DACVAE
+    from ..models.dac_vae import DACConfig, DACVAE
 
     kwargs = blob.get("metadata", {}).get("kwargs") if isinstance(blob, dict) else None
     if not isinstance(kwargs, dict):
@@ -435,97 +221,3 @@ def save_vae(model, path: os.PathLike) -> None:
 
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "metadata": {"kwargs": model.config.to_kwargs()}}, path)
-
-
-# --------------------------------------------------------------------------- download
-
-
-@dataclass(frozen=True)
-class Installed:
-    name: str
-    path: Path
-    bytes: int
-
-
-def folder_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def installed(models_dir: Optional[os.PathLike] = None) -> list[Installed]:
-    folder = hunyuan_dir(models_dir)
-    names = list(DIT_FILES.values()) + [VAE_FILE, SYNCHFORMER_FILE, SIGLIP_DIR, CLAP_DIR]
-    return [Installed(n, folder / n, folder_bytes(folder / n)) for n in names if (folder / n).exists()]
-
-
-def download(size: str, models_dir: Optional[os.PathLike] = None, source: Optional[os.PathLike] = None,
-             log: Callable[[str], None] = print) -> Path:
-    """Fetch what ``size`` needs into ``<models>/hunyuan`` and return that folder.
-
-    From the hub with ``huggingface_hub`` (resumable, with its progress bars),
-    or, with ``source``, from a local folder laid out like ``<models>/hunyuan``
-    (an offline mirror).  Files already present are kept.
-    """
-    size = check_size(size)
-    folder = hunyuan_dir(models_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    todo = missing(folder, size)
-    if not todo:
-        log(f"HunyuanVideo-Foley {size}: everything is already in {folder}")
-        return folder
-    for name in todo:
-        log(f"fetching {name} ...")
-        if source is not None:
-            _copy_from(Path(source), name, folder)
-        elif name in (SIGLIP_DIR, CLAP_DIR):
-            from huggingface_hub import snapshot_download
-
-            repo = SIGLIP_REPO if name == SIGLIP_DIR else CLAP_REPO
-            snapshot_download(repo_id=repo, local_dir=folder / name, allow_patterns=_hf_patterns(repo))
-        else:
-            from huggingface_hub import hf_hub_download
-
-            hf_hub_download(repo_id=HUB_REPO, filename=name, local_dir=folder)
-    still = missing(folder, size)
-    if still:
-        raise BackendError(f"download finished but {', '.join(still)} is still missing in {folder}")
-    log(f"HunyuanVideo-Foley {size}: ready in {folder}")
-    return folder
-
-
-def _hf_patterns(repo: str) -> list[str]:
-    """Config and tokenizer files plus one copy of the weights: safetensors when the repo has them."""
-    from huggingface_hub import list_repo_files
-
-    files = list_repo_files(repo)
-    weights = [f for f in files if f.endswith(".safetensors")] or [f for f in files if f.endswith(".bin")]
-    return HF_PATTERNS + weights
-
-
-def _copy_from(source: Path, name: str, folder: Path) -> None:
-    src = source / name
-    if not src.exists():
-        raise BackendError(f"{name} not found in {source}")
-    dst = folder / name
-    tmp = folder / (name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-    # Copy, then rename: an interrupted copy never looks like a finished file.
-    shutil.copytree(src, tmp) if src.is_dir() else shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def format_listing(models_dir: Optional[os.PathLike], device: str, checks: Iterable[tuple[str, str]]) -> str:
-    folder = hunyuan_dir(models_dir)
-    lines = [f"models folder: {folder}"]
-    found = installed(models_dir)
-    if not found:
-        lines.append("  (nothing installed)")
-    for item in found:
-        lines.append(f"  {item.name:<32} {gib(item.bytes):>9}")
-    for size, verdict in checks:
-        lines.append(f"hunyuan --size {size} on {device}: {verdict}")
-    if found:
-        lines.append("(files present; `foley models verify` checks that they are whole and match the model)")
-    return "\n".join(lines)
