@@ -3,7 +3,7 @@
     python blender_addon/build.py                 # -> dist/foley_sequencer-<version>.zip
     python blender_addon/build.py --no-wheels     # for a Blender that already has pyzmq (tests)
 
-The whole plug-in package ``plugin_host/`` (exact time, wire protocol, typed
+The whole plug-in package ``plugin-host/plugin_host/`` (exact time, wire protocol, typed
 items, client, batch runner; standard library + pyzmq) is copied, file for
 file and byte for byte, into the zip as the sub-package ``foley_client``.  pyzmq wheels for every
 platform Blender ships are fetched at build time with ``pip download`` (the
@@ -57,6 +57,8 @@ PLATFORMS = {
 ABI3_PYZMQ = "27.1.0"
 #: the arch tag a re-tagged universal2 wheel gets, for installers that skip universal2
 MAC_ARCH_TAGS = {"macos-arm64": "macosx_11_0_arm64", "macos-x64": "macosx_10_15_x86_64"}
+#: the plug-in package's folder (a distribution of its own: plugin-host/pyproject.toml)
+PLUGIN_HOST = os.path.join(ROOT, "plugin-host", "plugin_host")
 #: the add-on's name for its copy of plugin_host/
 VENDORED = "foley_client"
 SKIP = {"build.py", "__pycache__"}
@@ -163,7 +165,7 @@ def stage(folder: str, manifest: str) -> None:
             shutil.copy2(src, os.path.join(folder, name))
     with open(os.path.join(folder, "blender_manifest.toml"), "w", encoding="utf-8") as f:
         f.write(manifest)
-    shutil.copytree(os.path.join(ROOT, "plugin_host"), os.path.join(folder, VENDORED),
+    shutil.copytree(PLUGIN_HOST, os.path.join(folder, VENDORED),
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 

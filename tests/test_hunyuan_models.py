@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from foley_engine.backends.hunyuan import dit as D  # noqa: E402
+from foley_engine.backends.hunyuan.models import dit as D  # noqa: E402
 from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE, WNConv1d, WNConvTranspose1d  # noqa: E402
 from foley_engine.models.synchformer import DividedAttention, Synchformer, SynchformerConfig  # noqa: E402
 from hunyuan_tiny import randomize  # noqa: E402
