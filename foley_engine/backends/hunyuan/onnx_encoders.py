@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...models.synchformer import encode_in_segments
 from .models.encoders import normalise_frames
 
 #: a converted encoder must agree with PyTorch to this (features are O(1))
@@ -93,13 +94,7 @@ class OnnxSynchformer:
 
     @torch.no_grad()
     def encode_frames(self, frames: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        seg, step = self.config.segment_frames, self.config.segment_frames // 2
-        if frames.shape[0] < seg:
-            raise ValueError(f"need at least {seg} frames for one Synchformer segment, got {frames.shape[0]}")
-        count = (frames.shape[0] - seg) // step + 1
-        segments = torch.stack([frames[i * step: i * step + seg] for i in range(count)])
-        out = [self(segments[i: i + batch_size]) for i in range(0, count, batch_size)]
-        return torch.cat(out).flatten(0, 1)[None]
+        return encode_in_segments(self, self.config, frames, batch_size)
 
 
 class OnnxSiglip:
