@@ -41,6 +41,8 @@ import tempfile
 import zipfile
 from importlib import metadata
 
+from plugin_host.atomic import atomic_path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 #: Python of each supported Blender: 4.2 LTS - 5.0 run 3.11, 5.1 - 5.2 run 3.13
@@ -138,11 +140,9 @@ def retag(wheel_path: str, platform_tag: str) -> str:
             row = f"{wheel_file},sha256={digest},{len(files[wheel_file])}"
         record.append(row)
     files[record_file] = ("\n".join(record) + "\n").encode()
-    partial = out + ".partial"
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as dst:
+    with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in infos:
             dst.writestr(info, files[info.filename])
-    os.replace(partial, out)
     return new_name
 
 
@@ -186,14 +186,12 @@ def build(out_dir: str, wheels: bool = True, pyzmq_version: str = "", cache: str
             os.makedirs(os.path.join(tmp, "wheels"))
             for name in set(found.values()):
                 shutil.copy2(os.path.join(cache, name), os.path.join(tmp, "wheels", name))
-        partial = out + ".partial"
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
+        with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
             for base, dirs, files in os.walk(tmp):
                 dirs.sort()
                 for name in sorted(files):
                     path = os.path.join(base, name)
                     z.write(path, os.path.relpath(path, tmp))
-        os.replace(partial, out)
     return out
 
 

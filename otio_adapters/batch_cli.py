@@ -22,11 +22,12 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
+
+from plugin_host.atomic import write_atomic, write_json_atomic
 
 MEDIA_EXTENSIONS = (".mp4", ".mov", ".mkv", ".mxf", ".avi", ".m4v", ".webm", ".mts", ".m2ts", ".mpg", ".mpeg",
                     ".ts", ".wmv", ".flv", ".3gp")
@@ -253,21 +254,6 @@ def _plan_timeline(path: str, out: str, prompt: Optional[str], seed: Optional[in
 # ---------------------------------------------------------------------- state and summary
 
 
-def _write_json_atomic(path: str, obj) -> None:
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def load_state(out: str) -> dict:
     try:
         with open(os.path.join(out, STATE_FILE), encoding="utf-8") as f:
@@ -363,7 +349,7 @@ def summary(units: list[Unit], plans: list[TimelinePlan], out: str, started: flo
 
 def write_summary(doc: dict, out: str) -> tuple[str, str]:
     json_path, md_path = os.path.join(out, SUMMARY_JSON), os.path.join(out, SUMMARY_MD)
-    _write_json_atomic(json_path, doc)
+    write_json_atomic(json_path, doc, indent=1, sort_keys=True)
     t = doc["totals"]
     lines = [
         "# Foley batch", "",
@@ -386,9 +372,7 @@ def write_summary(doc: dict, out: str) -> tuple[str, str]:
         rng = f"{float(Fraction(it['start'])):.3f}-{float(Fraction(it['end'])):.3f}" if it["start"] else "whole file"
         lines.append(f"| {_md(it['label'])} | {it['status']} | {rng} | {_md(it['output'] or '-')} | "
                      f"{_md(it['error'] or '')} |")
-    with open(md_path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(md_path + ".tmp", md_path)
+    write_atomic(md_path, "\n".join(lines) + "\n")
     return json_path, md_path
 
 
@@ -411,7 +395,7 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
         for u in pending:
             if u.status == "failed":
                 failed[u.key] = failed.get(u.key, 0) + 1
-        _write_json_atomic(state_path, state)
+        write_json_atomic(state_path, state, indent=1, sort_keys=True)
 
 
 def _follow(pending, connect, progress, state, state_path, reconnect_timeout):
@@ -454,7 +438,7 @@ def _follow(pending, connect, progress, state, state_path, reconnect_timeout):
                             continue
                         u.status, u.result, u.fraction = "done", c["result"], 1.0
                         state["done"][u.key] = {"result": c["result"], "label": u.label, "input": u.source}
-                        _write_json_atomic(state_path, state)
+                        write_json_atomic(state_path, state, indent=1, sort_keys=True)
                         progress.note(f"done    {u.label} -> {os.path.basename(c['result']['path'])}")
                     elif event.type == "failed":
                         _fail(u, c.get("message", "failed"), progress)

@@ -13,6 +13,8 @@ import sys
 import sysconfig
 from typing import Optional
 
+from plugin_host.atomic import write_atomic, write_json_atomic
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MENU_DIR = os.path.join(HERE, "menu")
 CONFIG_NAME = "foley_resolve.json"
@@ -55,7 +57,7 @@ def install(dest: Optional[str] = None, output: Optional[str] = None) -> list[st
     os.makedirs(dest, exist_ok=True)
     config_path = os.path.join(dest, CONFIG_NAME)
     written = []
-    _write(config_path, json.dumps(config(output), indent=2) + "\n")
+    write_json_atomic(config_path, config(output), indent=2)
     written.append(config_path)
     for name in MENU_SCRIPTS:
         with open(os.path.join(MENU_DIR, name), encoding="utf-8") as f:
@@ -65,7 +67,7 @@ def install(dest: Optional[str] = None, output: Optional[str] = None) -> list[st
         # json.dumps writes a valid Python string literal, backslashes of Windows paths included.
         text = text.replace(_CONFIG_LINE, f"CONFIG_FILE = {json.dumps(config_path)}", 1)
         path = os.path.join(dest, name)
-        _write(path, text)
+        write_atomic(path, text)
         written.append(path)
     return written
 
@@ -80,10 +82,3 @@ def uninstall(dest: Optional[str] = None) -> list[str]:
             os.unlink(path)
             removed.append(path)
     return removed
-
-
-def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -36,7 +36,7 @@ STDLIB = set(sys.stdlib_module_names)
 #: areas of lower layers, never a higher one nor a sibling of its own layer.  A new area must be placed here.
 LAYERS = {
     "plugin_host": [
-        ["plugin_host", "plugin_host.timebase", "plugin_host.connection"],
+        ["plugin_host", "plugin_host.timebase", "plugin_host.connection", "plugin_host.atomic"],
         ["plugin_host.fields"],
         ["plugin_host.items", "plugin_host.envelope"],
         ["plugin_host.schema"],

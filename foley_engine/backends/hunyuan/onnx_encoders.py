@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from plugin_host.atomic import atomic_path
+
 from ...models.synchformer import encode_in_segments
 from .models.encoders import normalise_frames
 
@@ -53,15 +55,13 @@ def providers_for(device: torch.device) -> list[str]:
 
 def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
     # Grad mode on: in no-grad eval mode torch swaps in its fused encoder-layer
     # kernel, which has no ONNX export.
-    with warnings.catch_warnings(), torch.enable_grad():
+    with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings(), torch.enable_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
         torch.onnx.export(module.float().cpu().eval(), (example.float().cpu(),), str(tmp), dynamo=False,
                           input_names=[names[0]], output_names=[names[1]], opset_version=17,
                           dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}})
-    tmp.replace(path)
 
 
 class _SiglipImageFeatures(torch.nn.Module):
