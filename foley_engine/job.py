@@ -10,7 +10,7 @@ from plugin_host.items import Item
 
 from .errors import RangeError
 from .media.probe import MediaInfo
-from .timebase import TimeRange, format_seconds
+from .timebase import TimeRange, format_seconds, output_duration
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Job:
 
     def output_range(self, media_range: TimeRange) -> TimeRange:
         """The job-time range the output covers: starts with the media range, lasts duration / speed."""
-        return TimeRange(media_range.start, media_range.start + media_range.duration / self.speed)
+        return TimeRange(media_range.start, media_range.start + output_duration(media_range.start, media_range.end, self.speed))
 
     def to_job_time(self, media_range: TimeRange):
         """Media time -> job time for this job's speed."""

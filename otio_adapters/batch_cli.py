@@ -28,6 +28,7 @@ from fractions import Fraction
 from typing import Optional
 
 from plugin_host.atomic import write_atomic, write_json_atomic
+from plugin_host.timebase import output_duration
 
 MEDIA_EXTENSIONS = (".mp4", ".mov", ".mkv", ".mxf", ".avi", ".m4v", ".webm", ".mts", ".m2ts", ".mpg", ".mpeg",
                     ".ts", ".wmv", ".flv", ".3gp")
@@ -227,7 +228,7 @@ def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optiona
                         options=dict(options), label=r.label,
                         record_start={"sample": r.record_sample, "rate": SAMPLE_RATE})
             units.append(Unit(path, f"{os.path.basename(path)}: {r.label}", item, plan.out_dir,
-                              (Fraction(r.end) - Fraction(r.start)) / Fraction(r.speed), timeline=path, request_key=r.key))
+                              output_duration(r.start, r.end, r.speed), timeline=path, request_key=r.key))
     return units, plans
 
 

@@ -22,13 +22,13 @@ import soundfile as sf
 from plugin_host.atomic import atomic_path
 
 from ..errors import MediaError, OutputError
-from ..timebase import as_fraction, exact_rate, round_half_away
+from ..timebase import SAMPLE_RATE, as_fraction, exact_rate, round_half_away
 from .probe import first_frame_pts, open_container, video_stream
 from .wav import check_output_path
 
-AAC_RATE = 48000
+AAC_RATE = SAMPLE_RATE
 AAC_BIT_RATE = 192_000
-READ_BLOCK = 48000  # WAV frames per read: memory stays small for hour-long audio
+READ_BLOCK = SAMPLE_RATE  # WAV frames per read (a second): memory stays small for hour-long audio
 # The MP4 muxer keeps a track time scale of at least this (doubling smaller ones).
 MIN_TRACK_TIMESCALE = 10000
 

@@ -17,7 +17,7 @@ from .fields import (
     MAX_PATH_CHARS, ProtocolError, check_integer, check_text, int_field, json_bytes, parse_exact, refuse_unknown,
     string_field,
 )
-from .timebase import to_index
+from .timebase import output_duration, to_index
 
 ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "align",
                "loudness", "true_peak", "motion", "record_start", "format")
@@ -27,11 +27,6 @@ MAX_PROMPT_CHARS = 2000
 MAX_OPTIONS = 32
 MAX_RECORD_START_BYTES = 1024
 _TRUE = ("1", "true", "yes", "on")
-
-
-def output_duration(start: Fraction, end: Fraction, speed: Fraction = Fraction(1)) -> Fraction:
-    """How long the audio for media ``[start, end)`` played at ``speed`` lasts (an editor retime)."""
-    return (Fraction(end) - Fraction(start)) / Fraction(speed)
 
 
 @dataclass(frozen=True)

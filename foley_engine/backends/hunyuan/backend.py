@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from ...errors import BackendError
+from ...timebase import SAMPLE_RATE
 from ..base import Availability, Backend, BackendOption, FrameSpec, WindowRequest
 from .checkpoints.layout import (
     check_size, download_hint, estimate_bytes, estimate_offload_bytes, gib, hunyuan_dir, missing, require_files,
@@ -68,7 +69,7 @@ def _device_check(device: str, size: str, offload: bool) -> Optional[str]:
 class HunyuanBackend(Backend):
     name = "hunyuan"
     description = "HunyuanVideo-Foley (Tencent), 48 kHz neural Foley from video + text; GPU, local weights"
-    sample_rate = 48_000
+    sample_rate = SAMPLE_RATE
     channels = 1  # the VAE decodes mono
     native_window = NATIVE_WINDOW
     overlap = OVERLAP
