@@ -38,6 +38,7 @@ from fractions import Fraction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # the tiny models (hunyuan_tiny) for --dry-run
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -48,13 +49,13 @@ from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # no
 from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
 from foley_engine.backends.hunyuan.models.encoders import ClapTextEncoder, SiglipVisionEncoder  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
-from foley_engine.models.synchformer import Synchformer  # noqa: E402
-from hunyuan_tiny import _tokenizer, make_tiny_models  # noqa: E402
 from foley_engine.generate import generate_to_file  # noqa: E402
 from foley_engine.job import Job  # noqa: E402
-from foley_engine.longform.scheduler import LongformScheduler  # noqa: E402
 from foley_engine.lab.samples import make_sample_video  # noqa: E402
 from foley_engine.lab.seams import check_seams, seams_from_windows  # noqa: E402
+from foley_engine.longform.scheduler import LongformScheduler  # noqa: E402
+from foley_engine.models.synchformer import Synchformer  # noqa: E402
+from hunyuan_tiny import _tokenizer, make_tiny_models  # noqa: E402
 
 WINDOW_SAMPLES = 10 * 48000
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the tiny models' randomize (hunyuan_tiny)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
