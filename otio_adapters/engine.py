@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Sequence
 
+from plugin_host.fields import ProtocolError
 from plugin_host.items import Item
 from plugin_host.timebase import SAMPLE_RATE
 
@@ -52,9 +53,17 @@ class EngineGenerator:
             if on_result is not None:
                 on_result(result)
 
-        items = [Item(media=r.media, start=r.start, end=r.end, prompt=r.prompt, seed=r.seed, speed=r.speed,
-                      label=r.label, record_start={"sample": r.record_sample, "rate": SAMPLE_RATE})
-                 for r in requests]
+        items, kept = [], []
+        for r in requests:  # an item checks itself when made: one that cannot be sent fails alone
+            try:
+                items.append(Item(media=r.media, start=r.start, end=r.end, prompt=r.prompt, seed=r.seed, speed=r.speed,
+                                  label=r.label, record_start={"sample": r.record_sample, "rate": SAMPLE_RATE}))
+                kept.append(r)
+            except ProtocolError as exc:
+                report(Result(r.key, error=f"{r.label}: {exc}"))
+        requests = kept
+        if not items:
+            return results
         with EngineClient.connect(self.connection_file, autostart=self.autostart, serve_args=self.serve_args,
                                   command=self.command) as eng:
             outcome = BatchRunner(eng, out_dir, sample_rate=SAMPLE_RATE, timeout=self.timeout).run(
