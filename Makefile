@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# `make demo` installs the package alone; `make test` adds the test extras (bpy, torch, transformers, ...).
+# `make demo` installs the two distributions of this checkout (editable): the plug-in package (plugin-host/,
+# pyzmq only) and the engine that depends on it; `make test` adds the test extras (bpy, torch, transformers, ...).
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
@@ -12,20 +13,20 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e .
+$(DEMO_STAMP): pyproject.toml plugin-host/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e ./plugin-host -e .
 	touch $(DEMO_STAMP)
 
-$(STAMP): pyproject.toml $(DEMO_STAMP)
+$(STAMP): pyproject.toml plugin-host/pyproject.toml $(DEMO_STAMP)
 	# The CPU build of torch (a plain `torch` would pull a multi-GB CUDA build).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e ./plugin-host -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(DEMO_STAMP)
-	$(PY) -m foley_engine.demo demo
+	$(PY) -m foley_engine.lab.demo demo
 
 test: $(STAMP)
 	# A crashed test worker ends the run (with loadfile, a replaced worker can leave xdist waiting forever).

@@ -20,7 +20,7 @@ from test_engine_backend import EngineProcess  # noqa: E402
 from foley_engine.backends.registry import load_backend  # noqa: E402
 from foley_engine.generate import generate_to_file  # noqa: E402
 from foley_engine.job import Job  # noqa: E402
-from foley_engine.samples import make_sample_video  # noqa: E402
+from foley_engine.lab.samples import make_sample_video  # noqa: E402
 from plugin_host.items import Item  # noqa: E402
 
 PROMPT = "metal impacts, footsteps on wood"

@@ -38,23 +38,24 @@ from fractions import Fraction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # the tiny models (hunyuan_tiny) for --dry-run
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from foley_engine.backends.base import FrameBatch, WindowRequest  # noqa: E402
 from foley_engine.backends.hunyuan.backend import HunyuanBackend  # noqa: E402
-from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
-from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
-from foley_engine.backends.hunyuan.encoders import ClapTextEncoder, SiglipVisionEncoder  # noqa: E402
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.backends.hunyuan.models.encoders import ClapTextEncoder, SiglipVisionEncoder  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
-from foley_engine.backends.hunyuan.synchformer import Synchformer  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import _tokenizer, make_tiny_models  # noqa: E402
 from foley_engine.generate import generate_to_file  # noqa: E402
 from foley_engine.job import Job  # noqa: E402
+from foley_engine.lab.samples import make_sample_video  # noqa: E402
+from foley_engine.lab.seams import check_seams, seams_from_windows  # noqa: E402
 from foley_engine.longform.scheduler import LongformScheduler  # noqa: E402
-from foley_engine.samples import make_sample_video  # noqa: E402
-from foley_engine.seams import check_seams, seams_from_windows  # noqa: E402
+from foley_engine.models.synchformer import Synchformer  # noqa: E402
+from hunyuan_tiny import _tokenizer, make_tiny_models  # noqa: E402
 
 WINDOW_SAMPLES = 10 * 48000
 
@@ -167,10 +168,10 @@ def main(argv=None) -> int:
         pipeline = HunyuanFoleyPipeline.from_folder(models, "xl", device="cpu", offload=args.offload)
         label = "tiny random models (dry run)"
     elif args.models_dir:
-        from foley_engine.backends.hunyuan import loading
+        from foley_engine.backends.hunyuan.checkpoints.layout import hunyuan_dir
 
         started = time.perf_counter()
-        pipeline = HunyuanFoleyPipeline.from_folder(loading.hunyuan_dir(args.models_dir), args.size,
+        pipeline = HunyuanFoleyPipeline.from_folder(hunyuan_dir(args.models_dir), args.size,
                                                     device=args.device, offload=args.offload)
         print(f"loaded {args.size.upper()} in {time.perf_counter() - started:.1f} s", flush=True)
         label = f"{args.size.upper()} released weights, DiT bf16"

@@ -29,14 +29,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the tiny models' randomize (hunyuan_tiny)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
-from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
-from foley_engine.backends.hunyuan.synchformer import Synchformer  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import randomize  # noqa: E402
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.models.synchformer import Synchformer  # noqa: E402
+from hunyuan_tiny import randomize  # noqa: E402
 
 
 def _module(name: str, **attrs) -> types.ModuleType:

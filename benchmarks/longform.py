@@ -31,7 +31,7 @@ from fractions import Fraction
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from foley_engine.samples import make_sample_video  # noqa: E402
+from foley_engine.lab.samples import make_sample_video  # noqa: E402
 
 #: the whole `foley generate` must keep up with this share of ffmpeg's own decode (issue 19)
 TARGET = 0.9

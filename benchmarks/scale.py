@@ -37,7 +37,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (HERE, os.path.join(ROOT, 
 
 from test_engine_backend import EngineProcess  # noqa: E402
 
-from foley_engine.samples import make_sample_video  # noqa: E402
+from foley_engine.lab.samples import make_sample_video  # noqa: E402
 
 SIM = "scale_sim:SimulatedGPU"
 #: "model time" of the simulated GPU per 10-s window

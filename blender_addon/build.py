@@ -3,7 +3,7 @@
     python blender_addon/build.py                 # -> dist/foley_sequencer-<version>.zip
     python blender_addon/build.py --no-wheels     # for a Blender that already has pyzmq (tests)
 
-The whole plug-in package ``plugin_host/`` (exact time, wire protocol, typed
+The whole plug-in package ``plugin-host/plugin_host/`` (exact time, wire protocol, typed
 items, client, batch runner; standard library + pyzmq) is copied, file for
 file and byte for byte, into the zip as the sub-package ``foley_client``.  pyzmq wheels for every
 platform Blender ships are fetched at build time with ``pip download`` (the
@@ -41,6 +41,8 @@ import tempfile
 import zipfile
 from importlib import metadata
 
+from plugin_host.atomic import atomic_path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 #: Python of each supported Blender: 4.2 LTS - 5.0 run 3.11, 5.1 - 5.2 run 3.13
@@ -57,6 +59,8 @@ PLATFORMS = {
 ABI3_PYZMQ = "27.1.0"
 #: the arch tag a re-tagged universal2 wheel gets, for installers that skip universal2
 MAC_ARCH_TAGS = {"macos-arm64": "macosx_11_0_arm64", "macos-x64": "macosx_10_15_x86_64"}
+#: the plug-in package's folder (a distribution of its own: plugin-host/pyproject.toml)
+PLUGIN_HOST = os.path.join(ROOT, "plugin-host", "plugin_host")
 #: the add-on's name for its copy of plugin_host/
 VENDORED = "foley_client"
 SKIP = {"build.py", "__pycache__"}
@@ -136,11 +140,9 @@ def retag(wheel_path: str, platform_tag: str) -> str:
             row = f"{wheel_file},sha256={digest},{len(files[wheel_file])}"
         record.append(row)
     files[record_file] = ("\n".join(record) + "\n").encode()
-    partial = out + ".partial"
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as dst:
+    with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in infos:
             dst.writestr(info, files[info.filename])
-    os.replace(partial, out)
     return new_name
 
 
@@ -163,7 +165,7 @@ def stage(folder: str, manifest: str) -> None:
             shutil.copy2(src, os.path.join(folder, name))
     with open(os.path.join(folder, "blender_manifest.toml"), "w", encoding="utf-8") as f:
         f.write(manifest)
-    shutil.copytree(os.path.join(ROOT, "plugin_host"), os.path.join(folder, VENDORED),
+    shutil.copytree(PLUGIN_HOST, os.path.join(folder, VENDORED),
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
@@ -184,14 +186,12 @@ def build(out_dir: str, wheels: bool = True, pyzmq_version: str = "", cache: str
             os.makedirs(os.path.join(tmp, "wheels"))
             for name in set(found.values()):
                 shutil.copy2(os.path.join(cache, name), os.path.join(tmp, "wheels", name))
-        partial = out + ".partial"
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
+        with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
             for base, dirs, files in os.walk(tmp):
                 dirs.sort()
                 for name in sorted(files):
                     path = os.path.join(base, name)
                     z.write(path, os.path.relpath(path, tmp))
-        os.replace(partial, out)
     return out
 
 

@@ -100,9 +100,13 @@ def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_
     speed = playback_speed(timing)  # not 1 for a strip added without playback-rate adjustment
     sid = source_id(scene, strip)
     strip["foley_prompt"], strip["foley_negative_prompt"], strip["foley_seed"] = prompt, negative_prompt, seed
-    item = host.module("items").Item(
-        media=path, start=t0, end=t1, speed=speed, prompt=prompt, negative_prompt=negative_prompt, seed=seed, label=strip.name,
-        record_start={"frame": compat.left_handle(strip), "rate": time_string(rate_of(scene)), "source": sid})
+    try:
+        item = host.module("items").Item(
+            media=path, start=t0, end=t1, speed=speed, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
+            label=strip.name,
+            record_start={"frame": compat.left_handle(strip), "rate": time_string(rate_of(scene)), "source": sid})
+    except host.module("fields").ProtocolError as exc:  # the item's own checks: this strip alone is skipped
+        raise StripError(f"{strip.name}: {exc}") from None
     placement = {"source_id": sid, "source_name": strip.name, "frame_start": compat.left_handle(strip),
                  "frame_end": compat.right_handle(strip), "channel": int(strip.channel),
                  "media_start": time_string(t0), "media_end": time_string(t1), "speed": time_string(speed),

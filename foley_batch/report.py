@@ -6,7 +6,9 @@ import time
 from fractions import Fraction
 from typing import Optional
 
-from .units import TimelinePlan, Unit, write_json_atomic
+from plugin_host.atomic import write_atomic, write_json_atomic
+
+from .units import TimelinePlan, Unit
 
 SUMMARY_JSON = "foley-batch-summary.json"
 SUMMARY_MD = "foley-batch-summary.md"
@@ -90,7 +92,7 @@ def summary(units: list[Unit], plans: list[TimelinePlan], out: str, started: flo
 
 def write_summary(doc: dict, out: str) -> tuple[str, str]:
     json_path, md_path = os.path.join(out, SUMMARY_JSON), os.path.join(out, SUMMARY_MD)
-    write_json_atomic(json_path, doc)
+    write_json_atomic(json_path, doc, indent=1, sort_keys=True)
     t = doc["totals"]
     lines = [
         "# Foley batch", "",
@@ -113,9 +115,7 @@ def write_summary(doc: dict, out: str) -> tuple[str, str]:
         rng = f"{float(Fraction(it['start'])):.3f}-{float(Fraction(it['end'])):.3f}" if it["start"] else "whole file"
         lines.append(f"| {_md(it['label'])} | {it['status']} | {rng} | {_md(it['output'] or '-')} | "
                      f"{_md(it['error'] or '')} |")
-    with open(md_path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(md_path + ".tmp", md_path)
+    write_atomic(md_path, "\n".join(lines) + "\n")
     return json_path, md_path
 
 

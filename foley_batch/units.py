@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
+from plugin_host.atomic import write_json_atomic
 from plugin_host.batch import item_key
 from plugin_host.items import Item, Result
+from plugin_host.timebase import output_duration
 
 from .inputs import media_seconds
 
@@ -78,7 +79,7 @@ def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optiona
         plans.append(tp)
         for r in tp.fill.requests if tp.error is None else ():
             units.append(Unit(path, f"{os.path.basename(path)}: {r.label}", r.to_item(options), tp.out_dir,
-                              (Fraction(r.end) - Fraction(r.start)) / Fraction(r.speed), timeline=path,
+                              output_duration(r.start, r.end, r.speed), timeline=path,
                               request_key=r.key))
     return units, plans
 
@@ -101,21 +102,6 @@ def _plan_timeline(path: str, out: str, prompt: Optional[str], seed: Optional[in
 
 
 # ---------------------------------------------------------------------- state
-
-
-def write_json_atomic(path: str, obj) -> None:
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def load_state(out: str) -> dict:
@@ -151,7 +137,7 @@ def earlier_result(u: Unit, state: dict) -> Optional[Result]:
 
 def record_done(u: Unit, state: dict, state_path: str) -> None:
     state["done"][u.key] = {"result": u.result.to_wire(), "label": u.label, "input": u.source}
-    write_json_atomic(state_path, state)
+    write_json_atomic(state_path, state, indent=1, sort_keys=True)
 
 
 def record_failures(units: list[Unit], state: dict, state_path: str) -> None:
@@ -159,4 +145,4 @@ def record_failures(units: list[Unit], state: dict, state_path: str) -> None:
     for u in units:
         if u.status == "failed":
             failed[u.key] = failed.get(u.key, 0) + 1
-    write_json_atomic(state_path, state)
+    write_json_atomic(state_path, state, indent=1, sort_keys=True)

@@ -90,7 +90,7 @@ def _loudness_arg(text: Optional[str]) -> Optional[str]:
     if text is None:
         return None
     from plugin_host.items import _loudness
-    from plugin_host.protocol import ProtocolError
+    from plugin_host.fields import ProtocolError
 
     try:
         return _loudness(text.strip(), "--loudness")
@@ -138,15 +138,15 @@ _FLAGS = {"seed": "--seed", "prompt": "--prompt", "negative_prompt": "--negative
           "start": "--in", "end": "--out", "media": "media", "options": "backend options", "format": "--format"}
 
 
-def check_item(item: Item) -> Item:
-    """The engine's checks of an item (sizes, ranges), on both paths: what one accepts, the other does."""
-    from plugin_host.protocol import ProtocolError
+def make_item(*args, **fields) -> Item:
+    """An :class:`Item` from the command line's values; the item's own checks (the engine's too, so what one
+    path accepts the other does) are reported under the flag that set the value."""
+    from plugin_host.fields import ProtocolError
 
     try:
-        return Item.from_wire(item.to_wire(), "item")
+        return Item(*args, **fields)
     except ProtocolError as exc:
-        part = exc.field.split(".")[1] if "." in exc.field else exc.field
-        flag = _FLAGS.get(part.split("[")[0], part)
+        flag = _FLAGS.get(exc.field.split("[")[0], exc.field)
         raise RangeError(f"{flag}: {exc.message}") from None
 
 
@@ -319,10 +319,10 @@ def cmd_generate(args) -> int:
     item_options, load_options = chosen_options(args, args.backend)
     info = probe(media)
     start, end = parse_range(args, info)
-    item = check_item(Item(media, start, end, speed=args.speed, prompt=args.prompt,
-                           negative_prompt=args.negative_prompt, seed=args.seed, options=item_options,
-                           align=args.align, format=args.format, loudness=_loudness_arg(args.loudness),
-                           true_peak=args.true_peak, motion=args.motion))
+    item = make_item(media, start, end, speed=args.speed, prompt=args.prompt,
+                     negative_prompt=args.negative_prompt, seed=args.seed, options=item_options,
+                     align=args.align, format=args.format, loudness=_loudness_arg(args.loudness),
+                     true_peak=args.true_peak, motion=args.motion)
     cls = backend_class(args.backend)
     check_output(args, item, info, out, getattr(cls, "sample_rate", 48000), getattr(cls, "channels", 2))
     from .backends.registry import prompt_warnings

@@ -10,7 +10,7 @@ from plugin_host.items import Item
 
 from .errors import RangeError
 from .media.probe import MediaInfo
-from .timebase import TimeRange, format_seconds
+from .timebase import TimeRange, format_seconds, output_duration
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Job:
     speed: Fraction = Fraction(1)
     #: backend options (steps, guidance, ...), passed to every window request unchanged
     options: dict = field(default_factory=dict, hash=False, compare=False)
-    #: scheduler switch: re-align each window to the visual events (see foley_engine.align)
+    #: scheduler switch: re-align each window to the visual events (see foley_engine.longform.align)
     align: bool = False
     #: analysis switch: "diff" (frame differences) or "flow" (camera-compensated optical flow)
     motion: str = "diff"
@@ -66,7 +66,7 @@ class Job:
 
     def output_range(self, media_range: TimeRange) -> TimeRange:
         """The job-time range the output covers: starts with the media range, lasts duration / speed."""
-        return TimeRange(media_range.start, media_range.start + media_range.duration / self.speed)
+        return TimeRange(media_range.start, media_range.start + output_duration(media_range.start, media_range.end, self.speed))
 
     def to_job_time(self, media_range: TimeRange):
         """Media time -> job time for this job's speed."""

@@ -6,7 +6,7 @@ refined to the first sample that reaches half that block's peak, so sharp
 transients are timed to well under a millisecond.
 
 Also here: per-window offset estimation for the alignment pass
-(:func:`estimate_offset`, used by :mod:`foley_engine.align`) and per-output
+(:func:`estimate_offset`, used by :mod:`foley_engine.longform.align`) and per-output
 offset statistics for the soak benchmark (:func:`offset_stats`).
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Union
 
 from plugin_host.timebase import (  # noqa: F401  (re-exported: the engine's one import site)
-    MAX_TIME_TEXT, NUMBER_FORMS, SAMPLE_RATE, TimeError, exact_rate, parse_number, format_rate, frames_to_timecode, is_timecode, num_samples, range_to_indices,
+    MAX_TIME_TEXT, NUMBER_FORMS, SAMPLE_RATE, TimeError, exact_rate, parse_number, format_rate, frames_to_timecode, is_timecode, num_samples, output_duration, range_to_indices,
     round_half_away, time_string, timecode_to_frames, to_index, to_time,
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Sequence
 
+from plugin_host.fields import ProtocolError
 from plugin_host.process import IDLE_EXIT_MIN, EngineSpec
 from plugin_host.timebase import SAMPLE_RATE
 
@@ -38,9 +39,19 @@ class EngineGenerator:
             if on_result is not None:
                 on_result(result)
 
+        items, kept = [], []
+        for r in requests:  # an item checks itself when made: one that cannot be sent fails alone
+            try:
+                items.append(r.to_item())
+                kept.append(r)
+            except ProtocolError as exc:
+                report(Result.failure(r, str(exc)))
+        requests = kept
+        if not items:
+            return results
         with EngineClient.open(self.spec) as eng:
             outcome = BatchRunner(eng, out_dir, sample_rate=SAMPLE_RATE, timeout=self.timeout).run(
-                [r.to_item() for r in requests],
+                items,
                 on_result=lambda done: report(Result.of_item(requests[done.index].key, done.result, done.job_id)),
                 on_failure=lambda failed: report(Result.failure(requests[failed.index], failed.reason,
                                                                 failed.job_id)))

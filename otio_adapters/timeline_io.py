@@ -10,10 +10,11 @@ from __future__ import annotations
 import copy
 import os
 import re
-import tempfile
 from fractions import Fraction
 
 import opentimelineio as otio
+
+from plugin_host.atomic import atomic_path
 
 from .selection import foley_metadata, timeline_rate
 from .timemath import RT, TR, seconds, to_index
@@ -59,16 +60,8 @@ def write_timeline(timeline: otio.schema.Timeline, path: str) -> None:
     adapter = adapter_for(path)
     if adapter != NATIVE:
         timeline = conform_to_frames(timeline)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".foley-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=os.path.splitext(path)[1]) as tmp:
         otio.adapters.write_to_file(timeline, tmp, adapter_name=adapter)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _frames(t: Fraction, rate: Fraction) -> RT:

@@ -23,6 +23,7 @@ from otio_adapters.selection import VideoClip, video_clips
 from otio_adapters.timeline_io import read_timeline
 from otio_adapters.timeline_jobs import ClipError, Plan, plan_clip, url_to_path
 from otio_adapters.timemath import RT, TR, exact_rate, parse_timecode, to_index
+from plugin_host.fields import ProtocolError
 from plugin_host.items import Item as EngineItem
 
 from .api import Context, Item, ResolveError, clip_property, label
@@ -116,11 +117,14 @@ def plan_item(ctx: Context, item: Item, prompt: str, exported: Optional[dict]) -
 
 def engine_item(ctx: Context, target: Target, negative_prompt: str, seed: int) -> EngineItem:
     """The plan's item (``Request.to_item``, the one conversion), with Resolve's prompts and record position."""
-    return dataclasses.replace(
-        target.plan.request.to_item(), prompt=target.prompt, negative_prompt=negative_prompt, seed=seed,
-        label=target.label,
-        record_start={"timeline": ctx.name, "track": target.item.track, "frame": target.record_frame,
-                      "rate": str(ctx.rate)})
+    try:
+        return dataclasses.replace(
+            target.plan.request.to_item(), prompt=target.prompt, negative_prompt=negative_prompt, seed=seed,
+            label=target.label,
+            record_start={"timeline": ctx.name, "track": target.item.track, "frame": target.record_frame,
+                          "rate": str(ctx.rate)})
+    except ProtocolError as exc:  # the item's own checks (a prompt over the limit, ...): this clip alone fails
+        raise ClipError(f"{target.label}: {exc}") from None
 
 
 __all__ = ["ClipError", "ResolveError", "Target", "direct_clip", "engine_item", "exported_clips", "plan_item"]

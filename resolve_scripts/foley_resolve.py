@@ -136,15 +136,16 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
             except Exception as exc:  # an export this version of otio_adapters cannot read: the API still works
                 report.warnings.append(f"the timeline's OTIO export could not be read ({exc}); used the scripting API")
         report.route = "otio" if exported is not None else "direct"
-        targets = []
+        targets, engine_items = [], []
         for item in items:
             try:
-                targets.append(plan_item(ctx, item, prompts[item.key], exported))
+                target = plan_item(ctx, item, prompts[item.key], exported)
+                engine_items.append(engine_item(ctx, target, answers["negative_prompt"], seed))
+                targets.append(target)
             except ClipError as exc:
                 report.skipped.append(str(exc))
         if not targets:
             raise ResolveError("nothing to generate")
-        engine_items = [engine_item(ctx, t, answers["negative_prompt"], seed) for t in targets]
         report.items = [i.to_wire() for i in engine_items]
         try:
             client = connect(options.engine, autostart=False)

@@ -1,6 +1,7 @@
-"""Copy the menu scripts into Resolve's per-user Scripts/Edit folder, or take them out again.
+"""Write the menu scripts into Resolve's per-user Scripts/Edit folder, or take them out again.
 
-The copies are rewritten to point at a ``foley_resolve.json`` beside them,
+Each entry is written from one template (``menu_script.py.in``) with its title
+and command, pointing at a ``foley_resolve.json`` beside it,
 which records where the Foley packages live and how to start the engine, so
 Resolve's own Python finds them (it must be the same Python version: pyzmq
 and OpenTimelineIO are compiled for it).
@@ -13,12 +14,20 @@ import sys
 import sysconfig
 from typing import Optional
 
+import plugin_host
+from plugin_host.atomic import write_atomic, write_json_atomic
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-MENU_DIR = os.path.join(HERE, "menu")
+#: the one menu script, filled in per entry (package data: see pyproject.toml)
+TEMPLATE = os.path.join(HERE, "menu_script.py.in")
 CONFIG_NAME = "foley_resolve.json"
-MENU_SCRIPTS = ("Foley – Generate for Current Clip.py", "Foley – Auto-fill Flagged Clips.py",
-                "Foley – Fill In_Out Range.py")
-_CONFIG_LINE = 'CONFIG_FILE = ""'
+#: each menu entry (its file name is its title in Resolve's menu) and the command it runs
+MENU_COMMANDS = {
+    "Foley – Generate for Current Clip": "current",
+    "Foley – Auto-fill Flagged Clips": "flagged",
+    "Foley – Fill In_Out Range": "range",
+}
+MENU_SCRIPTS = tuple(f"{title}.py" for title in MENU_COMMANDS)
 
 
 def scripts_dir(platform: str = sys.platform, environ: Optional[dict] = None, home: Optional[str] = None) -> str:
@@ -36,10 +45,10 @@ def scripts_dir(platform: str = sys.platform, environ: Optional[dict] = None, ho
 
 def config(output: Optional[str] = None) -> dict:
     """Where Resolve's Python finds the packages, and how it starts the engine."""
-    package_root = os.path.dirname(HERE)
-    paths = [package_root]
-    for key in ("purelib", "platlib"):
-        path = sysconfig.get_paths()[key]
+    # This package's folder and the plug-in package's (a distribution of its own: another folder in a checkout).
+    paths = [os.path.dirname(HERE)]
+    for path in (os.path.dirname(os.path.dirname(os.path.abspath(plugin_host.__file__))),
+                 *(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))):
         if path not in paths:
             paths.append(path)
     data = {"paths": paths, "engine_command": [sys.executable, "-m", "foley_engine.cli"],
@@ -55,19 +64,26 @@ def install(dest: Optional[str] = None, output: Optional[str] = None) -> list[st
     os.makedirs(dest, exist_ok=True)
     config_path = os.path.join(dest, CONFIG_NAME)
     written = []
-    _write(config_path, json.dumps(config(output), indent=2) + "\n")
+    write_json_atomic(config_path, config(output), indent=2)
     written.append(config_path)
-    for name in MENU_SCRIPTS:
-        with open(os.path.join(MENU_DIR, name), encoding="utf-8") as f:
-            text = f.read()
-        if _CONFIG_LINE not in text:
-            raise RuntimeError(f"{name}: has no {_CONFIG_LINE!r} line to point at the config")
-        # json.dumps writes a valid Python string literal, backslashes of Windows paths included.
-        text = text.replace(_CONFIG_LINE, f"CONFIG_FILE = {json.dumps(config_path)}", 1)
-        path = os.path.join(dest, name)
-        _write(path, text)
+    for title, command in MENU_COMMANDS.items():
+        path = os.path.join(dest, f"{title}.py")
+        write_atomic(path, menu_script(title, command, config_path))
         written.append(path)
     return written
+
+
+def menu_script(title: str, command: str, config_path: str) -> str:
+    """The text of one menu entry: the template with its title, command and config filled in."""
+    with open(TEMPLATE, encoding="utf-8") as f:
+        text = f.read()
+    # json.dumps writes valid Python string literals, backslashes of Windows paths included.
+    for field, value in (("__TITLE__", title), ("__COMMAND__", json.dumps(command)),
+                         ("__CONFIG_FILE__", json.dumps(config_path))):
+        if field not in text:
+            raise RuntimeError(f"{TEMPLATE}: has no {field} to fill in")
+        text = text.replace(field, value)
+    return text
 
 
 def uninstall(dest: Optional[str] = None) -> list[str]:
@@ -80,10 +96,3 @@ def uninstall(dest: Optional[str] = None) -> list[str]:
             os.unlink(path)
             removed.append(path)
     return removed
-
-
-def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)

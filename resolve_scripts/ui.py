@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from plugin_host.atomic import write_json_atomic
+
 
 @dataclass
 class Field:
@@ -222,7 +224,7 @@ class FileUI:
         missing = {f.id: f.default for f in fields if f.id not in settings}
         if missing:  # write the defaults out so there is something to edit next time
             try:
-                _write_json(self.settings_path, {**settings, **missing})
+                write_json_atomic(self.settings_path, {**settings, **missing}, indent=2)
             except OSError:
                 pass
         self.print(f"Foley: {title} with settings from {self.settings_path}: "
@@ -245,14 +247,6 @@ class FileUI:
     def run(self, title: str, work: Callable) -> object:
         self.print(f"Foley: {title}")
         return work(_Console(self.print), lambda: False)
-
-
-def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def has_ui_manager(fusion) -> bool:

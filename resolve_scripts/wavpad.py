@@ -10,11 +10,11 @@ than one frame of silence.  Standard library only; PCM and float WAVs alike
 """
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
 
+from plugin_host.atomic import write_atomic
 from plugin_host.timebase import SAMPLE_RATE
 
 #: more whole-frame steps than this between two exact sample positions: give up (no real media-pool rate needs it)
@@ -77,10 +77,7 @@ def pad_wav(path: str, front: int, back: int) -> None:
             body = bytes(front * block) + body + bytes(back * block)
         out.append(cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b""))
     payload = b"".join(out)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", len(payload)) + payload)
-    os.replace(tmp, path)
+    write_atomic(path, b"RIFF" + struct.pack("<I", len(payload)) + payload)
 
 
 def wav_length(path: str) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from foley_engine.backends.base import Backend
-from foley_engine.samples import make_sample_video
+from foley_engine.lab.samples import make_sample_video
 from foley_engine.timebase import to_index
 
 

@@ -5,12 +5,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from foley_engine.align import MAX_OFFSET, align_window, shift_audio
+from foley_engine.longform.align import MAX_OFFSET, align_window, shift_audio
 from foley_engine.backends.registry import load_backend
 from foley_engine.job import Job
 from foley_engine.longform.scheduler import LongformScheduler
-from foley_engine.samples import make_sample_video
-from foley_engine.seams import click_score
+from foley_engine.lab.samples import make_sample_video
+from foley_engine.lab.seams import click_score
 from foley_engine.sync import match_events, onset_times
 from tests.test_sync import SR, impacts
 

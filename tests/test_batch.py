@@ -170,7 +170,7 @@ def test_on_failure_stop_cancels_the_rest(engines, clips, tmp_path):
 @pytest.mark.slow
 def test_an_engine_foley_batch_starts_stops_itself_when_idle(clips, tmp_path):
     """Like every adapter's: `--engine-idle-exit` (default 30 minutes) reaches the engine it starts."""
-    from plugin_host.protocol import read_connection_file
+    from plugin_host.connection import read_connection_file
 
     connection = tmp_path / "run" / "engine.json"
     out = tmp_path / "out"

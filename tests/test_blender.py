@@ -15,7 +15,7 @@ from fractions import Fraction
 import pytest
 import soundfile as sf
 
-from foley_engine.samples import make_sample_video
+from foley_engine.lab.samples import make_sample_video
 from foley_engine.timebase import to_index
 from plugin_host.items import Item
 
@@ -386,7 +386,7 @@ def own_engine(tmp_path):
     conn = tmp_path / "own" / "engine.json"
     yield conn
     from plugin_host.client import EngineClient, EngineError
-    from plugin_host.protocol import read_connection_file
+    from plugin_host.connection import read_connection_file
 
     try:
         pid = read_connection_file(str(conn)).pid

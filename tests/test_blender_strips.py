@@ -137,7 +137,7 @@ def test_bundled_client_imports_without_numpy(tmp_path):
         names = set(z.namelist())
         z.extractall(tmp_path / "ext")
     assert {"blender_manifest.toml", "__init__.py", "strips.py", "foley_client/client.py",
-            "foley_client/protocol.py"} <= names
+            "foley_client/envelope.py", "foley_client/schema.py", "foley_client/connection.py"} <= names
     assert "build.py" not in names and not any("__pycache__" in n for n in names)
     code = ("import sys, foley_client.client as c; "
             "assert not {'numpy', 'torch', 'bpy', 'plugin_host'} & set(sys.modules), sorted(sys.modules); "

@@ -16,7 +16,7 @@ from fractions import Fraction
 import pytest
 import soundfile as sf
 
-from foley_engine.samples import make_sample_video
+from foley_engine.lab.samples import make_sample_video
 from test_engine_backend import EngineProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from foley_engine.cli import main
-from foley_engine.samples import make_audio_only, make_sample_video, make_truncated_copy, make_zero_frame_video
+from foley_engine.lab.samples import make_audio_only, make_sample_video, make_truncated_copy, make_zero_frame_video
 from foley_engine.timebase import num_samples
 
 

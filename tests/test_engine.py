@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from plugin_host.client import EngineClient, JobCancelled, RequestRejected, VersionMismatch, WrongKey
-from plugin_host.protocol import DELIMITER, MAX_MESSAGE_BYTES, ConnectionInfo, read_connection_file
+from plugin_host.connection import ConnectionInfo, read_connection_file
+from plugin_host.envelope import DELIMITER, MAX_MESSAGE_BYTES
 from foley_engine.timebase import to_index
 
 from test_engine_backend import EngineProcess, PulseBackend, exchange, make_clip, raw_socket

@@ -71,7 +71,7 @@ class EngineProcess:
 
     def start(self, wait_ready: bool = True) -> "EngineProcess":
         from plugin_host.client import EngineClient
-        from plugin_host.protocol import read_connection_file
+        from plugin_host.connection import read_connection_file
 
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "foley_engine.engine.server", *self.args],
@@ -150,7 +150,7 @@ def pid_alive(pid):
 def make_clip(path: str, seconds: int = 3, fps: Fraction = Fraction(30000, 1001)) -> str:
     """A small H.264 clip with a bright flash every second (an onset to hear)."""
     try:
-        from foley_engine.samples import make_sample_video
+        from foley_engine.lab.samples import make_sample_video
     except ImportError:
         make_sample_video = None
     if make_sample_video is not None:
@@ -187,7 +187,9 @@ def raw_socket(engine):
     """A bare DEALER socket and a session with the engine's key: for sending hand-made frames."""
     import zmq
 
-    from plugin_host.protocol import Session, read_connection_file
+    from plugin_host.connection import read_connection_file
+
+    from plugin_host.envelope import Session
 
     info = read_connection_file(engine.connection_file)
     sock = zmq.Context.instance().socket(zmq.DEALER)

@@ -64,7 +64,7 @@ def test_autostart_spawns_and_finds_the_engine(tmp_path, monkeypatch):
 
 
 def test_generate_through_the_procedural_engine_matches_in_process(engines, tmp_path):
-    from foley_engine.samples import make_sample_video
+    from foley_engine.lab.samples import make_sample_video
 
     video = make_sample_video(str(tmp_path / "hits.mp4"), duration=6, fps=Fraction(24000, 1001), width=160,
                               height=90, impacts_every=Fraction(3, 2), impact_offset=Fraction(1, 2)).path

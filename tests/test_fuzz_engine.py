@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugin_host.protocol import DELIMITER
+from plugin_host.envelope import DELIMITER
 
 from test_engine_backend import EngineProcess, make_clip, raw_socket
 

@@ -17,7 +17,7 @@ RATES = ["12", "15", "16", "18", "20", "72", "90", "96", "100", "119.88", "120",
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    from foley_engine.samples import make_sample_video
+    from foley_engine.lab.samples import make_sample_video
 
     return make_sample_video(str(tmp_path_factory.mktemp("clips") / "clip.mp4"), duration=3, fps=Fraction(15),
                              width=160, height=90).path
@@ -163,7 +163,7 @@ def test_one_validation_for_both_paths(clip, out):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_leave_no_partial(tmp_path, out, signum):
-    from foley_engine.samples import make_sample_video
+    from foley_engine.lab.samples import make_sample_video
 
     long_clip = make_sample_video(str(tmp_path / "long.mp4"), duration=40, fps=Fraction(24), width=320,
                                   height=180).path
@@ -217,7 +217,7 @@ def test_timecode_counts_frames_at_the_media_rate(rate):
 def test_generate_in_timecode_lands_at_the_right_second(tmp_path, rate, out):
     import json
 
-    from foley_engine.samples import make_sample_video
+    from foley_engine.lab.samples import make_sample_video
 
     clip = make_sample_video(str(tmp_path / f"c{rate}.mp4"), duration=3, fps=Fraction(rate), width=160,
                              height=90).path

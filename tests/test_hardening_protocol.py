@@ -5,12 +5,9 @@ import time
 import pytest
 
 from plugin_host.client import RequestRejected
-from plugin_host import protocol
-from plugin_host.protocol import DELIMITER
+from plugin_host.envelope import DELIMITER, MAX_JSON_DEPTH
 
 from test_engine_backend import EngineProcess, exchange, make_clip, raw_socket
-
-MAX_JSON_DEPTH = getattr(protocol, "MAX_JSON_DEPTH", 32)
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,20 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from foley_engine.backends.hunyuan import loading  # noqa: E402
-from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
-from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
-from foley_engine.backends.hunyuan.policy import EXTRAS_FRACTION, Expected, check  # noqa: E402
-from foley_engine.backends.hunyuan.synchformer import Synchformer, SynchformerConfig  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import randomize  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.layout import DIT_FILES, VAE_FILE  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.load import (  # noqa: E402
+    SYNCHFORMER_OPTIONAL, dit_config_from_state, load_dit, load_synchformer, load_vae, save_vae,
+    synchformer_config_from_state,
+)
+from foley_engine.backends.hunyuan.checkpoints.policy import CheckpointError  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.state import expected_of, nonfinite  # noqa: E402
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.policy import EXTRAS_FRACTION, Expected, check  # noqa: E402
+from foley_engine.models.synchformer import Synchformer, SynchformerConfig  # noqa: E402
+from hunyuan_tiny import randomize  # noqa: E402
 
-CheckpointError = loading.CheckpointError
+CheckpointError = CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +86,7 @@ def _repa_extras(hidden: int) -> dict:
 def test_exact_manifest_loads_without_notices(dit, tmp_path, caplog):
     path = _save(_state(dit), tmp_path / "hunyuanvideo_foley.pth")
     with caplog.at_level(logging.WARNING, "foley_engine.hunyuan"):
-        loaded = loading.load_dit(path)
+        loaded = load_dit(path)
     assert loaded.load_notices == [f"{path.stat().st_size:,} bytes where the released hunyuanvideo_foley.pth has "
                                    "10,301,204,679 (another version or a repack?)"]
     assert torch.equal(_dit_out(loaded), _dit_out(dit))
@@ -90,7 +96,7 @@ def test_repa_extras_load_with_a_notice_naming_them(dit, tmp_path, caplog):
     state = {**_state(dit), **_repa_extras(dit.config.hidden_size)}
     path = _save(state, tmp_path / "dit.pth")
     with caplog.at_level(logging.WARNING, "foley_engine.hunyuan"):
-        loaded = loading.load_dit(path)
+        loaded = load_dit(path)
     notice = " ".join(loaded.load_notices)
     assert "ignoring 4 tensors the model does not use" in notice and "repa_proj.0.weight" in notice
     assert "repa_proj.2.bias" in caplog.text  # listed where a user sees it, not only stored
@@ -103,7 +109,7 @@ def test_extra_tensor_under_a_defined_module_is_refused(dit, tmp_path):
     state["triple_blocks.1.foo.weight"] = torch.zeros(3)
     state["sync_pos_emb_extra"] = torch.zeros(1)  # an unknown top-level name: would be accepted alone
     with pytest.raises(CheckpointError) as err:
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
     text = str(err.value)
     assert "1 unexpected inside modules the model defines: triple_blocks.1.foo.weight" in text
     assert "sync_pos_emb_extra" in text  # the accepted extra is still listed, as a notice
@@ -113,14 +119,14 @@ def test_missing_tensor_is_refused_by_name(dit, tmp_path):
     state = _state(dit)
     del state["single_blocks.1.linear2.w3.weight"]
     with pytest.raises(CheckpointError, match=r"1 missing: single_blocks\.1\.linear2\.w3\.weight"):
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
 
 
 def test_wrong_shape_is_refused_with_both_shapes(dit, tmp_path):
     state = _state(dit)
     state["empty_sync_feat"] = torch.zeros(1, 7)
     with pytest.raises(CheckpointError, match=r"empty_sync_feat file \(1, 7\) vs model \(1, 128\)"):
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
 
 
 def test_too_many_extras_are_refused(dit, tmp_path):
@@ -128,7 +134,7 @@ def test_too_many_extras_are_refused(dit, tmp_path):
     state = _state(dit)
     state.update({f"ema.{k}": v for k, v in _state(dit).items()})
     with pytest.raises(CheckpointError, match=rf"more than the {EXTRAS_FRACTION:.0%} accepted") as err:
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
     assert "ema.audio_embedder.proj.weight" in str(err.value)
 
 
@@ -141,7 +147,7 @@ def test_wrapped_files_load(dit, tmp_path, wrap):
         state = {"state_dict": state, "epoch": 12}
     if wrap == "model_state":
         state = {"model_state": state}
-    loaded = loading.load_dit(_save(state, tmp_path / "dit.pth"))
+    loaded = load_dit(_save(state, tmp_path / "dit.pth"))
     notice = " ".join(loaded.load_notices)
     assert ("'module.' prefix removed" in notice) == (wrap in ("module_prefix", "both"))
     assert ("entry" in notice) == (wrap != "module_prefix")
@@ -150,12 +156,12 @@ def test_wrapped_files_load(dit, tmp_path, wrap):
 
 def test_unknown_wrapper_is_refused_naming_its_entries(dit, tmp_path):
     with pytest.raises(CheckpointError, match=r"no state dict found; entries that are not tensors: weights \(dict\)"):
-        loading.load_dit(_save({"weights": _state(dit)}, tmp_path / "dit.pth"))
+        load_dit(_save({"weights": _state(dit)}, tmp_path / "dit.pth"))
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 0), (torch.float16, 2e-2), (torch.bfloat16, 1e-1)])
 def test_half_and_single_precision_files_load(dit, tmp_path, dtype, tol):
-    loaded = loading.load_dit(_save(_state(dit, dtype), tmp_path / "dit.pth"))
+    loaded = load_dit(_save(_state(dit, dtype), tmp_path / "dit.pth"))
     assert loaded.dtype == dtype  # kept as stored unless a dtype is asked for
     # The file holds the model rounded to ``dtype``: exactly that model's output, and close to the original.
     rounded = HunyuanFoleyDiT(dit.config)
@@ -163,7 +169,7 @@ def test_half_and_single_precision_files_load(dit, tmp_path, dtype, tol):
     out = _dit_out(loaded)
     assert torch.equal(out, _dit_out(rounded))
     assert (out - _dit_out(dit)).abs().max() <= tol * _dit_out(dit).abs().max()
-    assert loading.load_dit(tmp_path / "dit.pth", dtype=torch.float32).dtype == torch.float32
+    assert load_dit(tmp_path / "dit.pth", dtype=torch.float32).dtype == torch.float32
 
 
 def test_other_dtypes_are_refused_by_name(dit, tmp_path):
@@ -171,7 +177,7 @@ def test_other_dtypes_are_refused_by_name(dit, tmp_path):
     state["final_layer.linear.weight"] = state["final_layer.linear.weight"].double()
     state["empty_clip_feat"] = state["empty_clip_feat"].to(torch.int32)
     with pytest.raises(CheckpointError, match=r"2 not bfloat16/float16/float32: .*empty_clip_feat \(int32\)") as err:
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
     assert "final_layer.linear.weight (float64)" in str(err.value)
 
 
@@ -180,22 +186,22 @@ def test_non_finite_values_are_refused_by_name(dit, tmp_path):
     state["time_in.mlp.0.bias"][3] = float("nan")
     state["cond_in.linear_1.weight"][0, 0] = float("inf")
     with pytest.raises(CheckpointError, match=r"2 tensors hold NaN or infinite values") as err:
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
     assert "time_in.mlp.0.bias" in str(err.value) and "cond_in.linear_1.weight" in str(err.value)
 
 
 def test_finite_screen_has_no_false_alarms():
     huge = torch.full((4,), 3e38, dtype=torch.bfloat16)  # finite, but its float32 sum overflows
     nan = torch.tensor([1.0, float("nan")], dtype=torch.float16)
-    assert loading.nonfinite([("huge", huge), ("nan", nan), ("ints", torch.arange(3))]) == ["nan"]
+    assert nonfinite([("huge", huge), ("nan", nan), ("ints", torch.arange(3))]) == ["nan"]
 
 
 def test_pipeline_checks_values_on_its_device(tmp_path):
     from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline
-    from foley_engine.backends.hunyuan.tiny import make_tiny_models
+    from hunyuan_tiny import make_tiny_models
 
     folder = make_tiny_models(tmp_path, "xl")
-    path = folder / loading.DIT_FILES["xl"]
+    path = folder / DIT_FILES["xl"]
     state = torch.load(path, weights_only=True)
     state["final_layer.linear.weight"][0, 0] = float("-inf")
     torch.save(state, path)
@@ -208,7 +214,7 @@ def test_safetensors_with_extras(dit, tmp_path):
 
     path = tmp_path / "dit.safetensors"
     save_file({**_state(dit, torch.bfloat16), **_repa_extras(dit.config.hidden_size)}, str(path))
-    loaded = loading.load_dit(path, dtype=torch.float32)
+    loaded = load_dit(path, dtype=torch.float32)
     assert "repa_proj.0.weight" in " ".join(loaded.load_notices)
 
 
@@ -217,9 +223,9 @@ def test_safetensors_with_extras(dit, tmp_path):
 
 def test_synchformer_repack_without_audio_branch(synchformer, tmp_path):
     state = {k: v for k, v in _state(synchformer).items() if k.startswith("vfeat_extractor.")}
-    loaded = loading.load_synchformer(_save(state, tmp_path / "synchformer_state_dict.pth"))
+    loaded = load_synchformer(_save(state, tmp_path / "synchformer_state_dict.pth"))
     assert not loaded.has_audio_branch and synchformer.has_audio_branch
-    for part in loading.SYNCHFORMER_OPTIONAL:  # removed, not left uninitialised on the meta device
+    for part in SYNCHFORMER_OPTIONAL:  # removed, not left uninitialised on the meta device
         assert not hasattr(loaded, part)
     assert all(p.device.type == "cpu" for p in loaded.parameters())
     assert "without afeat_extractor, aproj, vproj, transformer" in " ".join(loaded.load_notices)
@@ -230,20 +236,20 @@ def test_synchformer_repack_without_audio_branch(synchformer, tmp_path):
 def test_synchformer_with_half_an_audio_branch_is_refused(synchformer, tmp_path):
     state = {k: v for k, v in _state(synchformer).items() if not k.startswith("afeat_extractor.ast.encoder.")}
     with pytest.raises(CheckpointError, match=r"no afeat_extractor\.ast\.encoder\.layer\.N\.\* tensors"):
-        loading.load_synchformer(_save(state, tmp_path / "s.pth"))
+        load_synchformer(_save(state, tmp_path / "s.pth"))
     state = {k: v for k, v in _state(synchformer).items() if k != "aproj.bias"}
     with pytest.raises(CheckpointError, match=r"1 missing: aproj\.bias"):
-        loading.load_synchformer(_save(state, tmp_path / "s.pth"))
+        load_synchformer(_save(state, tmp_path / "s.pth"))
 
 
 def test_a_missing_block_is_missing_tensors_not_a_shallower_model(dit, tmp_path):
     state = {k: v for k, v in _state(dit).items() if not k.startswith("triple_blocks.0.")}
     state.update({k: v for k, v in _state(dit).items() if k.startswith("triple_blocks.0.audio_self_q_norm")})
     with pytest.raises(CheckpointError, match=r"missing: triple_blocks\.0\.audio_mod"):
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
     state = {k: v for k, v in _state(dit).items() if not k.startswith("single_blocks.")}
     with pytest.raises(CheckpointError, match=r"no single_blocks\.N\.\* tensors"):
-        loading.load_dit(_save(state, tmp_path / "dit.pth"))
+        load_dit(_save(state, tmp_path / "dit.pth"))
 
 
 def test_released_width_implies_the_released_configuration():
@@ -251,26 +257,26 @@ def test_released_width_implies_the_released_configuration():
     trimmed = {k: v for k, v in found.items() if not k.startswith("single_blocks.23.")}
     trimmed["sync_pos_emb"] = ((1, 1, 4, 768), "bfloat16")
     as_tensors = {k: torch.empty(shape, device="meta") for k, (shape, _) in trimmed.items()}
-    assert loading.dit_config_from_state(as_tensors) == DiTConfig.xl()
-    verdict = check(loading.expected_of(model), trimmed, "XL")
+    assert dit_config_from_state(as_tensors) == DiTConfig.xl()
+    verdict = check(expected_of(model), trimmed, "XL")
     # not a 23-block XL with 4 sync tokens per segment: missing tensors and a named mismatch
     assert "single_blocks.23.modulation.linear.weight" in verdict.missing
     assert verdict.shapes == [("sync_pos_emb", (1, 1, 4, 768), (1, 1, 8, 768))]
     with torch.device("meta"):
         full = Synchformer().state_dict()
     trimmed = {k: v for k, v in full.items() if not k.startswith("vfeat_extractor.blocks.11.")}
-    assert loading.synchformer_config_from_state(trimmed) == SynchformerConfig()
+    assert synchformer_config_from_state(trimmed) == SynchformerConfig()
 
 
 def test_full_synchformer_loads_whole(synchformer, tmp_path):
-    loaded = loading.load_synchformer(_save(_state(synchformer), tmp_path / "s.pth"))
+    loaded = load_synchformer(_save(_state(synchformer), tmp_path / "s.pth"))
     assert loaded.has_audio_branch and torch.equal(loaded.aproj.weight, synchformer.aproj.weight)
 
 
 def test_vae_without_encoder(vae, tmp_path):
     state = {k: v for k, v in _state(vae).items() if not k.startswith(("encoder.", "quant_conv."))}
     blob = {"state_dict": state, "metadata": {"kwargs": vae.config.to_kwargs()}}
-    loaded = loading.load_vae(_save(blob, tmp_path / "vae_128d_48k.pth"))
+    loaded = load_vae(_save(blob, tmp_path / "vae_128d_48k.pth"))
     assert not loaded.has_encoder and not hasattr(loaded, "encoder")
     z = torch.randn(1, vae.config.resolved_latent_dim, 6, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -281,22 +287,22 @@ def test_vae_without_encoder(vae, tmp_path):
 
 def test_vae_released_layout_has_no_notice_but_kwargs_are_required(vae, tmp_path):
     path = tmp_path / "vae.pth"
-    loading.save_vae(vae, path)
-    assert loading.load_vae(path).load_notices == []
+    save_vae(vae, path)
+    assert load_vae(path).load_notices == []
     with pytest.raises(CheckpointError, match="metadata"):
-        loading.load_vae(_save(_state(vae), tmp_path / "plain.pth"))
+        load_vae(_save(_state(vae), tmp_path / "plain.pth"))
 
 
 def test_backend_falls_back_to_crossfade_without_vae_encoder(tmp_path):
     from foley_engine.backends.hunyuan.backend import HunyuanBackend
     from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline
-    from foley_engine.backends.hunyuan.tiny import make_tiny_models
+    from hunyuan_tiny import make_tiny_models
     from foley_engine.errors import BackendError
 
     folder = make_tiny_models(tmp_path, "xl")
-    blob = torch.load(folder / loading.VAE_FILE, weights_only=True)
+    blob = torch.load(folder / VAE_FILE, weights_only=True)
     blob["state_dict"] = {k: v for k, v in blob["state_dict"].items() if not k.startswith(("encoder.", "quant_conv."))}
-    torch.save(blob, folder / loading.VAE_FILE)
+    torch.save(blob, folder / VAE_FILE)
     backend = HunyuanBackend(models_dir=str(tmp_path), size="xl", device="cpu")
     assert backend.continuity == "crossfade"
     assert "crossfade, not inpainting" in " ".join(backend.describe()["load_notices"])
@@ -321,7 +327,7 @@ def test_full_size_xxl_with_a_repa_sized_head_is_accepted():
     found.update({"repa_proj.0.weight": ((2048, 1536), "bfloat16"), "repa_proj.0.bias": ((2048,), "bfloat16"),
                   "repa_proj.2.weight": ((2048, 2048), "bfloat16"), "repa_proj.2.bias": ((2048,), "bfloat16"),
                   "repa_proj.4.weight": ((4096, 2048), "bfloat16"), "repa_proj.4.bias": ((4096,), "bfloat16")})
-    verdict = check(loading.expected_of(model), found, "XXL")
+    verdict = check(expected_of(model), found, "XXL")
     assert verdict.ok, verdict.errors()
     assert 15e6 < verdict.extra_values < 18e6 and "0.31% of the model" in verdict.notices()[0]
     assert len(found) - 6 == 1087 and verdict.model_values == 5_134_014_848
@@ -329,7 +335,7 @@ def test_full_size_xxl_with_a_repa_sized_head_is_accepted():
 
 def test_full_size_xl_exact_and_a_missing_block_tensor():
     model, found = _meta(DiTConfig.xl())
-    expected = loading.expected_of(model)
+    expected = expected_of(model)
     assert check(expected, found, "XL").ok and len(found) == 733
     del found["single_blocks.23.modulation.linear.weight"]
     found["triple_blocks.11.audio_cross_q.bias"] = ((1408,), "float64")

@@ -8,12 +8,22 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from foley_engine.backends.hunyuan import loading  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.layout import (  # noqa: E402
+    CLAP_DIR, CLAP_REPO, DIT_FILES, HUB_REPO, SIGLIP_DIR, SIGLIP_REPO, SYNCHFORMER_FILE, VAE_FILE, estimate_bytes,
+    estimate_offload_bytes, missing,
+)
+from foley_engine.backends.hunyuan.checkpoints.load import (  # noqa: E402
+    check_dit_size, dit_config_from_state, load_dit, load_synchformer, load_vae, save_dit, save_synchformer, save_vae,
+    synchformer_config_from_state,
+)
+from foley_engine.backends.hunyuan.checkpoints.policy import CheckpointError  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.state import load_checked, load_file  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.store import download, installed  # noqa: E402
 from foley_engine.backends.hunyuan.backend import HunyuanBackend  # noqa: E402
-from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
-from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
-from foley_engine.backends.hunyuan.synchformer import Synchformer, SynchformerConfig  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import randomize  # noqa: E402
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.models.synchformer import Synchformer, SynchformerConfig  # noqa: E402
+from hunyuan_tiny import randomize  # noqa: E402
 from foley_engine.errors import BackendError  # noqa: E402
 
 
@@ -27,10 +37,10 @@ def _same_state(a, b):
 def test_dit_round_trip_plain_state_dict(tmp_path):
     model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 0)
     path = tmp_path / "hunyuanvideo_foley.pth"
-    loading.save_dit(model, path)
+    save_dit(model, path)
     raw = torch.load(path, weights_only=True)
     assert isinstance(raw, dict) and all(isinstance(v, torch.Tensor) for v in raw.values())
-    loaded = loading.load_dit(path, size="xxl")
+    loaded = load_dit(path, size="xxl")
     assert loaded.config == model.config  # the configuration is read back from the shapes
     _same_state(model, loaded)
 
@@ -38,10 +48,10 @@ def test_dit_round_trip_plain_state_dict(tmp_path):
 def test_vae_round_trip_dac_layout(tmp_path):
     model = randomize(DACVAE(DACConfig.tiny()), 1)
     path = tmp_path / "vae_128d_48k.pth"
-    loading.save_vae(model, path)
+    save_vae(model, path)
     raw = torch.load(path, weights_only=True)
     assert set(raw) == {"state_dict", "metadata"} and raw["metadata"]["kwargs"]["encoder_rates"] == [2, 3, 4, 5, 8]
-    loaded = loading.load_vae(path)
+    loaded = load_vae(path)
     assert loaded.config == model.config
     _same_state(model, loaded)
 
@@ -49,8 +59,8 @@ def test_vae_round_trip_dac_layout(tmp_path):
 def test_synchformer_round_trip(tmp_path):
     model = randomize(Synchformer(SynchformerConfig.tiny()), 2)
     path = tmp_path / "synchformer_state_dict.pth"
-    loading.save_synchformer(model, path)
-    loaded = loading.load_synchformer(path)
+    save_synchformer(model, path)
+    loaded = load_synchformer(path)
     assert loaded.config == model.config
     _same_state(model, loaded)
 
@@ -59,10 +69,10 @@ def test_full_size_configs_are_recovered_from_shapes():
     for cfg in (DiTConfig.xxl(), DiTConfig.xl()):
         with torch.device("meta"):
             state = HunyuanFoleyDiT(cfg).state_dict()
-        assert loading.dit_config_from_state(state) == cfg
+        assert dit_config_from_state(state) == cfg
     with torch.device("meta"):
         state = Synchformer().state_dict()
-    assert loading.synchformer_config_from_state(state) == SynchformerConfig()
+    assert synchformer_config_from_state(state) == SynchformerConfig()
 
 
 def test_checked_load_names_the_differences():
@@ -71,8 +81,8 @@ def test_checked_load_names_the_differences():
     del state["final_layer.linear.bias"]
     state["extra.weight"] = torch.zeros(1)
     state["empty_clip_feat"] = torch.zeros(1, 3)
-    with pytest.raises(loading.CheckpointError) as err:
-        loading.load_checked(HunyuanFoleyDiT(DiTConfig.tiny()), state, "test file")
+    with pytest.raises(CheckpointError) as err:
+        load_checked(HunyuanFoleyDiT(DiTConfig.tiny()), state, "test file")
     text = str(err.value)
     assert "1 missing: final_layer.linear.bias" in text and "empty_clip_feat file (1, 3)" in text
     assert "extra.weight" in text  # listed too, as what would have been ignored
@@ -86,26 +96,26 @@ def test_pickled_objects_are_refused(tmp_path):
 
     path = tmp_path / "evil.pth"
     torch.save({"weight": torch.zeros(1), "payload": Payload()}, path)
-    with pytest.raises(loading.CheckpointError, match="refusing"):
-        loading.load_file(path)
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_file(path)
     legacy = tmp_path / "legacy.pth"
     with open(legacy, "wb") as fh:
         pickle.dump({"x": Payload()}, fh)
-    with pytest.raises(loading.CheckpointError):
-        loading.load_file(legacy)
+    with pytest.raises(CheckpointError):
+        load_file(legacy)
 
 
 def test_wrong_size_is_named(tmp_path):
     # A file holding XL under the XXL name: detected from the shapes before anything is allocated.
     with torch.device("meta"):
         state = HunyuanFoleyDiT(DiTConfig.xl()).state_dict()
-    cfg = loading.dit_config_from_state(state)
+    cfg = dit_config_from_state(state)
     assert (cfg.hidden_size, cfg.depth_triple_blocks) == (1408, 12)
-    loading.check_dit_size(cfg, "xl", "x.pth")
-    with pytest.raises(loading.CheckpointError, match="holds the XL model"):
-        loading.check_dit_size(cfg, "xxl", "x.pth")
-    with pytest.raises(loading.CheckpointError, match="not a HunyuanVideo-Foley DiT"):
-        loading.dit_config_from_state({"audio_embedder.proj.weight": torch.zeros(1)})
+    check_dit_size(cfg, "xl", "x.pth")
+    with pytest.raises(CheckpointError, match="holds the XL model"):
+        check_dit_size(cfg, "xxl", "x.pth")
+    with pytest.raises(CheckpointError, match="not a HunyuanVideo-Foley DiT"):
+        dit_config_from_state({"audio_embedder.proj.weight": torch.zeros(1)})
 
 
 def test_safetensors_files_load(tmp_path):
@@ -114,22 +124,22 @@ def test_safetensors_files_load(tmp_path):
     model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 3)
     path = tmp_path / "dit.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    _same_state(model, loading.load_dit(path))
+    _same_state(model, load_dit(path))
 
 
 def test_memory_estimates_are_plausible():
     # Model card: XXL ~20 GB, XL ~16 GB; with offload 8 and 6 GB (weights of the DiT alone in bf16).
-    assert 12 * 2**30 < loading.estimate_bytes("xxl") < 24 * 2**30
-    assert loading.estimate_bytes("xl") < loading.estimate_bytes("xxl")
-    assert loading.estimate_offload_bytes("xl") < 10 * 2**30
+    assert 12 * 2**30 < estimate_bytes("xxl") < 24 * 2**30
+    assert estimate_bytes("xl") < estimate_bytes("xxl")
+    assert estimate_offload_bytes("xl") < 10 * 2**30
 
 
 def _fake_repo(root: Path) -> Path:
     src = root / "mirror"
     src.mkdir()
-    for name in (loading.DIT_FILES["xl"], loading.VAE_FILE, loading.SYNCHFORMER_FILE):
+    for name in (DIT_FILES["xl"], VAE_FILE, SYNCHFORMER_FILE):
         (src / name).write_bytes(b"weights:" + name.encode())
-    for name in (loading.SIGLIP_DIR, loading.CLAP_DIR):
+    for name in (SIGLIP_DIR, CLAP_DIR):
         (src / name).mkdir()
         (src / name / "config.json").write_text("{}")
     return src
@@ -139,17 +149,17 @@ def test_download_from_local_mirror_and_resume(tmp_path):
     src = _fake_repo(tmp_path)
     models = tmp_path / "models"
     logs = []
-    folder = loading.download("xl", models, source=src, log=logs.append)
-    assert folder == models / "hunyuan" and loading.missing(folder, "xl") == []
-    assert (folder / loading.VAE_FILE).read_bytes() == b"weights:" + loading.VAE_FILE.encode()
+    folder = download("xl", models, source=src, log=logs.append)
+    assert folder == models / "hunyuan" and missing(folder, "xl") == []
+    assert (folder / VAE_FILE).read_bytes() == b"weights:" + VAE_FILE.encode()
     # Second run: nothing to do; a removed file is fetched again, the rest kept.
-    (folder / loading.SYNCHFORMER_FILE).unlink()
+    (folder / SYNCHFORMER_FILE).unlink()
     logs.clear()
-    loading.download("xl", models, source=src, log=logs.append)
-    assert logs[0] == f"fetching {loading.SYNCHFORMER_FILE} ..."
+    download("xl", models, source=src, log=logs.append)
+    assert logs[0] == f"fetching {SYNCHFORMER_FILE} ..."
     assert not list(folder.glob("*.partial"))
-    names = {item.name for item in loading.installed(models)}
-    assert loading.DIT_FILES["xl"] in names and loading.SIGLIP_DIR in names
+    names = {item.name for item in installed(models)}
+    assert DIT_FILES["xl"] in names and SIGLIP_DIR in names
 
 
 def test_download_uses_huggingface_hub(tmp_path, monkeypatch):
@@ -173,10 +183,10 @@ def test_download_uses_huggingface_hub(tmp_path, monkeypatch):
                         lambda repo: ["config.json", "model.safetensors", "pytorch_model.bin", "merges.txt"])
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_file)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
-    loading.download("xl", tmp_path / "models", log=lambda s: None)
+    download("xl", tmp_path / "models", log=lambda s: None)
     repos = [c[0] for c in calls]
-    assert repos.count(loading.HUB_REPO) == 3 and loading.SIGLIP_REPO in repos and loading.CLAP_REPO in repos
-    patterns = [c[1] for c in calls if c[0] == loading.CLAP_REPO][0]
+    assert repos.count(HUB_REPO) == 3 and SIGLIP_REPO in repos and CLAP_REPO in repos
+    patterns = [c[1] for c in calls if c[0] == CLAP_REPO][0]
     assert "model.safetensors" in patterns and "pytorch_model.bin" not in patterns  # one copy of the weights
 
 
@@ -185,7 +195,7 @@ def test_availability_reasons(tmp_path, monkeypatch):
     assert not status.ok and str(tmp_path / "hunyuan") in status.reason
     assert "foley models download hunyuan --size xl" in status.reason
     src = _fake_repo(tmp_path)
-    loading.download("xl", tmp_path / "m", source=src, log=lambda s: None)
+    download("xl", tmp_path / "m", source=src, log=lambda s: None)
     status = HunyuanBackend.availability(models_dir=str(tmp_path / "m"), size="xl", device="cuda:0")
     if not torch.cuda.is_available():
         assert not status.ok and "no CUDA for device cuda:0" in status.reason
@@ -213,7 +223,7 @@ def test_models_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["models", "list", "--models-dir", str(models), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert str(models / "hunyuan") in out and loading.VAE_FILE in out
+    assert str(models / "hunyuan") in out and VAE_FILE in out
     assert "hunyuan --size xl on cpu: loads" in out and "hunyuan --size xxl on cpu: no" in out
 
 

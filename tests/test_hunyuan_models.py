@@ -15,10 +15,10 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from foley_engine.backends.hunyuan import dit as D  # noqa: E402
-from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE, WNConv1d, WNConvTranspose1d  # noqa: E402
-from foley_engine.backends.hunyuan.synchformer import DividedAttention, Synchformer, SynchformerConfig  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import randomize  # noqa: E402
+from foley_engine.backends.hunyuan.models import dit as D  # noqa: E402
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE, WNConv1d, WNConvTranspose1d  # noqa: E402
+from foley_engine.models.synchformer import DividedAttention, Synchformer, SynchformerConfig  # noqa: E402
+from hunyuan_tiny import randomize  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -12,7 +12,7 @@ pytest.importorskip("onnx")
 from foley_engine.backends.hunyuan.backend import HunyuanBackend  # noqa: E402
 from foley_engine.backends.hunyuan.onnx_encoders import OnnxSiglip, OnnxSynchformer  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import make_tiny_models  # noqa: E402
+from hunyuan_tiny import make_tiny_models  # noqa: E402
 
 
 def test_onnx_visual_encoders_match_pytorch(tmp_path):

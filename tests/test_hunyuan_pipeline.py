@@ -12,11 +12,11 @@ pytest.importorskip("diffusers")
 
 from foley_engine.backends.base import FrameBatch, WindowRequest  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import make_scheduler  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import make_tiny_models  # noqa: E402
+from hunyuan_tiny import make_tiny_models  # noqa: E402
 from foley_engine.backends.registry import load_backend  # noqa: E402
 from foley_engine.job import Job  # noqa: E402
 from foley_engine.longform.scheduler import LongformScheduler  # noqa: E402
-from foley_engine.samples import make_sample_video  # noqa: E402
+from foley_engine.lab.samples import make_sample_video  # noqa: E402
 
 STEPS = 2
 

@@ -9,11 +9,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from foley_engine.backends.hunyuan import ckpt_index, loading, verify  # noqa: E402
-from foley_engine.backends.hunyuan.dac_vae import DACConfig, DACVAE  # noqa: E402
-from foley_engine.backends.hunyuan.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
-from foley_engine.backends.hunyuan.synchformer import Synchformer  # noqa: E402
-from foley_engine.backends.hunyuan.tiny import make_tiny_models, randomize  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints import index as ckpt_index, verify  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.layout import (  # noqa: E402
+    CLAP_DIR, DIT_FILES, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, hunyuan_dir,
+)
+from foley_engine.backends.hunyuan.checkpoints.load import load_dit, load_synchformer, save_dit  # noqa: E402
+from foley_engine.backends.hunyuan.checkpoints.policy import CheckpointError  # noqa: E402
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # noqa: E402
+from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
+from foley_engine.models.synchformer import Synchformer  # noqa: E402
+from hunyuan_tiny import make_tiny_models, randomize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +111,7 @@ def test_legacy_and_foreign_files_are_named(tmp_path):
 def test_a_cut_file_says_how_far_it_got(tmp_path):
     model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 1)
     path = tmp_path / "dit.pth"
-    loading.save_dit(model, path)
+    save_dit(model, path)
     whole = path.read_bytes()
     seen = []
     for fraction in (0.0005, 0.3, 0.7, 0.999):
@@ -130,16 +135,16 @@ def test_a_cut_rezipped_file_is_walked_too(tmp_path):
 
     model = randomize(HunyuanFoleyDiT(DiTConfig.tiny()), 2)
     src, path = tmp_path / "dit.pth", tmp_path / "rezipped.pth"
-    loading.save_dit(model, src)
+    save_dit(model, src)
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
         for info in zin.infolist():
             zout.writestr(info.filename, zin.read(info.filename))
-    assert loading.load_dit(path).config == model.config  # torch reads it as it is
+    assert load_dit(path).config == model.config  # torch reads it as it is
     os.truncate(path, path.stat().st_size // 2)
     entries = ckpt_index.tensors_of(ckpt_index.read_index(path))
     assert len(entries) == 121 and 0 < sum(e.complete for e in entries.values()) < 121
-    with pytest.raises(loading.CheckpointError, match=r"incomplete, the file ends at .* before the zip directory"):
-        loading.load_dit(path)
+    with pytest.raises(CheckpointError, match=r"incomplete, the file ends at .* before the zip directory"):
+        load_dit(path)
 
 
 # --------------------------------------------------------------------------- verify
@@ -153,7 +158,7 @@ def test_a_complete_folder_verifies(models):
 
 
 def test_extras_missing_and_misshaped_tensors_are_reported(models):
-    path = loading.hunyuan_dir(models) / loading.DIT_FILES["xl"]
+    path = hunyuan_dir(models) / DIT_FILES["xl"]
     state = torch.load(path, weights_only=True)
     state["repa_proj.0.weight"] = torch.zeros(4, 64)
     del state["final_layer.linear.bias"]
@@ -169,47 +174,47 @@ def test_extras_missing_and_misshaped_tensors_are_reported(models):
 
 
 def test_repa_extras_and_repacks_verify_with_notices(models):
-    folder = loading.hunyuan_dir(models)
-    state = torch.load(folder / loading.DIT_FILES["xl"], weights_only=True)
+    folder = hunyuan_dir(models)
+    state = torch.load(folder / DIT_FILES["xl"], weights_only=True)
     torch.save({"module." + k: v for k, v in {**state, "repa_proj.0.weight": torch.zeros(4, 64)}.items()},
-               folder / loading.DIT_FILES["xl"])
-    sync = torch.load(folder / loading.SYNCHFORMER_FILE, weights_only=True)
-    torch.save({k: v for k, v in sync.items() if k.startswith("vfeat_extractor.")}, folder / loading.SYNCHFORMER_FILE)
+               folder / DIT_FILES["xl"])
+    sync = torch.load(folder / SYNCHFORMER_FILE, weights_only=True)
+    torch.save({k: v for k, v in sync.items() if k.startswith("vfeat_extractor.")}, folder / SYNCHFORMER_FILE)
     checks = _by_name(verify.verify_folder(models)[2])
     assert all(c.ok for c in checks.values())
-    dit, synch = checks[loading.DIT_FILES["xl"]], checks[loading.SYNCHFORMER_FILE]
+    dit, synch = checks[DIT_FILES["xl"]], checks[SYNCHFORMER_FILE]
     assert dit.status == verify.NOTICE and "'module.' prefix removed" in " ".join(dit.notices)
     assert "without afeat_extractor, aproj, vproj, transformer" in " ".join(synch.notices)
     # ... and what verify accepts, the loader loads
-    assert loading.load_dit(folder / loading.DIT_FILES["xl"], size="xl") is not None
-    assert not loading.load_synchformer(folder / loading.SYNCHFORMER_FILE).has_audio_branch
+    assert load_dit(folder / DIT_FILES["xl"], size="xl") is not None
+    assert not load_synchformer(folder / SYNCHFORMER_FILE).has_audio_branch
 
 
 def test_a_partially_downloaded_folder(models):
-    folder = loading.hunyuan_dir(models)
+    folder = hunyuan_dir(models)
     # the Synchformer still downloading (huggingface_hub keeps it under .cache until it is whole)
-    whole = (folder / loading.SYNCHFORMER_FILE).read_bytes()
-    (folder / loading.SYNCHFORMER_FILE).unlink()
-    partial = folder / ".cache/huggingface/download" / (loading.SYNCHFORMER_FILE + ".incomplete")
+    whole = (folder / SYNCHFORMER_FILE).read_bytes()
+    (folder / SYNCHFORMER_FILE).unlink()
+    partial = folder / ".cache/huggingface/download" / (SYNCHFORMER_FILE + ".incomplete")
     partial.parent.mkdir(parents=True)
     partial.write_bytes(whole[: len(whole) // 2])
     # the DiT cut short in place (an interrupted copy or browser download)
-    dit = folder / loading.DIT_FILES["xl"]
+    dit = folder / DIT_FILES["xl"]
     os.truncate(dit, dit.stat().st_size * 2 // 3)
     # the VAE not started, the CLAP tokenizer not there yet
-    (folder / loading.VAE_FILE).unlink()
-    (folder / loading.CLAP_DIR / "tokenizer.json").unlink()
+    (folder / VAE_FILE).unlink()
+    (folder / CLAP_DIR / "tokenizer.json").unlink()
     found, sizes, checks = verify.verify_folder(models)
     by = _by_name(checks)
-    synch = by[loading.SYNCHFORMER_FILE]
+    synch = by[SYNCHFORMER_FILE]
     assert synch.status == verify.PARTIAL and "still downloading" in synch.problems[0]
     assert "complete so far" in synch.summary
     assert by[dit.name].status == verify.PARTIAL and "cut short" in " ".join(by[dit.name].problems)
-    assert by[loading.VAE_FILE].status == verify.MISSING
-    assert "foley models download hunyuan --size xl" in by[loading.VAE_FILE].problems[0]
-    clap = by[loading.CLAP_DIR + "/"]
+    assert by[VAE_FILE].status == verify.MISSING
+    assert "foley models download hunyuan --size xl" in by[VAE_FILE].problems[0]
+    clap = by[CLAP_DIR + "/"]
     assert clap.status == verify.PARTIAL and "no tokenizer" in clap.problems[0]
-    assert by[loading.SIGLIP_DIR + "/"].ok
+    assert by[SIGLIP_DIR + "/"].ok
     text = verify.format_report(found, sizes, checks)
     assert "NOT ready, 4 of 5 items need attention" in text
 
@@ -219,11 +224,11 @@ def test_verify_cli_exit_codes_and_json(models, capsys):
 
     assert main(["models", "verify", "--models-dir", str(models)]) == 0
     assert "every file is complete" in capsys.readouterr().out
-    (loading.hunyuan_dir(models) / loading.VAE_FILE).unlink()
+    (hunyuan_dir(models) / VAE_FILE).unlink()
     assert main(["models", "verify", "hunyuan", "--models-dir", str(models), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert not report["ok"] and report["sizes"] == ["xl"]
-    assert [f["name"] for f in report["files"] if f["status"] == "missing"] == [loading.VAE_FILE]
+    assert [f["name"] for f in report["files"] if f["status"] == "missing"] == [VAE_FILE]
     assert main(["models", "verify", "--models-dir", str(models), "--size", "all"]) == 1
     assert "hunyuanvideo_foley.pth" in capsys.readouterr().out
 
@@ -246,31 +251,31 @@ def _index_only_copy(state: dict, dtype, path):
 
 @pytest.mark.parametrize("size", ["xxl", "xl"])
 def test_full_size_folder_verifies_from_the_index(tmp_path, tiny_folder, size):
-    folder = loading.hunyuan_dir(tmp_path)
+    folder = hunyuan_dir(tmp_path)
     folder.mkdir(parents=True)
-    for name in (loading.SIGLIP_DIR, loading.CLAP_DIR):
-        shutil.copytree(loading.hunyuan_dir(tiny_folder) / name, folder / name)
+    for name in (SIGLIP_DIR, CLAP_DIR):
+        shutil.copytree(hunyuan_dir(tiny_folder) / name, folder / name)
     cfg = DiTConfig.xxl() if size == "xxl" else DiTConfig.xl()
     with torch.device("meta"):
         dit = HunyuanFoleyDiT(cfg).state_dict()
         sync = Synchformer().state_dict()
         vae = DACVAE(DACConfig())
     extras = {"repa_proj.0.weight": torch.empty(2048, 1536, device="meta")} if size == "xxl" else {}
-    _index_only_copy({**dit, **extras}, torch.bfloat16, folder / loading.DIT_FILES[size])
-    _index_only_copy(sync, torch.float32, folder / loading.SYNCHFORMER_FILE)
+    _index_only_copy({**dit, **extras}, torch.bfloat16, folder / DIT_FILES[size])
+    _index_only_copy(sync, torch.float32, folder / SYNCHFORMER_FILE)
     torch.save({"state_dict": {k: torch.zeros(()).expand(v.shape) for k, v in vae.state_dict().items()},
-                "metadata": {"kwargs": vae.config.to_kwargs()}}, folder / loading.VAE_FILE)
+                "metadata": {"kwargs": vae.config.to_kwargs()}}, folder / VAE_FILE)
     _, sizes, checks = verify.verify_folder(tmp_path)
     by = _by_name(checks)
     assert sizes == [size] and all(c.ok for c in checks), [c.problems for c in checks]
     # XXL: 1087 tensors, 5.134 B values, plus the 3.1 M of the extra head
     want = "1088 tensors, 5.137 B values" if size == "xxl" else "733 tensors, 2.913 B values"
-    assert by[loading.DIT_FILES[size]].summary == want + ", bfloat16"
-    assert by[loading.SYNCHFORMER_FILE].summary.startswith("513 tensors, 0.237 B values")
-    assert by[loading.VAE_FILE].summary.startswith("298 tensors")
+    assert by[DIT_FILES[size]].summary == want + ", bfloat16"
+    assert by[SYNCHFORMER_FILE].summary.startswith("513 tensors, 0.237 B values")
+    assert by[VAE_FILE].summary.startswith("298 tensors")
     if extras:
         assert "ignoring 1 tensors the model does not use (3.1 M values, 0.06% of the model)" in by[
-            loading.DIT_FILES[size]].notices[0]
+            DIT_FILES[size]].notices[0]
 
 
 # --------------------------------------------------------------------------- verify and the loader agree
@@ -302,9 +307,9 @@ def test_verify_says_ok_exactly_when_the_loader_loads(tmp_path):
         torch.save(obj, path)
         checked = verify.check_checkpoint(path, "dit", "DiT")
         try:
-            loading.load_dit(path)
+            load_dit(path)
             loads = True
-        except loading.CheckpointError as exc:
+        except CheckpointError as exc:
             loads = False
             assert checked.problems and checked.problems[-1].removeprefix("DiT: ") in str(exc), name  # same words
         verdicts[name] = (checked.ok, loads)

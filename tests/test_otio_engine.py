@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from foley_engine.cli import main
-from foley_engine.samples import make_sample_video, make_truncated_copy
+from foley_engine.lab.samples import make_sample_video, make_truncated_copy
 from otio_adapters.timeline_jobs import url_to_path
 from otio_adapters.timemath import samples, seconds, to_index
 from test_engine_backend import EngineProcess
@@ -129,3 +129,15 @@ def _jobs(engine):
     with engine.client() as eng:
         return eng.jobs(limit=1000)
 
+
+
+def test_a_request_the_item_checks_refuse_fails_alone_before_any_engine_is_asked(tmp_path):
+    from otio_adapters.engine import EngineGenerator
+    from otio_adapters.generator import Request
+
+    bad = Request("k1", str(tmp_path / "a.mov"), Fraction(1), Fraction(2), prompt="x" * 2001, label="door")
+    seen = []
+    gen = EngineGenerator(str(tmp_path / "no-engine.json"), autostart=False)
+    results = gen.run([bad], str(tmp_path / "out"), on_result=seen.append)
+    assert results == seen and len(results) == 1 and not results[0].ok
+    assert results[0].error == "door: prompt: is 2001 characters; the limit is 2000"

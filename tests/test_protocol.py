@@ -9,10 +9,10 @@ from fractions import Fraction
 
 import pytest
 
-from plugin_host.protocol import (
-    DELIMITER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ProtocolError, ReplayGuard, Session, check_request,
-    parse_exact, read_connection_file,
-)
+from plugin_host.connection import read_connection_file
+from plugin_host.envelope import DELIMITER, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ReplayGuard, Session
+from plugin_host.fields import ProtocolError, parse_exact
+from plugin_host.schema import check_request
 
 KEY = b"k" * 64
 
@@ -187,3 +187,39 @@ def test_client_imports_fast_without_numpy_or_torch():
             for _ in range(3)]
     assert min(float(out[0]) for out in runs) < 0.3
     assert all(out[1] == "[]" for out in runs)
+
+
+def test_an_item_checks_itself_when_made_whoever_builds_it():
+    from plugin_host.items import Item
+
+    item = Item("/a.mov", 1, Fraction(5, 2), loudness=-23)  # ints become Fractions, loudness is text
+    assert item.start == Fraction(1) and isinstance(item.start, Fraction) and item.loudness == "-23"
+    for kwargs, field, words in (
+            (dict(start=Fraction(3), end=Fraction(1)), "end", "not after start"),
+            (dict(start=1.5), "start", "exact number"),
+            (dict(speed=Fraction(0)), "speed", "positive"),
+            (dict(prompt="x" * 2001), "prompt", "the limit is 2000"),
+            (dict(seed=-1), "seed", "between"),
+            (dict(format="mp3"), "format", "one of"),
+            (dict(motion="optical"), "motion", "one of"),
+            (dict(options={"steps": [1]}), "options.steps", "scalar"),
+            (dict(record_start={"x": "y" * 2000}), "record_start", "bytes of JSON"),
+            (dict(true_peak=3.0), "true_peak", "between")):
+        with pytest.raises(ProtocolError) as info:
+            Item("/a.mov", **kwargs)
+        assert info.value.field == field and words in info.value.message, (kwargs, info.value)
+    with pytest.raises(ProtocolError, match="media: is empty"):
+        Item("")
+
+
+def test_wire_errors_name_the_field_inside_the_submit():
+    from plugin_host.items import Item
+
+    with pytest.raises(ProtocolError) as info:
+        Item.from_wire({"media": "/a.mov", "start": "3", "end": "1"}, "items[2]")
+    assert info.value.field == "items[2].end" and str(info.value) == "items[2].end: end 1 is not after start 3"
+    with pytest.raises(ProtocolError, match=r"^items\[0\]\.start: give exact values"):
+        Item.from_wire({"media": "/a.mov", "start": 1.5}, "items[0]")
+    # An older client's alignment switch among the backend options still reaches the typed field.
+    old = Item.from_wire(Item("/a.mov", Fraction(1, 3), 2, options={"align": "yes"}).to_wire())
+    assert old.align is True and old.options == {}

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from fake_resolve import FakeMediaPoolItem, FakeResolve, FakeTimeline, FakeTimelineItem
-from foley_engine.samples import make_sample_video
+from foley_engine.lab.samples import make_sample_video
 from otio_adapters.timemath import to_index
 from plugin_host.client import EngineClient
 from resolve_helpers import ScriptedUI

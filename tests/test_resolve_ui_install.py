@@ -117,14 +117,24 @@ def test_install_run_and_uninstall(tmp_path, capsys):
     assert "nothing to remove" in capsys.readouterr().out
 
 
-def test_menu_scripts_run_from_a_checkout(capsys, tmp_path, monkeypatch):
-    # Not installed: CONFIG_FILE is empty and the package is found two folders up.
+def test_each_installed_entry_runs_its_own_command_from_the_one_template(capsys, tmp_path, monkeypatch):
+    # Every entry comes from menu_script.py.in; the config tells Resolve's Python where both distributions live.
+    import plugin_host
     import resolve_scripts.foley_resolve as fr
 
-    monkeypatch.setattr(fr, "settings_paths", lambda config, env: (str(tmp_path / "s.json"), str(tmp_path / "r.txt")))
-    for name in install.MENU_SCRIPTS:
-        path = os.path.join(install.MENU_DIR, name)
-        with open(path, encoding="utf-8") as f:
-            code = compile(f.read(), path, "exec")
-        exec(code, {"resolve": FakeResolve(None), "__file__": path, "__name__": "__main__"})
-        assert capsys.readouterr().out.strip() == "Foley: no project is open"
+    ran = []
+    monkeypatch.setattr(fr, "run_from_menu", lambda command, env, config_file: ran.append((command, config_file)))
+    dest = tmp_path / "Edit"
+    install.install(str(dest))
+    config = json.loads((dest / install.CONFIG_NAME).read_text())
+    assert os.path.dirname(os.path.dirname(plugin_host.__file__)) in config["paths"]
+    assert os.path.dirname(os.path.dirname(install.__file__)) in config["paths"]
+    texts = {}
+    for title, command in install.MENU_COMMANDS.items():
+        path = dest / f"{title}.py"
+        texts[title] = path.read_text(encoding="utf-8")
+        exec(compile(texts[title], str(path), "exec"), {"resolve": FakeResolve(None), "__name__": "__main__"})
+        assert ran[-1] == (command, str(dest / install.CONFIG_NAME))
+        assert texts[title].startswith(f'"""{title}: ')
+    assert [c for c, _ in ran] == ["current", "flagged", "range"]
+    assert "__COMMAND__" not in "".join(texts.values()) and "__CONFIG_FILE__" not in "".join(texts.values())

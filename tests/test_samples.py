@@ -8,7 +8,7 @@ import pytest
 from foley_engine.analysis import analyse_frames
 from foley_engine.errors import MediaError
 from foley_engine.media.probe import probe
-from foley_engine.samples import (
+from foley_engine.lab.samples import (
     EVENT_CLEARANCE,
     make_audio_only,
     make_sample_video,

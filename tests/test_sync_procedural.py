@@ -7,7 +7,7 @@ import pytest
 from foley_engine.backends.registry import load_backend
 from foley_engine.job import Job
 from foley_engine.longform.scheduler import LongformScheduler
-from foley_engine.samples import make_sample_video
+from foley_engine.lab.samples import make_sample_video
 from foley_engine.sync import match_events, onset_times
 
 TOLERANCE_MS = 5.0

@@ -106,3 +106,10 @@ def test_media_time_counts_start_timecode():
 def test_reversed_range_is_an_error():
     with pytest.raises(RangeError):
         TimeRange(Fraction(5), Fraction(4))
+
+
+def test_output_duration_is_the_media_range_over_the_speed_exactly():
+    from plugin_host.timebase import output_duration
+
+    assert output_duration(Fraction(10), Fraction(15)) == 5
+    assert output_duration("1001/30000", "2", Fraction(25, 24)) == (2 - Fraction(1001, 30000)) * Fraction(24, 25)

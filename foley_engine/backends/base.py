@@ -16,6 +16,7 @@ from typing import Any, Callable, ClassVar, Optional
 import numpy as np
 
 from ..analysis import VisualEvents
+from ..timebase import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Backend(abc.ABC):
     name: ClassVar[str] = ""
     #: one-line description for ``foley backends``
     description: ClassVar[str] = ""
-    sample_rate: int = 48_000
+    sample_rate: int = SAMPLE_RATE
     channels: int = 2
     #: native window in seconds, None when any length works
     native_window: Optional[Fraction] = None

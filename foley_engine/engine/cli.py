@@ -142,8 +142,8 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_stop(args) -> int:
+    from plugin_host.connection import default_connection_file, read_connection_file
     from plugin_host.process import pid_alive
-    from plugin_host.protocol import default_connection_file, read_connection_file
 
     with _client(args) as eng:
         pid = eng.shutdown()["pid"]

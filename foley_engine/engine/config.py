@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from plugin_host.protocol import engine_dir
+from plugin_host.connection import engine_dir
 
 
 @dataclass
@@ -135,9 +135,21 @@ def _slot_count(text: str) -> int:
     return n
 
 
-def _devices(text: str) -> list:
-    from .slots import parse_devices
+def parse_devices(text: str) -> list[str]:
+    """``cuda:0,cuda:1`` -> ["cuda:0", "cuda:1"]; ``ValueError`` names a bad entry."""
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    if not devices:
+        raise ValueError("no device given")
+    for d in devices:
+        kind, _, number = d.partition(":")
+        if kind == "cuda" and not (number.isdigit()):
+            raise ValueError(f"{d!r}: a CUDA device is cuda:N")
+        if kind not in ("cuda", "cpu", "mps"):
+            raise ValueError(f"{d!r}: devices are cuda:N, cpu or mps")
+    return devices
 
+
+def _devices(text: str) -> list:
     try:
         return parse_devices(text)
     except ValueError as exc:

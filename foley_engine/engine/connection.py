@@ -11,9 +11,10 @@ import json
 import os
 import secrets
 import sys
-import tempfile
 
-from plugin_host.protocol import PROTOCOL_VERSION, ConnectionInfo
+from plugin_host.atomic import write_json_atomic
+from plugin_host.connection import ConnectionInfo
+from plugin_host.envelope import PROTOCOL_VERSION
 
 
 class EngineAlreadyRunning(Exception):
@@ -69,18 +70,8 @@ class ConnectionFile:
 
     def write(self, endpoint: str, key: str) -> ConnectionInfo:
         info = ConnectionInfo(endpoint, key, os.getpid(), PROTOCOL_VERSION, self.path)
-        folder = os.path.dirname(self.path)
-        # mkstemp creates the file 0600, so the key is never readable by others.
-        fd, tmp = tempfile.mkstemp(prefix=".engine.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(info.to_json(), f, indent=1)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        # Private (0600) from its creation, so the key is never readable by others.
+        write_json_atomic(self.path, info.to_json(), private=True, indent=1)
         return info
 
     def release(self) -> None:

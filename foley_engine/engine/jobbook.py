@@ -13,6 +13,7 @@ from collections import deque
 from fractions import Fraction
 from typing import Callable, Optional
 
+from ..timebase import output_duration
 from .journal import Journal
 from .outputs import remove_partials
 
@@ -193,6 +194,6 @@ class JobBook:
 def item_seconds(spec: dict) -> Fraction:
     """How long an item's output lasts (0 when its range is open: then it keeps its place)."""
     try:
-        return (Fraction(spec["end"]) - Fraction(spec["start"])) / Fraction(spec.get("speed") or 1)
+        return output_duration(spec["start"], spec["end"], spec.get("speed") or 1)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return Fraction(0)

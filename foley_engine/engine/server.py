@@ -21,10 +21,11 @@ from typing import Optional
 import zmq
 
 from foley_engine import __version__
-from plugin_host.protocol import (
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, Message, ProtocolError, ReplayGuard, Session,
-    check_request, default_connection_file,
-)
+from plugin_host.connection import default_connection_file
+from plugin_host.envelope import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ReplayGuard, Session
+from plugin_host.fields import ProtocolError
+from plugin_host.schema import TERMINAL_EVENTS, check_request
+from plugin_host.timebase import SAMPLE_RATE
 
 from .config import EngineConfig, add_serve_arguments, config_from_args, default_journal
 from .connection import ConnectionFile, new_key
@@ -413,7 +414,7 @@ class Engine:
             return
         out_dir = check_out_dir(content["out_dir"], self.config.output_roots)
         info = self.supervisor.backend_info
-        limits = Limits(sample_rate=int(info.get("sample_rate") or 48000), channels=int(info.get("channels") or 2),
+        limits = Limits(sample_rate=int(info.get("sample_rate") or SAMPLE_RATE), channels=int(info.get("channels") or 2),
                         max_duration=self.config.max_duration)
         # Opening media can block (a FIFO, a stalled mount): probe off the loop; finish_submits answers.
         job_id = self.book.new_job_id()

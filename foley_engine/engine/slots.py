@@ -47,20 +47,6 @@ class SlotSpec:
         return out
 
 
-def parse_devices(text: str) -> list[str]:
-    """``cuda:0,cuda:1`` -> ["cuda:0", "cuda:1"]; ``ValueError`` names a bad entry."""
-    devices = [d.strip() for d in text.split(",") if d.strip()]
-    if not devices:
-        raise ValueError("no device given")
-    for d in devices:
-        kind, _, number = d.partition(":")
-        if kind == "cuda" and not (number.isdigit()):
-            raise ValueError(f"{d!r}: a CUDA device is cuda:N")
-        if kind not in ("cuda", "cpu", "mps"):
-            raise ValueError(f"{d!r}: devices are cuda:N, cpu or mps")
-    return devices
-
-
 def local_slot(index: int, device: Optional[str], options: dict) -> SlotSpec:
     options = dict(options)
     env: dict = {}

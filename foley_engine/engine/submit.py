@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Callable, Optional
 
 from plugin_host.items import Item
-from plugin_host.protocol import ProtocolError
+from plugin_host.fields import ProtocolError
 
 from ..errors import FoleyError, MediaError, RangeError
 from ..job import Job

@@ -1,7 +1,7 @@
 """What the soak run measures: memory over time, and per output file sync, seams and length; the verdicts.
 
 Process memory comes from :mod:`foley_engine.engine.memory` (the engine's own
-probes), sync from :mod:`foley_engine.sync`, seam quality from :mod:`foley_engine.seams`.
+probes), sync from :mod:`foley_engine.sync`, seam quality from :mod:`foley_engine.lab.seams`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.memory import process_rss
-from ..seams import Seam, check_seams
+from .seams import Seam, check_seams
 from ..sync import match_events, offset_stats, onset_times
 from ..timebase import to_index
 

@@ -68,7 +68,7 @@ def _sidecar(path: str) -> str:
 
 def make_video(spec: VideoSpec, folder: str) -> dict:
     """Encode (or reuse) one video; returns its path and exact event times."""
-    from foley_engine.samples import make_sample_video
+    from .samples import make_sample_video
 
     path = os.path.join(folder, spec.name + ".mp4")
     side = _sidecar(path)

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
-from ..align import align_window
+from .align import align_window
 from ..analysis import Analyzer, EventLog
 from ..backends.base import Backend, FrameBatch, WindowRequest, check_output
 from ..errors import Cancelled, MediaError

@@ -19,14 +19,16 @@ import av
 import numpy as np
 import soundfile as sf
 
+from plugin_host.atomic import atomic_path
+
 from ..errors import MediaError, OutputError
-from ..timebase import as_fraction, exact_rate, round_half_away
+from ..timebase import SAMPLE_RATE, as_fraction, exact_rate, round_half_away
 from .probe import first_frame_pts, open_container, video_stream
 from .wav import check_output_path
 
-AAC_RATE = 48000
+AAC_RATE = SAMPLE_RATE
 AAC_BIT_RATE = 192_000
-READ_BLOCK = 48000  # WAV frames per read: memory stays small for hour-long audio
+READ_BLOCK = SAMPLE_RATE  # WAV frames per read (a second): memory stays small for hour-long audio
 # The MP4 muxer keeps a track time scale of at least this (doubling smaller ones).
 MIN_TRACK_TIMESCALE = 10000
 
@@ -36,15 +38,8 @@ def mux_preview(video_path, audio_path, out_path, *, audio_start: Fraction = Fra
     video_path, audio_path = os.fspath(video_path), os.fspath(audio_path)
     out_path = check_output_path(os.fspath(out_path), inputs=(video_path, audio_path))
     audio_start = as_fraction(audio_start)
-    folder, name = os.path.split(out_path)
-    tmp = os.path.join(folder, f".{name}.partial.mp4")
-    try:
+    with atomic_path(out_path, suffix=".mp4") as tmp:  # PyAV picks the container by the extension
         _write(video_path, audio_path, tmp, out_path, audio_start)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _write(video_path: str, audio_path: str, tmp: str, out_path: str, audio_start: Fraction) -> None:

@@ -1,13 +1,22 @@
 """HunyuanVideo-Foley as a backend: our own model code, state-dict compatible with the release.
 
-Files: ``dit.py`` (diffusion transformer), ``synchformer.py`` (visual sync
-encoder), ``dac_vae.py`` (48 kHz audio VAE), ``encoders.py`` (SigLIP2 and
-CLAP through transformers), ``pipeline.py`` (sampling), ``loading.py``
-(files, download, loading), ``policy.py`` (which differences a checkpoint may
-have), ``ckpt_index.py`` (a checkpoint's tensor list without unpickling),
-``released.py`` (sizes and hashes of the released files), ``verify.py``
-(``foley models verify``), ``backend.py`` (the protocol), ``cli.py``
-(``foley models ...``).  Importing this package needs no torch.
+Three rooms, diffusers-style:
+
+- ``models/``: this model's networks, one readable file each: ``dit.py`` (the
+  diffusion transformer), ``dac_vae.py`` (the 48 kHz audio VAE), ``encoders.py``
+  (SigLIP2 and CLAP through transformers).  Synchformer, which other backends
+  share, is :mod:`foley_engine.models.synchformer`.
+- ``checkpoints/``: the released files: ``layout.py`` (where they live, what a
+  size needs and costs), ``store.py`` (download, listing), ``index.py`` (a
+  checkpoint's tensor list without unpickling), ``policy.py`` (which differences
+  a checkpoint may have), ``state.py`` (reading tensors, checked loading),
+  ``load.py`` (each model built from its file), ``released.py`` (sizes and
+  hashes of the released files), ``verify.py`` (``foley models verify``).
+- the backend itself: ``pipeline.py`` (sampling), ``onnx_encoders.py`` (the
+  optional ONNX Runtime encoders), ``backend.py`` (the backend protocol),
+  ``cli.py`` (``foley models ...``).
+
+Importing this package needs no torch.
 """
 from .backend import HunyuanBackend
 

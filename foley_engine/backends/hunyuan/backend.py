@@ -12,8 +12,11 @@ from typing import Optional
 import numpy as np
 
 from ...errors import BackendError
+from ...timebase import SAMPLE_RATE
 from ..base import Availability, Backend, BackendOption, FrameSpec, WindowRequest
-from . import loading
+from .checkpoints.layout import (
+    check_size, download_hint, estimate_bytes, estimate_offload_bytes, gib, hunyuan_dir, missing, require_files,
+)
 
 #: the model was trained on clips of up to 15 s; users report the best quality at 8-10 s
 NATIVE_WINDOW = Fraction(10)
@@ -54,19 +57,19 @@ def _device_check(device: str, size: str, offload: bool) -> Optional[str]:
     if index >= torch.cuda.device_count():
         return f"no CUDA device {device}: {torch.cuda.device_count()} visible"
     total = torch.cuda.get_device_properties(index).total_memory
-    need = loading.estimate_offload_bytes(size) if offload else loading.estimate_bytes(size)
+    need = estimate_offload_bytes(size) if offload else estimate_bytes(size)
     if total < need:
         hint = "" if offload else "; try --offload"
         hint += "" if size == "xl" else " or --size xl"
-        return (f"{device} has {loading.gib(total)}, HunyuanVideo-Foley {size.upper()} needs about "
-                f"{loading.gib(need)}{' with offload' if offload else ''}{hint}")
+        return (f"{device} has {gib(total)}, HunyuanVideo-Foley {size.upper()} needs about "
+                f"{gib(need)}{' with offload' if offload else ''}{hint}")
     return None
 
 
 class HunyuanBackend(Backend):
     name = "hunyuan"
     description = "HunyuanVideo-Foley (Tencent), 48 kHz neural Foley from video + text; GPU, local weights"
-    sample_rate = 48_000
+    sample_rate = SAMPLE_RATE
     channels = 1  # the VAE decodes mono
     native_window = NATIVE_WINDOW
     overlap = OVERLAP
@@ -96,7 +99,7 @@ class HunyuanBackend(Backend):
 
         if continuity is not None and continuity not in CONTINUITY_MODES:
             raise BackendError(f"continuity must be one of {', '.join(CONTINUITY_MODES)}, got {continuity!r}")
-        self.size = loading.check_size(size)
+        self.size = check_size(size)
         self.steps = int(steps) if steps is not None else DEFAULT_STEPS
         self.guidance = float(guidance) if guidance is not None else DEFAULT_GUIDANCE
         if self.steps < 1:
@@ -104,8 +107,8 @@ class HunyuanBackend(Backend):
         self.options = dict(options)
         if pipeline is None:
             self.device = device or "cuda:0"
-            folder = loading.hunyuan_dir(models_dir)
-            loading.require_files(folder, self.size, models_dir)
+            folder = hunyuan_dir(models_dir)
+            require_files(folder, self.size, models_dir)
             self._check_free_memory(offload)
             pipeline = HunyuanFoleyPipeline.from_folder(folder, self.size, self.device, offload=offload)
         else:
@@ -119,7 +122,7 @@ class HunyuanBackend(Backend):
         self.continuity = self._resolve_continuity(continuity)
         self.onnx_reports = []
         if onnx:
-            self._enable_onnx(onnx_cache or loading.hunyuan_dir(models_dir) / "onnx")
+            self._enable_onnx(onnx_cache or hunyuan_dir(models_dir) / "onnx")
 
     def _resolve_continuity(self, asked: Optional[str]) -> str:
         """``inpaint`` (the default) needs the VAE encoder, which a repacked VAE file may lack."""
@@ -149,10 +152,10 @@ class HunyuanBackend(Backend):
         if not self.device.startswith("cuda") or not torch.cuda.is_available():
             return
         free, _ = torch.cuda.mem_get_info(torch.device(self.device))
-        need = loading.estimate_offload_bytes(self.size) if offload else loading.estimate_bytes(self.size)
+        need = estimate_offload_bytes(self.size) if offload else estimate_bytes(self.size)
         if free < need:
-            raise BackendError(f"{self.device} has {loading.gib(free)} free, HunyuanVideo-Foley {self.size.upper()} "
-                               f"needs about {loading.gib(need)}; close other GPU programs"
+            raise BackendError(f"{self.device} has {gib(free)} free, HunyuanVideo-Foley {self.size.upper()} "
+                               f"needs about {gib(need)}; close other GPU programs"
                                f"{'' if offload else ', or use --offload'}")
 
     @classmethod
@@ -163,14 +166,14 @@ class HunyuanBackend(Backend):
         if gone:
             return Availability(False, f"needs {', '.join(gone)} (pip install 'foley-engine[gpu]')")
         try:
-            size = loading.check_size(options.get("size", "xxl"))
+            size = check_size(options.get("size", "xxl"))
         except BackendError as exc:
             return Availability(False, str(exc))
-        folder = loading.hunyuan_dir(options.get("models_dir"))
-        missing = loading.missing(folder, size)
-        if missing:
-            return Availability(False, f"no weights found at {folder} (missing {', '.join(missing)}); "
-                                       f"run `{loading.download_hint(size, options.get('models_dir'))}`")
+        folder = hunyuan_dir(options.get("models_dir"))
+        gone = missing(folder, size)
+        if gone:
+            return Availability(False, f"no weights found at {folder} (missing {', '.join(gone)}); "
+                                       f"run `{download_hint(size, options.get('models_dir'))}`")
         reason = _device_check(options.get("device") or "cuda:0", size, bool(options.get("offload")))
         return Availability(False, reason) if reason else Availability(True)
 

@@ -17,7 +17,7 @@ def _models_dir(args):
 
 
 def cmd_download(args) -> int:
-    from .loading import download
+    from .checkpoints.store import download
 
     if args.backend != "hunyuan":
         from ...errors import BackendError
@@ -28,8 +28,9 @@ def cmd_download(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from . import loading
     from .backend import HunyuanBackend
+    from .checkpoints.layout import hunyuan_dir
+    from .checkpoints.store import format_listing, installed
 
     device = args.device or "cuda:0"
     checks = []
@@ -38,11 +39,11 @@ def cmd_list(args) -> int:
                                              offload=args.offload)
         checks.append((size, "loads" if status.ok else f"no: {status.reason}"))
     if args.json:
-        items = [{"name": i.name, "path": str(i.path), "bytes": i.bytes} for i in loading.installed(_models_dir(args))]
-        print(json.dumps({"folder": str(loading.hunyuan_dir(_models_dir(args))), "installed": items,
+        items = [{"name": i.name, "path": str(i.path), "bytes": i.bytes} for i in installed(_models_dir(args))]
+        print(json.dumps({"folder": str(hunyuan_dir(_models_dir(args))), "installed": items,
                           "device": device, "loads": {size: verdict for size, verdict in checks}}))
     else:
-        print(loading.format_listing(_models_dir(args), device, checks))
+        print(format_listing(_models_dir(args), device, checks))
     return 0
 
 
@@ -53,7 +54,7 @@ def cmd_verify(args) -> int:
 
     if importlib.util.find_spec("torch") is None:  # the files are compared with the model code, built by torch
         raise BackendError("foley models verify needs torch (pip install 'foley-engine[gpu]')")
-    from .verify import format_report, verify_folder
+    from .checkpoints.verify import format_report, verify_folder
 
     folder, sizes, checks = verify_folder(_models_dir(args), args.size, sha256=args.sha256)
     if args.json:

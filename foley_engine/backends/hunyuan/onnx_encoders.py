@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .encoders import normalise_frames
+from plugin_host.atomic import atomic_path
+
+from ...models.synchformer import encode_in_segments
+from .models.encoders import normalise_frames
 
 #: a converted encoder must agree with PyTorch to this (features are O(1))
 MAX_ABS_ERROR = 1e-3
@@ -52,15 +55,13 @@ def providers_for(device: torch.device) -> list[str]:
 
 def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
     # Grad mode on: in no-grad eval mode torch swaps in its fused encoder-layer
     # kernel, which has no ONNX export.
-    with warnings.catch_warnings(), torch.enable_grad():
+    with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings(), torch.enable_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
         torch.onnx.export(module.float().cpu().eval(), (example.float().cpu(),), str(tmp), dynamo=False,
                           input_names=[names[0]], output_names=[names[1]], opset_version=17,
                           dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}})
-    tmp.replace(path)
 
 
 class _SiglipImageFeatures(torch.nn.Module):
@@ -93,13 +94,7 @@ class OnnxSynchformer:
 
     @torch.no_grad()
     def encode_frames(self, frames: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        seg, step = self.config.segment_frames, self.config.segment_frames // 2
-        if frames.shape[0] < seg:
-            raise ValueError(f"need at least {seg} frames for one Synchformer segment, got {frames.shape[0]}")
-        count = (frames.shape[0] - seg) // step + 1
-        segments = torch.stack([frames[i * step: i * step + seg] for i in range(count)])
-        out = [self(segments[i: i + batch_size]) for i in range(0, count, batch_size)]
-        return torch.cat(out).flatten(0, 1)[None]
+        return encode_in_segments(self, self.config, frames, batch_size)
 
 
 class OnnxSiglip:

@@ -24,10 +24,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .dac_vae import DACVAE
-from .dit import HunyuanFoleyDiT
-from .encoders import ClapTextEncoder, SiglipVisionEncoder, normalise_frames
-from .synchformer import Synchformer
+from ...models.synchformer import Synchformer
+from .models.dac_vae import DACVAE
+from .models.dit import HunyuanFoleyDiT
+from .models.encoders import ClapTextEncoder, SiglipVisionEncoder, normalise_frames
 
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 4.5
@@ -72,22 +72,24 @@ class HunyuanFoleyPipeline:
     def from_folder(cls, folder, size: str, device: str = "cuda:0", offload: bool = False,
                     dit_dtype: Optional[torch.dtype] = None) -> "HunyuanFoleyPipeline":
         """Load every component from a models folder laid out as in :mod:`.loading`."""
-        from . import loading
+        from .checkpoints.layout import CLAP_DIR, DIT_FILES, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size
+        from .checkpoints.load import load_dit, load_synchformer, load_vae
+        from .checkpoints.state import require_finite
 
-        size = loading.check_size(size)
+        size = check_size(size)
         if dit_dtype is None:  # bf16 on accelerators, as released; float32 where bf16 matmuls are slow
             dit_dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
-        paths = {"dit": Path(folder) / loading.DIT_FILES[size], "vae": Path(folder) / loading.VAE_FILE,
-                 "synchformer": Path(folder) / loading.SYNCHFORMER_FILE}
+        paths = {"dit": Path(folder) / DIT_FILES[size], "vae": Path(folder) / VAE_FILE,
+                 "synchformer": Path(folder) / SYNCHFORMER_FILE}
         # NaN/inf are checked below, on the device: on a CPU that check costs seconds per billion bf16 values
-        dit = loading.load_dit(paths["dit"], dit_dtype, size=size, check_finite=False)
-        vae = loading.load_vae(paths["vae"], torch.float32, check_finite=False)
-        synchformer = loading.load_synchformer(paths["synchformer"], torch.float32, check_finite=False)
-        siglip = SiglipVisionEncoder.from_pretrained(str(Path(folder) / loading.SIGLIP_DIR))
-        clap = ClapTextEncoder.from_pretrained(str(Path(folder) / loading.CLAP_DIR), dit.config.text_length)
+        dit = load_dit(paths["dit"], dit_dtype, size=size, check_finite=False)
+        vae = load_vae(paths["vae"], torch.float32, check_finite=False)
+        synchformer = load_synchformer(paths["synchformer"], torch.float32, check_finite=False)
+        siglip = SiglipVisionEncoder.from_pretrained(str(Path(folder) / SIGLIP_DIR))
+        clap = ClapTextEncoder.from_pretrained(str(Path(folder) / CLAP_DIR), dit.config.text_length)
         pipeline = cls(dit, vae, synchformer, siglip, clap, device=device, offload=offload)
         for name, path in paths.items():
-            loading.require_finite(getattr(pipeline, name), f"checkpoint {path}", pipeline.device)
+            require_finite(getattr(pipeline, name), f"checkpoint {path}", pipeline.device)
         return pipeline
 
     @property

@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import av
 import numpy as np
 
-from .timebase import as_fraction, exact_rate, is_timecode
+from ..timebase import SAMPLE_RATE, as_fraction, exact_rate, is_timecode
 
 # The block's fall: accelerating over FALL_FRAMES frames, so that the motion
 # into the impact frame is the largest of the fall and the frame after it is still.
@@ -328,14 +328,14 @@ def _video_options(codec: str, bframes: bool, crf: int) -> dict[str, str]:
 def _audio_block(start: int, stop: int) -> np.ndarray:
     """Quiet stereo tone (about -50 dBFS) for samples ``start..stop`` at 48 kHz."""
     n = np.arange(start, stop, dtype=np.float64)
-    tone = (0.003 * np.sin(2 * np.pi * 220.0 * n / 48000)).astype(np.float32)
+    tone = (0.003 * np.sin(2 * np.pi * 220.0 * n / SAMPLE_RATE)).astype(np.float32)
     return np.stack([tone, tone])
 
 
 class _QuietAudio:
     """A quiet AAC track written alongside the video, in step with it."""
 
-    RATE = 48000
+    RATE = SAMPLE_RATE
 
     def __init__(self, container, start: Fraction):
         self.container = container

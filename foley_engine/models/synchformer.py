@@ -255,14 +255,21 @@ class Synchformer(nn.Module):
 
     @torch.no_grad()
     def encode_frames(self, frames: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """(T, C, H, W) normalised frames at 25 fps -> (1, 8*S, D) tokens.
+        """(T, C, H, W) normalised frames at 25 fps -> (1, 8*S, D) tokens (see :func:`encode_in_segments`)."""
+        return encode_in_segments(self, self.config, frames, batch_size)
 
-        Segments of 16 frames with stride 8, as trained: S = (T - 16) // 8 + 1.
-        """
-        seg, step = self.config.segment_frames, self.config.segment_frames // 2
-        if frames.shape[0] < seg:
-            raise ValueError(f"need at least {seg} frames for one Synchformer segment, got {frames.shape[0]}")
-        count = (frames.shape[0] - seg) // step + 1
-        segments = torch.stack([frames[i * step: i * step + seg] for i in range(count)])
-        out = [self(segments[i: i + batch_size]) for i in range(0, count, batch_size)]
-        return torch.cat(out).flatten(0, 1)[None]
+
+def encode_in_segments(encode, config: SynchformerConfig, frames: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+    """Frames -> sync tokens through ``encode`` ((N, T, C, H, W) segments -> (N, T/2, D) tokens).
+
+    Segments of 16 frames with stride 8, as trained: S = (T - 16) // 8 + 1, run
+    ``batch_size`` at a time.  Any encoder of segments can use it (the PyTorch
+    model, an ONNX Runtime session), so the segmenting exists once.
+    """
+    seg, step = config.segment_frames, config.segment_frames // 2
+    if frames.shape[0] < seg:
+        raise ValueError(f"need at least {seg} frames for one Synchformer segment, got {frames.shape[0]}")
+    count = (frames.shape[0] - seg) // step + 1
+    segments = torch.stack([frames[i * step: i * step + seg] for i in range(count)])
+    out = [encode(segments[i: i + batch_size]) for i in range(0, count, batch_size)]
+    return torch.cat(out).flatten(0, 1)[None]

@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .longform.stitch import crossfade
-from .sync import SYNC_KINDS, OffsetEstimate, estimate_offset
+from .stitch import crossfade
+from ..sync import SYNC_KINDS, OffsetEstimate, estimate_offset
 
 #: the largest correction; larger errors are not timing but wrong content
 MAX_OFFSET = Fraction(80, 1000)

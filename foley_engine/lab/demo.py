@@ -9,7 +9,7 @@ import os
 import sys
 from fractions import Fraction
 
-from .cli import main as foley_main
+from ..cli import main as foley_main
 from .samples import make_sample_video
 
 PROMPT = "footsteps on wooden floor, metal impacts, door slams, room tone"

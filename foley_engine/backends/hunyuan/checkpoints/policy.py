@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from ...errors import BackendError
+from ....errors import BackendError
 
 FLOAT_DTYPES = ("bfloat16", "float16", "float32")
 #: wrapper keys, in the order they are tried

@@ -1,10 +1,11 @@
 """Typed work: an :class:`Item` (one media range -> one WAV) and its :class:`Result`.
 
-The only place an item is turned into or read from wire form.  Adapters build
-``Item`` objects, the engine validates what arrives with :meth:`Item.from_wire`,
-and every result is read back with :meth:`Result.from_wire` and checked against
-the item that asked for it (:meth:`Result.problem`), so audio is never placed
-at the wrong sample.
+An ``Item`` checks its fields when it is made (sizes, ranges, vocabularies), so
+a bad one never exists, whoever builds it.  This module is also the only place
+an item is turned into or read from wire form: the engine reads what arrives
+with :meth:`Item.from_wire`, and every result is read back with
+:meth:`Result.from_wire` and checked against the item that asked for it
+(:meth:`Result.problem`), so audio is never placed at the wrong sample.
 """
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping, Optional
 
-from .protocol import (
-    MAX_OPTIONS, MAX_PATH_CHARS, MAX_PROMPT_CHARS, MAX_RECORD_START_BYTES, WAV_FORMATS, ProtocolError, _dumps, _int,
-    _no_extra, _string, parse_exact,
+from .fields import (
+    MAX_PATH_CHARS, ProtocolError, check_integer, check_text, int_field, json_bytes, parse_exact, refuse_unknown,
+    string_field,
 )
-from .timebase import to_index
+from .timebase import output_duration, to_index
+
 ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "align",
                "loudness", "true_peak", "motion", "record_start", "format")
 MOTION_MODES = ("diff", "flow")
+WAV_FORMATS = ("pcm24", "pcm16", "float")
+MAX_PROMPT_CHARS = 2000
+MAX_OPTIONS = 32
+MAX_RECORD_START_BYTES = 1024
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -54,6 +60,39 @@ class Item:
     #: a name for messages (a clip or strip name); not sent
     label: str = field(default="", compare=False)
 
+    def __post_init__(self):
+        # Frozen: normalised values (int times -> Fraction, loudness as text) are set through object.
+        media = check_text(self.media, "media", limit=MAX_PATH_CHARS)
+        if not media:
+            raise ProtocolError("schema", "media", "is empty")
+        start, end = _time(self.start, "start"), _time(self.end, "end")
+        if start is not None and end is not None and end <= start:
+            raise ProtocolError("range", "end", f"end {end} is not after start {start}")
+        speed = _time(self.speed, "speed")
+        if speed is None or speed == 0:
+            raise ProtocolError("range", "speed", "must be positive")
+        check_text(self.prompt, "prompt", limit=MAX_PROMPT_CHARS)
+        check_text(self.negative_prompt, "negative_prompt", limit=MAX_PROMPT_CHARS)
+        check_integer(self.seed, "seed", lo=0, hi=2**32 - 1)
+        _options(self.options, "options")
+        if not isinstance(self.align, bool):
+            raise ProtocolError("schema", "align", "must be true or false")
+        if self.motion not in MOTION_MODES:
+            raise ProtocolError("schema", "motion", f"must be one of {', '.join(MOTION_MODES)}")
+        if self.format not in WAV_FORMATS:
+            raise ProtocolError("schema", "format", f"must be one of {', '.join(WAV_FORMATS)}")
+        if self.record_start is not None:
+            try:
+                size = len(json_bytes(self.record_start))
+            except (TypeError, ValueError):
+                raise ProtocolError("schema", "record_start", "must be plain JSON") from None
+            if size > MAX_RECORD_START_BYTES:
+                raise ProtocolError("schema", "record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
+        for name, value in (("start", start), ("end", end), ("speed", speed), ("options", dict(self.options)),
+                            ("loudness", _loudness(self.loudness, "loudness")),
+                            ("true_peak", _decibels(self.true_peak, "true_peak", -60, 0))):
+            object.__setattr__(self, name, value)
+
     def to_wire(self) -> dict:
         out: dict = {"media": self.media}
         if self.start is not None:
@@ -76,49 +115,50 @@ class Item:
 
     @classmethod
     def from_wire(cls, obj: Any, name: str = "item") -> "Item":
-        """A checked item; :class:`~plugin_host.protocol.ProtocolError` names the bad field."""
+        """A checked item; :class:`~plugin_host.fields.ProtocolError` names the bad field (``items[3].end``)."""
         if not isinstance(obj, dict):
             raise ProtocolError("schema", name, "must be an object")
-        _no_extra(obj, ITEM_FIELDS, f"{name}.")
-        media = _string(obj, "media", f"{name}.media", limit=MAX_PATH_CHARS, required=True)
-        if not media:
-            raise ProtocolError("schema", f"{name}.media", "is empty")
-        start = parse_exact(obj["start"], f"{name}.start") if obj.get("start") is not None else None
-        end = parse_exact(obj["end"], f"{name}.end") if obj.get("end") is not None else None
-        if start is not None and end is not None and end <= start:
-            raise ProtocolError("range", f"{name}.end", f"end {obj['end']} is not after start {obj['start']}")
-        speed = Fraction(1)
-        if obj.get("speed") is not None:
-            # Source playback speed (editor retime): the output lasts (end - start) / speed.
-            speed = parse_exact(obj["speed"], f"{name}.speed")
-            if speed == 0:
-                raise ProtocolError("range", f"{name}.speed", "must be positive")
-        options = dict(_options(obj.get("options", {}), f"{name}.options"))
-        # Older clients send the alignment switch among the backend options.
-        align = _flag(obj.get("align", options.pop("align", False)), f"{name}.align")
-        motion = _string(obj, "motion", f"{name}.motion", limit=8, default="diff")
-        if motion not in MOTION_MODES:
-            raise ProtocolError("schema", f"{name}.motion", f"must be one of {', '.join(MOTION_MODES)}")
-        record_start = obj.get("record_start")
-        if record_start is not None and len(_dumps(record_start)) > MAX_RECORD_START_BYTES:
-            raise ProtocolError("schema", f"{name}.record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
-        fmt = _string(obj, "format", f"{name}.format", limit=16, default="pcm24")
-        if fmt not in WAV_FORMATS:
-            raise ProtocolError("schema", f"{name}.format", f"must be one of {', '.join(WAV_FORMATS)}")
-        return cls(
-            media=media, start=start, end=end, speed=speed,
-            prompt=_string(obj, "prompt", f"{name}.prompt", limit=MAX_PROMPT_CHARS),
-            negative_prompt=_string(obj, "negative_prompt", f"{name}.negative_prompt", limit=MAX_PROMPT_CHARS),
-            seed=_int(obj, "seed", f"{name}.seed", lo=0, hi=2**32 - 1, default=0),
-            options=options, align=align, loudness=_loudness(obj.get("loudness"), f"{name}.loudness"),
-            true_peak=_decibels(obj.get("true_peak"), f"{name}.true_peak", -60, 0), motion=motion,
-            record_start=record_start, format=fmt,
-        )
+        refuse_unknown(obj, ITEM_FIELDS, f"{name}.")
+        options = obj.get("options", {})
+        if isinstance(options, dict):
+            # Older clients send the alignment switch among the backend options.
+            options = dict(options)
+            align = obj.get("align", options.pop("align", False))
+        else:
+            align = obj.get("align", False)
+        try:
+            return cls(
+                media=string_field(obj, "media", "media", limit=MAX_PATH_CHARS, required=True),
+                start=parse_exact(obj["start"], "start") if obj.get("start") is not None else None,
+                end=parse_exact(obj["end"], "end") if obj.get("end") is not None else None,
+                # Source playback speed (editor retime): the output lasts (end - start) / speed.
+                speed=parse_exact(obj["speed"], "speed") if obj.get("speed") is not None else Fraction(1),
+                prompt=string_field(obj, "prompt", "prompt", limit=MAX_PROMPT_CHARS),
+                negative_prompt=string_field(obj, "negative_prompt", "negative_prompt", limit=MAX_PROMPT_CHARS),
+                seed=int_field(obj, "seed", "seed", lo=0, hi=2**32 - 1, default=0),
+                options=options, align=_flag(align, "align"), loudness=obj.get("loudness"),
+                true_peak=obj.get("true_peak"), motion=string_field(obj, "motion", "motion", limit=8, default="diff"),
+                record_start=obj.get("record_start"),
+                format=string_field(obj, "format", "format", limit=16, default="pcm24"),
+            )
+        except ProtocolError as exc:
+            raise exc.within(name) from None
 
     @property
     def name(self) -> str:
         """What messages call this item: its label, else its file name."""
         return self.label or self.media.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _time(value: Any, name: str) -> Optional[Fraction]:
+    """An exact non-negative time or speed: a Fraction or an int (a float would break the time rule)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, Fraction)):
+        raise ProtocolError("schema", name, f"must be an exact number (Fraction or int), got {type(value).__name__}")
+    if value < 0:
+        raise ProtocolError("range", name, f"must not be negative, got {value}")
+    return Fraction(value)
 
 
 def _options(options: Any, name: str) -> dict:
@@ -162,11 +202,6 @@ def _flag(value: Any, name: str) -> bool:
     if isinstance(value, (int, str)) and len(str(value)) <= 8:
         return str(value).strip().lower() in _TRUE
     raise ProtocolError("schema", name, "must be true or false")
-
-
-def check_item(obj: Any, name: str) -> dict:
-    """A normalised wire copy of one submit item (times as canonical Fraction strings)."""
-    return Item.from_wire(obj, name).to_wire()
 
 
 @dataclass(frozen=True)
@@ -230,7 +265,7 @@ class Result:
             if self.start_sample != want_start:
                 return f"the engine wrote from sample {self.start_sample} where {want_start} was asked for"
         if item.start is not None and item.end is not None:
-            out_end = item.start + (Fraction(item.end) - item.start) / Fraction(item.speed)
+            out_end = item.start + output_duration(item.start, item.end, item.speed)
             want = to_index(out_end, sr) - to_index(item.start, sr)
             if self.num_samples != want:
                 return (f"the engine wrote samples {self.start_sample}+{self.num_samples} where "

@@ -142,6 +142,11 @@ def num_samples(t0: Fraction, t1: Fraction, rate) -> int:
     return end - start
 
 
+def output_duration(start: Fraction, end: Fraction, speed: Fraction = Fraction(1)) -> Fraction:
+    """How long the audio for media ``[start, end)`` played at ``speed`` (an editor retime) lasts."""
+    return (Fraction(end) - Fraction(start)) / Fraction(speed)
+
+
 def time_string(t: Fraction) -> str:
     """Wire form of an exact time: ``"12"`` or ``"1001/30000"``, never a float."""
     return str(Fraction(t))

@@ -15,9 +15,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import loading, released
-from .ckpt_index import TensorEntry, UnreadableIndex, read_index, tensors_of
+from . import released
+from .index import TensorEntry, UnreadableIndex, read_index, tensors_of
+from .layout import (
+    CLAP_DIR, DIT_FILES, HF_FOLDER_MARKER, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size, download_hint, hunyuan_dir,
+)
+from .load import (
+    DIT_OPTIONAL, SYNCHFORMER_OPTIONAL, VAE_LAYOUT, VAE_OPTIONAL, dit_model_for, synchformer_model_for, vae_model_for,
+)
 from .policy import CheckpointError, check, unwrap
+from .state import expected_of
 
 OK, NOTICE, PARTIAL, MISSING, PROBLEM = "ok", "ok*", "partial", "missing", "problem"
 #: where an unfinished download of ``name`` lives inside the folder it is going to
@@ -78,10 +85,10 @@ def _summary(tensors: dict) -> str:
 
 def _model_for(kind: str, root, state: dict, size: Optional[str], path: Path):
     if kind == "dit":
-        return loading.dit_model_for(state, size, path), loading.DIT_OPTIONAL
+        return dit_model_for(state, size, path), DIT_OPTIONAL
     if kind == "vae":
-        return loading.vae_model_for(root, path), loading.VAE_OPTIONAL
-    return loading.synchformer_model_for(state), loading.SYNCHFORMER_OPTIONAL
+        return vae_model_for(root, path), VAE_OPTIONAL
+    return synchformer_model_for(state), SYNCHFORMER_OPTIONAL
 
 
 def check_checkpoint(path: Path, kind: str, role: str, size: Optional[str] = None,
@@ -106,14 +113,14 @@ def check_checkpoint(path: Path, kind: str, role: str, size: Optional[str] = Non
     if index.truncated:
         result.problem(f"cut short: {index.truncated}", PARTIAL)
     try:
-        layout = loading.VAE_LAYOUT if kind == "vae" else None
-        state, notes = unwrap(index.root, lambda v: isinstance(v, TensorEntry), role, layout)
+        wrapper = VAE_LAYOUT if kind == "vae" else None
+        state, notes = unwrap(index.root, lambda v: isinstance(v, TensorEntry), role, wrapper)
         model, optional = _model_for(kind, index.root, state, size, path)
     except CheckpointError as exc:
         result.problem(str(exc))
         return result.finish()
     found = {k: (v.shape, v.dtype) for k, v in state.items()}
-    verdict = check(loading.expected_of(model, optional), found, role,
+    verdict = check(expected_of(model, optional), found, role,
                     complete=[k for k, v in state.items() if v.complete])
     verdict.notes.extend(notes)
     result.summary = _summary(state)
@@ -141,8 +148,8 @@ def check_hf_folder(folder: Path, role: str, needs_tokenizer: bool, hint: str = 
     if not folder.is_dir():
         result.problem(f"not there{'; ' + hint if hint else ''}", MISSING)
         return result.finish()
-    if not (folder / loading.HF_FOLDER_MARKER).is_file():
-        result.problem(f"no {loading.HF_FOLDER_MARKER}", PARTIAL)
+    if not (folder / HF_FOLDER_MARKER).is_file():
+        result.problem(f"no {HF_FOLDER_MARKER}", PARTIAL)
     weights = _hf_weight_files(folder, result)
     if not weights:
         partial = [p.name for p in (folder / ".cache/huggingface/download").glob("*.incomplete")] \
@@ -184,24 +191,24 @@ def _hf_weight_files(folder: Path, result: FileCheck) -> list[Path]:
 def sizes_to_check(folder: Path, size: Optional[str]) -> list[str]:
     """The asked size; else every size whose DiT is there (or downloading); else the default size."""
     if size and size != "all":
-        return [loading.check_size(size)]
-    present = [s for s, name in loading.DIT_FILES.items()
+        return [check_size(size)]
+    present = [s for s, name in DIT_FILES.items()
                if (folder / name).is_file() or _find_partial(folder, name) is not None]
-    return list(loading.DIT_FILES) if size == "all" else (present or ["xxl"])
+    return list(DIT_FILES) if size == "all" else (present or ["xxl"])
 
 
 def verify_folder(models_dir=None, size: Optional[str] = None, sha256: bool = False) -> tuple[Path, list[str], list]:
     """(folder, sizes checked, one FileCheck per file or folder) of an installed models folder."""
-    folder = loading.hunyuan_dir(models_dir)
+    folder = hunyuan_dir(models_dir)
     sizes = sizes_to_check(folder, size)
-    hint = f"fetch it with `{loading.download_hint(sizes[0], models_dir)}`"
-    checks = [check_checkpoint(folder / loading.DIT_FILES[s], "dit", f"DiT ({s.upper()})", s, sha256,
-                               f"fetch it with `{loading.download_hint(s, models_dir)}`") for s in sizes]
-    checks.append(check_checkpoint(folder / loading.VAE_FILE, "vae", "audio VAE", sha256=sha256, hint=hint))
-    checks.append(check_checkpoint(folder / loading.SYNCHFORMER_FILE, "synchformer", "Synchformer", sha256=sha256,
+    hint = f"fetch it with `{download_hint(sizes[0], models_dir)}`"
+    checks = [check_checkpoint(folder / DIT_FILES[s], "dit", f"DiT ({s.upper()})", s, sha256,
+                               f"fetch it with `{download_hint(s, models_dir)}`") for s in sizes]
+    checks.append(check_checkpoint(folder / VAE_FILE, "vae", "audio VAE", sha256=sha256, hint=hint))
+    checks.append(check_checkpoint(folder / SYNCHFORMER_FILE, "synchformer", "Synchformer", sha256=sha256,
                                    hint=hint))
-    checks.append(check_hf_folder(folder / loading.SIGLIP_DIR, "SigLIP2 (visual)", False, hint))
-    checks.append(check_hf_folder(folder / loading.CLAP_DIR, "CLAP (text)", True, hint))
+    checks.append(check_hf_folder(folder / SIGLIP_DIR, "SigLIP2 (visual)", False, hint))
+    checks.append(check_hf_folder(folder / CLAP_DIR, "CLAP (text)", True, hint))
     return folder, sizes, checks
 
 

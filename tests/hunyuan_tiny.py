@@ -12,10 +12,13 @@ from pathlib import Path
 
 import torch
 
-from . import loading
-from .dac_vae import DACConfig, DACVAE
-from .dit import DiTConfig, HunyuanFoleyDiT
-from .synchformer import Synchformer, SynchformerConfig
+from foley_engine.backends.hunyuan.checkpoints.layout import (
+    CLAP_DIR, DIT_FILES, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size, hunyuan_dir,
+)
+from foley_engine.backends.hunyuan.checkpoints.load import save_dit, save_synchformer, save_vae
+from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE
+from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT
+from foley_engine.models.synchformer import Synchformer, SynchformerConfig
 
 _WORDS = ("a the of on in and with footsteps wooden floor door slams glass breaks rain wind car engine dog barks "
           "water splash metal clank noisy harsh birds crowd applause fire crackling gravel knock paper").split()
@@ -50,13 +53,13 @@ def make_tiny_models(root: os.PathLike, size: str = "xxl", seed: int = 0) -> Pat
     """Write tiny random components into ``<root>/hunyuan`` (as ``--models-dir root``) and return that folder."""
     from transformers import ClapTextConfig, ClapTextModelWithProjection, SiglipConfig, SiglipModel
 
-    folder = loading.hunyuan_dir(root)
+    folder = hunyuan_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     dit_cfg = DiTConfig.tiny()
     torch.manual_seed(seed)
-    loading.save_dit(randomize(HunyuanFoleyDiT(dit_cfg), seed), folder / loading.DIT_FILES[loading.check_size(size)])
-    loading.save_vae(randomize(DACVAE(DACConfig.tiny()), seed + 1), folder / loading.VAE_FILE)
-    loading.save_synchformer(randomize(Synchformer(SynchformerConfig.tiny()), seed + 2), folder / loading.SYNCHFORMER_FILE)
+    save_dit(randomize(HunyuanFoleyDiT(dit_cfg), seed), folder / DIT_FILES[check_size(size)])
+    save_vae(randomize(DACVAE(DACConfig.tiny()), seed + 1), folder / VAE_FILE)
+    save_synchformer(randomize(Synchformer(SynchformerConfig.tiny()), seed + 2), folder / SYNCHFORMER_FILE)
 
     siglip = SiglipModel(SiglipConfig(
         text_config=dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
@@ -65,12 +68,12 @@ def make_tiny_models(root: os.PathLike, size: str = "xxl", seed: int = 0) -> Pat
         vision_config=dict(image_size=32, patch_size=16, hidden_size=dit_cfg.clip_dim, intermediate_size=32,
                            num_hidden_layers=1, num_attention_heads=2),
     ))
-    siglip.save_pretrained(folder / loading.SIGLIP_DIR)
+    siglip.save_pretrained(folder / SIGLIP_DIR)
     tokenizer = _tokenizer()
     clap = ClapTextModelWithProjection(ClapTextConfig(
         vocab_size=len(tokenizer), hidden_size=dit_cfg.text_dim, intermediate_size=48, num_hidden_layers=1,
         num_attention_heads=2, max_position_embeddings=100, projection_dim=8, pad_token_id=1,
     ))
-    clap.save_pretrained(folder / loading.CLAP_DIR)
-    tokenizer.save_pretrained(folder / loading.CLAP_DIR)
+    clap.save_pretrained(folder / CLAP_DIR)
+    tokenizer.save_pretrained(folder / CLAP_DIR)
     return folder

@@ -1,6 +1,6 @@
 """The thin client every editor adapter uses to talk to a running engine.
 
-Imports only the standard library, pyzmq and :mod:`plugin_host.protocol`,
+Imports only the standard library, pyzmq and the wire modules of this package,
 so it loads in Blender's and Resolve's Python in well under 0.3 s::
 
     from plugin_host.client import EngineClient
@@ -32,10 +32,10 @@ from typing import Callable, Iterator, Optional
 import zmq
 
 from .process import EngineSpec, pid_alive
-from .protocol import (
-    EVENT_TYPES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, ConnectionInfo, ProtocolError, Session,
-    default_connection_file, read_connection_file,
-)
+from .connection import ConnectionInfo, default_connection_file, read_connection_file
+from .envelope import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Session
+from .fields import ProtocolError
+from .schema import EVENT_TYPES, TERMINAL_EVENTS
 
 __all__ = [
     "EngineClient", "EngineJob", "Event", "EngineError", "EngineNotRunning", "EngineTimeout", "WrongKey",

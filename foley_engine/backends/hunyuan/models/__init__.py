@@ -1,0 +1,1 @@
+"""HunyuanVideo-Foley's own networks (one readable file each); shared parts live in :mod:`foley_engine.models`."""
