@@ -17,6 +17,8 @@ class Onset:
     kind: str  # "impact" | "start" | "flash" | "cut"
     strength: float  # 0..1
     x: float  # -1 (left) .. +1 (right)
+    y: float = 0.0  # -1 (top) .. +1 (bottom)
+    tag: str = ""  # e.g. "left"/"right" foot, "hand"
 
 
 @dataclass

@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 
 from ...analysis import VisualEvents
+from ...analysis.people import people_warnings
 from ...errors import BackendError
 from ...loudness import DEFAULT_TARGET_LUFS
 from ..base import Backend, WindowRequest
@@ -87,7 +88,7 @@ class ProceduralBackend(Backend):
             for word, close in unknown_words(text):
                 hint = f"; nearest known: {', '.join(close)}" if close else ""
                 lines.append(f"{which}: {word!r} is not a word the procedural backend knows, ignored{hint}")
-        return lines
+        return lines + people_warnings(prompt, negative_prompt)
 
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:

@@ -1,0 +1,156 @@
+"""People in the picture, streaming: footstep onsets at the frames where feet land.
+
+Fed every decoded frame as a small RGB picture (:func:`pose_size`), in presentation order, it runs
+the pose model only every few frames (:func:`~.footsteps.coarse_stride`) and, around a foot that
+has just stopped, on a few of the frames it keeps (O(stride) pictures, never the video).  Onsets
+come out at most ~3 strides after their frame, well inside the shot analyser's look-ahead, so the
+scheduler sees them before it hands a window to the backend.
+
+Only a prompt that asks for footsteps turns this on (:func:`wants_people`); without the ``vision``
+extra the caller gets one line (:func:`people_warnings`) and keeps the motion-driven footsteps.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from fractions import Fraction
+from typing import Callable, Optional
+
+import numpy as np
+
+from .events import Onset
+from .footsteps import BounceSteps, HeelStrikes, coarse_stride
+from .pose import Figure, vision_missing
+
+#: name of the decoder's frame grid that carries the pose pictures
+PEOPLE_GRID = "people"
+#: width of the picture the pose model sees (its networks take 224/256-pixel crops anyway)
+POSE_WIDTH = 320
+#: a figure whose hips jump this far (figure heights) between coarse samples is another figure
+#: (a cut, or the model switched person): foot states start again
+JUMP = 0.5
+
+PoseModel = Callable[[np.ndarray], Optional[Figure]]
+
+
+def wants_people(prompt: str, negative_prompt: str = "") -> bool:
+    """Does the prompt ask for footsteps (words of the procedural vocabulary: footsteps, walking, ...)?"""
+    from ..backends.procedural.vocabulary import parse_prompt  # words only: no synthesis imported
+
+    return any(kind.startswith("footsteps") for kind, gain in parse_prompt(prompt, negative_prompt).items() if gain > 0)
+
+
+def people_warnings(prompt: str, negative_prompt: str = "") -> list[str]:
+    """The one line a user sees when footsteps are asked for and the pose model cannot run."""
+    missing = vision_missing() if wants_people(prompt, negative_prompt) else None
+    if missing is None:
+        return []
+    return [f"footsteps follow the picture's motion, not the feet: {missing}"]
+
+
+def pose_size(width: int, height: int) -> tuple[int, int]:
+    """The pose picture for a ``width`` x ``height`` video: POSE_WIDTH wide, aspect kept, even."""
+    w = min(POSE_WIDTH, width)
+    return w, max(2, round(w * height / width / 2) * 2)
+
+
+class PeopleTracker:
+    """Push ``(pts, rgb)`` for every frame in order; get footstep :class:`Onset` s (exact PTS)."""
+
+    def __init__(self, pose: PoseModel, fps: Optional[Fraction]):
+        self._pose = pose
+        self.stride = coarse_stride(fps)
+        self._frames: deque[tuple[int, Fraction, np.ndarray]] = deque(maxlen=3 * self.stride + 1)
+        self._figures: dict[int, Optional[Figure]] = {}
+        self._count = 0
+        self._next_sample = 0  # frame index of the next coarse pose sample
+        self._prev: Optional[tuple[int, Figure]] = None
+        self._strikes = HeelStrikes(self._figure_at, self._pts_at)
+        self._bounce = BounceSteps()
+        #: counts for the result's notes and the benchmark
+        self.pose_runs = 0
+        self.bounce_steps = 0
+
+    @classmethod
+    def for_job(cls, prompt: str, negative_prompt: str, fps: Optional[Fraction]) -> Optional["PeopleTracker"]:
+        """A tracker with the real pose model when the prompt wants footsteps and the extra is installed."""
+        if not wants_people(prompt, negative_prompt) or vision_missing():
+            return None
+        from .pose import MediaPipePose
+
+        return cls(MediaPipePose(), fps)
+
+    def push(self, pts: Fraction, rgb: np.ndarray) -> list[Onset]:
+        n = self._count
+        self._count += 1
+        self._frames.append((n, pts, rgb))
+        oldest = self._frames[0][0]
+        for i in [i for i in self._figures if i < oldest]:
+            del self._figures[i]
+        if n < self._next_sample:
+            return []
+        fig = self._figure_at(n)
+        # Nobody in the picture: look half as often (someone walking in is found within ~1/4 s).
+        self._next_sample = n + (self.stride if fig is not None else 2 * self.stride)
+        prev, self._prev = self._prev, (None if fig is None else (n, fig))
+        if fig is None or prev is None or self._jumped(prev[1], fig):
+            self._strikes.reset()
+            self._bounce.reset()
+            return []
+        if prev[1].feet_visible() and fig.feet_visible():
+            self._bounce.reset()
+            return self._strikes.coarse(prev[0], prev[1], n, fig, oldest)
+        self._strikes.reset()
+        steps = self._bounce.add(pts, fig)
+        self.bounce_steps += len(steps)
+        return steps
+
+    def feed(self, events, pts: Fraction, grid: dict) -> None:
+        """Scheduler hook: take this frame's pose picture out of the decoder's ``grid`` and merge
+        the footsteps it completes into ``events.onsets`` (kept in time order)."""
+        images = grid.pop(PEOPLE_GRID, None)
+        if images:
+            for onset in self.push(pts, images[0][1]):
+                bisect.insort(events.onsets, onset, key=lambda o: o.time)
+
+    def notes(self) -> list[str]:
+        """Lines for the result's warnings about what the footsteps are based on."""
+        if not self.bounce_steps:
+            return []
+        return [f"{self.bounce_steps} footsteps follow the body's bounce where the feet are out of frame "
+                "(a walking cadence, not the feet)"]
+
+    def close(self) -> None:
+        close = getattr(self._pose, "close", None)
+        if close is not None:
+            close()
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _jumped(a: Figure, b: Figure) -> bool:
+        (ax, ay), (bx, by) = a.hips(), b.hips()
+        return ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 > JUMP * b.height()
+
+    def _frame(self, i: int) -> tuple[Fraction, np.ndarray]:
+        oldest = self._frames[0][0]
+        _, pts, rgb = self._frames[i - oldest]
+        return pts, rgb
+
+    def _pts_at(self, i: int) -> Fraction:
+        return self._frame(i)[0]
+
+    def _figure_at(self, i: int) -> Optional[Figure]:
+        if i not in self._figures:
+            self._figures[i] = self._pose(self._frame(i)[1])
+            self.pose_runs += 1
+        return self._figures[i]
+
+
+def track_frames(frames, pose: PoseModel, fps: Optional[Fraction]) -> tuple[list[Onset], PeopleTracker]:
+    """Footstep onsets of a whole sequence of ``(pts, rgb)`` (tests, benchmarks)."""
+    tracker = PeopleTracker(pose, fps)
+    onsets: list[Onset] = []
+    for pts, rgb in frames:
+        onsets.extend(tracker.push(pts, rgb))
+    return onsets, tracker
