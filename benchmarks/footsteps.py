@@ -56,7 +56,7 @@ def detect(path: str):
     with av.open(path) as container:
         stream = container.streams.video[0]
         size = people.pose_size(stream.width, stream.height)
-        tracker = people.PeopleTracker(MediaPipePose(), Fraction(stream.average_rate))
+        tracker = people.PeopleTracker(MediaPipePose, Fraction(stream.average_rate), max_people=people.MAX_PEOPLE)
         onsets, first, frames = [], None, 0
         for frame in container.decode(stream):
             pts = Fraction(frame.pts) * frame.time_base

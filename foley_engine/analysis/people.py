@@ -26,6 +26,8 @@ from .pose import Figure, vision_missing
 PEOPLE_GRID = "people"
 #: width of the picture the pose model sees (its networks take 224/256-pixel crops anyway)
 POSE_WIDTH = 320
+#: figures followed at once (each costs a pose run per sample while the one before it is found)
+MAX_PEOPLE = 2
 #: a figure whose hips jump this far (figure heights) between coarse samples is another figure
 #: (a cut, or the model switched person): foot states start again
 JUMP = 0.5
@@ -54,19 +56,35 @@ def pose_size(width: int, height: int) -> tuple[int, int]:
     return w, max(2, round(w * height / width / 2) * 2)
 
 
-class PeopleTracker:
-    """Push ``(pts, rgb)`` for every frame in order; get footstep :class:`Onset` s (exact PTS)."""
+class _Person:
+    """One followed figure: its own pose model (tracking state), foot states and recent samples."""
 
-    def __init__(self, pose: PoseModel, fps: Optional[Fraction]):
-        self._pose = pose
+    def __init__(self, pose: PoseModel, figure_at, pts_at):
+        self.pose = pose
+        self.figures: dict[int, Optional[Figure]] = {}
+        self.prev: Optional[tuple[int, Figure]] = None
+        self.strikes = HeelStrikes(figure_at, pts_at)
+        self.bounce = BounceSteps()
+
+
+class PeopleTracker:
+    """Push ``(pts, rgb)`` for every frame in order; get footstep :class:`Onset` s (exact PTS).
+
+    Several people: the pose model follows one figure, so person *k* gets its own model, run on
+    the picture with the figures of persons 0..k-1 painted out (their boxes filled with the
+    picture's mean colour); person *k* is looked for only while person *k-1* is found.
+    """
+
+    def __init__(self, pose: PoseModel | Callable[[], PoseModel], fps: Optional[Fraction], max_people: int = 1):
         self.stride = coarse_stride(fps)
         self._frames: deque[tuple[int, Fraction, np.ndarray]] = deque(maxlen=3 * self.stride + 1)
-        self._figures: dict[int, Optional[Figure]] = {}
         self._count = 0
         self._next_sample = 0  # frame index of the next coarse pose sample
-        self._prev: Optional[tuple[int, Figure]] = None
-        self._strikes = HeelStrikes(self._figure_at, self._pts_at)
-        self._bounce = BounceSteps()
+        # ``pose`` is a model (one person) or a factory of models (one per person).
+        factory = pose if max_people > 1 else (lambda: pose)
+        self._people = [
+            _Person(factory(), lambda i, k=k: self._figure_at(k, i), self._pts_at) for k in range(max_people)
+        ]
         #: counts for the result's notes and the benchmark
         self.pose_runs = 0
         self.bounce_steps = 0
@@ -78,32 +96,27 @@ class PeopleTracker:
             return None
         from .pose import MediaPipePose
 
-        return cls(MediaPipePose(), fps)
+        return cls(MediaPipePose, fps, max_people=MAX_PEOPLE)
 
     def push(self, pts: Fraction, rgb: np.ndarray) -> list[Onset]:
         n = self._count
         self._count += 1
         self._frames.append((n, pts, rgb))
         oldest = self._frames[0][0]
-        for i in [i for i in self._figures if i < oldest]:
-            del self._figures[i]
+        for person in self._people:
+            for i in [i for i in person.figures if i < oldest]:
+                del person.figures[i]
         if n < self._next_sample:
             return []
-        fig = self._figure_at(n)
+        out: list[Onset] = []
+        found = True
+        for k, person in enumerate(self._people):
+            fig = self._figure_at(k, n) if found else None
+            found = fig is not None
+            out.extend(self._sample(person, n, pts, fig, oldest))
         # Nobody in the picture: look half as often (someone walking in is found within ~1/4 s).
-        self._next_sample = n + (self.stride if fig is not None else 2 * self.stride)
-        prev, self._prev = self._prev, (None if fig is None else (n, fig))
-        if fig is None or prev is None or self._jumped(prev[1], fig):
-            self._strikes.reset()
-            self._bounce.reset()
-            return []
-        if prev[1].feet_visible() and fig.feet_visible():
-            self._bounce.reset()
-            return self._strikes.coarse(prev[0], prev[1], n, fig, oldest)
-        self._strikes.reset()
-        steps = self._bounce.add(pts, fig)
-        self.bounce_steps += len(steps)
-        return steps
+        self._next_sample = n + (self.stride if self._people[0].prev is not None else 2 * self.stride)
+        return sorted(out, key=lambda o: o.time)
 
     def feed(self, events, pts: Fraction, grid: dict) -> None:
         """Scheduler hook: take this frame's pose picture out of the decoder's ``grid`` and merge
@@ -121,11 +134,26 @@ class PeopleTracker:
                 "(a walking cadence, not the feet)"]
 
     def close(self) -> None:
-        close = getattr(self._pose, "close", None)
-        if close is not None:
-            close()
+        for person in self._people:
+            close = getattr(person.pose, "close", None)
+            if close is not None:
+                close()
 
     # ---------------------------------------------------------------- internals
+
+    def _sample(self, person: _Person, n: int, pts: Fraction, fig: Optional[Figure], oldest: int) -> list[Onset]:
+        prev, person.prev = person.prev, (None if fig is None else (n, fig))
+        if fig is None or prev is None or self._jumped(prev[1], fig):
+            person.strikes.reset()
+            person.bounce.reset()
+            return []
+        if prev[1].feet_visible() and fig.feet_visible():
+            person.bounce.reset()
+            return person.strikes.coarse(prev[0], prev[1], n, fig, oldest)
+        person.strikes.reset()
+        steps = person.bounce.add(pts, fig)
+        self.bounce_steps += len(steps)
+        return steps
 
     @staticmethod
     def _jumped(a: Figure, b: Figure) -> bool:
@@ -140,16 +168,32 @@ class PeopleTracker:
     def _pts_at(self, i: int) -> Fraction:
         return self._frame(i)[0]
 
-    def _figure_at(self, i: int) -> Optional[Figure]:
-        if i not in self._figures:
-            self._figures[i] = self._pose(self._frame(i)[1])
+    def _figure_at(self, k: int, i: int) -> Optional[Figure]:
+        """Person ``k``'s figure in buffered frame ``i`` (persons before it painted out)."""
+        person = self._people[k]
+        if i not in person.figures:
+            rgb = self._frame(i)[1]
+            others = [f for f in (self._figure_at(j, i) for j in range(k)) if f is not None]
+            person.figures[i] = person.pose(paint_out(rgb, others) if others else rgb)
             self.pose_runs += 1
-        return self._figures[i]
+        return person.figures[i]
 
 
-def track_frames(frames, pose: PoseModel, fps: Optional[Fraction]) -> tuple[list[Onset], PeopleTracker]:
+def paint_out(rgb: np.ndarray, figures: list[Figure]) -> np.ndarray:
+    """``rgb`` with each figure's box (its landmarks, padded by a tenth of its height) filled with
+    the picture's mean colour, so the pose model's detector looks for someone else."""
+    out = rgb.copy()
+    h, w = rgb.shape[:2]
+    fill = rgb.reshape(-1, rgb.shape[2]).mean(axis=0).astype(rgb.dtype)
+    for fig in figures:
+        x0, y0, x1, y1 = fig.box(pad=0.1)
+        out[max(0, int(y0 * h)): max(0, int(np.ceil(y1 * h))), max(0, int(x0 * w)): max(0, int(np.ceil(x1 * w)))] = fill
+    return out
+
+
+def track_frames(frames, pose, fps: Optional[Fraction], max_people: int = 1) -> tuple[list[Onset], PeopleTracker]:
     """Footstep onsets of a whole sequence of ``(pts, rgb)`` (tests, benchmarks)."""
-    tracker = PeopleTracker(pose, fps)
+    tracker = PeopleTracker(pose, fps, max_people)
     onsets: list[Onset] = []
     for pts, rgb in frames:
         onsets.extend(tracker.push(pts, rgb))

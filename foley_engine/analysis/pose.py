@@ -78,6 +78,12 @@ class Figure:
         torso = abs(float(self.points[list(HIPS), 1].mean() - self.points[list(SHOULDERS), 1].mean()))
         return max(3.0 * torso, 1e-3)
 
+    def box(self, pad: float = 0.0) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) around the landmarks, padded by ``pad`` of the figure's height."""
+        p = self.points[:, :2]
+        d = pad * self.height()
+        return (float(p[:, 0].min()) - d, float(p[:, 1].min()) - d, float(p[:, 0].max()) + d, float(p[:, 1].max()) + d)
+
     def hand(self, side: int) -> tuple[float, float]:
         p = self.points[[WRISTS[side], *HAND_TIPS[side]], :2].mean(axis=0)
         return float(p[0]), float(p[1])
