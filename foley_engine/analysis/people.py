@@ -75,15 +75,14 @@ class PeopleTracker:
     picture's mean colour); person *k* is looked for only while person *k-1* is found.
     """
 
-    def __init__(self, pose: PoseModel | Callable[[], PoseModel], fps: Optional[Fraction], max_people: int = 1):
+    def __init__(self, models: Callable[[], PoseModel], fps: Optional[Fraction], max_people: int = 1):
         self.stride = coarse_stride(fps)
         self._frames: deque[tuple[int, Fraction, np.ndarray]] = deque(maxlen=3 * self.stride + 1)
         self._count = 0
         self._next_sample = 0  # frame index of the next coarse pose sample
-        # ``pose`` is a model (one person) or a factory of models (one per person).
-        factory = pose if max_people > 1 else (lambda: pose)
+        # ``models()`` makes one pose model per followed person (each keeps its own tracking state).
         self._people = [
-            _Person(factory(), lambda i, k=k: self._figure_at(k, i), self._pts_at) for k in range(max_people)
+            _Person(models(), lambda i, k=k: self._figure_at(k, i), self._pts_at) for k in range(max_people)
         ]
         #: counts for the result's notes and the benchmark
         self.pose_runs = 0
@@ -191,9 +190,10 @@ def paint_out(rgb: np.ndarray, figures: list[Figure]) -> np.ndarray:
     return out
 
 
-def track_frames(frames, pose, fps: Optional[Fraction], max_people: int = 1) -> tuple[list[Onset], PeopleTracker]:
+def track_frames(frames, models: Callable[[], PoseModel], fps: Optional[Fraction],
+                 max_people: int = 1) -> tuple[list[Onset], PeopleTracker]:
     """Footstep onsets of a whole sequence of ``(pts, rgb)`` (tests, benchmarks)."""
-    tracker = PeopleTracker(pose, fps, max_people)
+    tracker = PeopleTracker(models, fps, max_people)
     onsets: list[Onset] = []
     for pts, rgb in frames:
         onsets.extend(tracker.push(pts, rgb))
