@@ -65,6 +65,7 @@ class _Person:
         self.prev: Optional[tuple[int, Figure]] = None
         self.strikes = HeelStrikes(figure_at, pts_at)
         self.bounce = BounceSteps()
+        self.next_search = 0  # while not found: the frame index to look again
 
 
 class PeopleTracker:
@@ -110,10 +111,14 @@ class PeopleTracker:
         out: list[Onset] = []
         found = True
         for k, person in enumerate(self._people):
-            fig = self._figure_at(k, n) if found else None
+            if not found or (person.prev is None and n < person.next_search):
+                fig = None  # the one before is not found, or this one was not found just now
+            else:
+                fig = self._figure_at(k, n)
+                # Nobody (more) in the picture: look half as often (someone walking in is found within ~1/4 s).
+                person.next_search = n if fig is not None else n + 2 * self.stride
             found = fig is not None
             out.extend(self._sample(person, n, pts, fig, oldest))
-        # Nobody in the picture: look half as often (someone walking in is found within ~1/4 s).
         self._next_sample = n + (self.stride if self._people[0].prev is not None else 2 * self.stride)
         return sorted(out, key=lambda o: o.time)
 
