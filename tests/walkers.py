@@ -61,7 +61,6 @@ class Walker:
             pts[pose.ANKLES[side], :2] = fx, fy - 0.03
             pts[pose.HEELS[side], :2] = fx - 0.01, fy
             pts[pose.TOES[side], :2] = fx + 0.02, fy - 0.005
-            pts[pose.WRISTS[side], :2] = hip_x, hip_y
             if not self.feet_visible:
                 for idx in (pose.ANKLES[side], pose.HEELS[side], pose.TOES[side]):
                     pts[idx, 1] += 0.3  # below the picture's edge

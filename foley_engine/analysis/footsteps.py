@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Callable, Optional
 
 from .events import Onset
-from .pose import Figure
+from .pose import SIDES, Figure
 
 #: coarse pose samples per second: fast enough that a swing (~0.4 s) spans two of them
 COARSE_RATE = 8
@@ -115,7 +115,7 @@ class HeelStrikes:
             return None
         foot.last_strike = t
         x, y = fig.foot(foot.side)
-        return Onset(t, "footstep", strength(fig), 2 * x - 1, y=2 * y - 1, tag=("left", "right")[foot.side])
+        return Onset(t, "footstep", strength(fig), 2 * x - 1, y=2 * y - 1, tag=SIDES[foot.side])
 
 
 class BounceSteps:

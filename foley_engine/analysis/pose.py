@@ -9,7 +9,7 @@ mediapipe wheels (1.x) ship no models at all.
 The wheel's models drive MediaPipe's legacy ``solutions.pose`` graph, which follows **one** person
 (the most prominent).  Its Tasks ``PoseLandmarker`` would follow several (``num_poses``), but needs a
 ``.task`` bundle with normalisation metadata that the wheel does not ship, so this module finds one
-figure per picture and says so.
+figure per picture; :mod:`.people` follows several by painting out the ones already found.
 
 Nothing here is imported by the default install: :func:`load_pose` is the only way in, and
 :func:`vision_missing` tells a caller in one line why it cannot be used.
@@ -28,8 +28,6 @@ EXTRA = "pip install 'foley-engine[vision]'"
 # BlazePose landmark indices (the model's 33-point topology); "left" is the person's left.
 NOSE = 0
 SHOULDERS = (11, 12)
-WRISTS = (15, 16)
-HAND_TIPS = ((17, 19, 21), (18, 20, 22))  # pinky, index, thumb
 HIPS = (23, 24)
 ANKLES = (27, 28)
 HEELS = (29, 30)
@@ -83,10 +81,6 @@ class Figure:
         p = self.points[:, :2]
         d = pad * self.height()
         return (float(p[:, 0].min()) - d, float(p[:, 1].min()) - d, float(p[:, 0].max()) + d, float(p[:, 1].max()) + d)
-
-    def hand(self, side: int) -> tuple[float, float]:
-        p = self.points[[WRISTS[side], *HAND_TIPS[side]], :2].mean(axis=0)
-        return float(p[0]), float(p[1])
 
 
 def vision_missing() -> Optional[str]:
