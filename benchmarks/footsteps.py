@@ -61,7 +61,8 @@ def detect(path: str):
         for frame in container.decode(stream):
             pts = Fraction(frame.pts) * frame.time_base
             first = pts if first is None else first
-            onsets.extend(tracker.push(pts - first, frame.to_ndarray(format="rgb24", width=size[0], height=size[1])))
+            picture = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
+            onsets.extend(tracker.push(pts - first, picture.to_ndarray()))
             frames += 1
     tracker.close()
     return onsets, tracker, frames

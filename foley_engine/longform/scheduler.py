@@ -209,7 +209,9 @@ class LongformScheduler:
         specs = tuple(self.backend.frame_specs)
         if people is not None:
             # Twice the frame rate: every frame lands on at least one grid point (converted once).
-            specs += (FrameSpec(PEOPLE_GRID, 2 * (info.fps or 30), *pose_size(info.width, info.height)),)
+            # AREA: a proper downscale and ~7x cheaper than swscale's bilinear from 1080p (measured).
+            specs += (FrameSpec(PEOPLE_GRID, 2 * (info.fps or 30), *pose_size(info.width, info.height),
+                                interpolation="AREA"),)
         self.notes = []
         reader = FrameReader(
             info,
