@@ -142,19 +142,23 @@ def test_only_prompts_that_ask_for_footsteps_turn_people_on():
 
 
 def test_missing_extra_is_one_line_and_a_fallback(monkeypatch, clip_24, tmp_path, capsys):
+    """Without mediapipe: no tracker, one warning line on the CLI and in the result, the WAV all the same."""
     from foley_engine.cli import main
 
-    monkeypatch.setattr(people, "vision_missing", lambda: "the pose model is not installed (pip install 'foley-engine[vision]')")
-    (line,) = people.people_warnings("footsteps")
-    assert "foley-engine[vision]" in line and "\n" not in line
-    assert people.people_warnings("rain") == []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "mediapipe" else real(name, *a, **k))
+    assert "foley-engine[vision]" in pose.vision_missing()
     assert PeopleTracker.for_job("footsteps", "", Fraction(24)) is None
     out = tmp_path / "f.wav"
     assert main(["generate", clip_24.path, "--prompt", "footsteps", "-o", str(out), "--json"]) == 0
     captured = capsys.readouterr()
-    assert "foley: warning: footsteps follow the picture's motion, not the feet" in captured.err
+    lines = [line for line in captured.err.splitlines() if "foley-engine[vision]" in line]
+    assert len(lines) == 1 and lines[0].startswith("foley: warning: footsteps follow the picture's motion")
     assert "Traceback" not in captured.err
-    assert any("foley-engine[vision]" in w for w in json.loads(captured.out)["warnings"]) and out.exists()
+    assert [w for w in json.loads(captured.out)["warnings"] if "foley-engine[vision]" in w] and out.exists()
+    # A prompt without footsteps says nothing about it.
+    assert main(["generate", clip_24.path, "--prompt", "rain", "-o", str(tmp_path / "r.wav")]) == 0
+    assert "vision" not in capsys.readouterr().err
 
 
 def test_default_install_imports_nothing_of_the_extra():

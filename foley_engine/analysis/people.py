@@ -7,7 +7,8 @@ come out at most ~3 strides after their frame, well inside the shot analyser's l
 scheduler sees them before it hands a window to the backend.
 
 Only a prompt that asks for footsteps turns this on (:func:`wants_people`); without the ``vision``
-extra the caller gets one line (:func:`people_warnings`) and keeps the motion-driven footsteps.
+extra nothing runs here (the procedural backend's prompt warnings say so in one line) and the
+footsteps follow the motion.
 """
 from __future__ import annotations
 
@@ -40,14 +41,6 @@ def wants_people(prompt: str, negative_prompt: str = "") -> bool:
     from ..backends.procedural.vocabulary import parse_prompt  # words only: no synthesis imported
 
     return any(kind.startswith("footsteps") for kind, gain in parse_prompt(prompt, negative_prompt).items() if gain > 0)
-
-
-def people_warnings(prompt: str, negative_prompt: str = "") -> list[str]:
-    """The one line a user sees when footsteps are asked for and the pose model cannot run."""
-    missing = vision_missing() if wants_people(prompt, negative_prompt) else None
-    if missing is None:
-        return []
-    return [f"footsteps follow the picture's motion, not the feet: {missing}"]
 
 
 def pose_size(width: int, height: int) -> tuple[int, int]:

@@ -1,12 +1,12 @@
 """The procedural backend: prompt -> kinds, visual events -> synthesis, one window at a time."""
 from __future__ import annotations
 
+import importlib.util
 from fractions import Fraction
 
 import numpy as np
 
 from ...analysis import VisualEvents
-from ...analysis.people import people_warnings
 from ...errors import BackendError
 from ...loudness import DEFAULT_TARGET_LUFS
 from ..base import Backend, WindowRequest
@@ -14,7 +14,7 @@ from .beds import BEDS
 from .dsp import SR, ControlGrid, pan_gains, soft_limit
 from .events import place_voices, stop_at_cut
 from .motion import MotionTrack, rustle, whoosh
-from .vocabulary import across_cuts, known_words, parse_prompt, unknown_words
+from .vocabulary import FOOTSTEPS, KINDS, across_cuts, known_words, parse_prompt, unknown_words
 from .voices import RECIPES, render_voice
 
 _MOTION = {"whoosh": whoosh, "rustle": rustle}
@@ -88,7 +88,11 @@ class ProceduralBackend(Backend):
             for word, close in unknown_words(text):
                 hint = f"; nearest known: {', '.join(close)}" if close else ""
                 lines.append(f"{which}: {word!r} is not a word the procedural backend knows, ignored{hint}")
-        return lines + people_warnings(prompt, negative_prompt)
+        mix = parse_prompt(prompt, negative_prompt)
+        if any(KINDS[k].family == FOOTSTEPS for k in mix) and importlib.util.find_spec("mediapipe") is None:
+            lines.append("footsteps follow the picture's motion (its walking rhythm, else a steady cadence), not "
+                         "where feet land: install foley-engine[vision] for a pose model")
+        return lines
 
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:
