@@ -1,7 +1,7 @@
 """Footsteps where feet land: accuracy on the annotated real clips, and what the pose model costs.
 
-Accuracy: every clip in ``benchmarks/annotations/`` (and ``annotations/people/``: windows cut out of
-real footage, their ``derive`` saying which frames, crop and scale) that annotates ``footstep`` is run through
+Accuracy: every clip in ``benchmarks/annotations/`` and ``annotations/people/`` (the footstep files;
+a ``derive`` there cuts a window out of real footage: frames, crop, scale) that annotates ``footstep`` is run through
 :class:`foley_engine.analysis.people.PeopleTracker` with the real pose model (the ``vision`` extra)
 and scored with ``benchmarks/ground_truth.py`` at +-2 frames inside the clip's scored ranges (where
 feet are visible).  Footsteps from the body's bounce (feet out of frame) are counted apart.
@@ -91,7 +91,9 @@ def derived_clip(source: str, derive: dict, out: str) -> str:
 
 
 def annotations(out: str) -> list:
-    """The shared annotations, then the derived windows in ``annotations/people/``."""
+    """The shared annotations, then the footstep ones in ``annotations/people/`` (kept apart so that
+    ``benchmarks/events.py`` does not run its detectors on them; a ``derive`` there cuts a window
+    out of the clip)."""
     found = list(load())
     folder = os.path.join(ANNOTATIONS, "people")
     for name, ann in zip(sorted(glob.glob(os.path.join(folder, "*.json"))), load(folder)):

@@ -284,7 +284,7 @@ def test_real_model_steps_of_two_walkers_match_the_annotation(tmp_path):
     from foley_engine.longform.scheduler import LongformScheduler
     from foley_engine.media.probe import probe
 
-    (ann,) = [a for a in bench.annotations(str(tmp_path)) if a.clip.startswith("vtest")]
+    (ann,) = [a for a in bench.annotations(str(tmp_path)) if a.clip.startswith("vtest") and "footstep" in a.kinds]
     # The whole path: the scheduler's decode, the pose pictures, the tracker, the events of each window.
     scheduler = LongformScheduler(ProceduralBackend(), window=Fraction(2), overlap=Fraction(1, 4))
     found = set()
