@@ -122,5 +122,5 @@ def generate_to_file(
         speed=job.speed,
         backend=backend.name,
         seed=job.seed,
-        warnings=tuple(backend.prompt_warnings(job.prompt, job.negative_prompt)),
+        warnings=tuple(backend.prompt_warnings(job.prompt, job.negative_prompt)) + tuple(scheduler.notes),
     )
