@@ -13,7 +13,10 @@ import pytest
 
 from foley_engine.analysis import people, pose
 from foley_engine.analysis.footsteps import coarse_stride
-from foley_engine.analysis.people import PeopleTracker, paint_out, track_frames, wants_people
+from foley_engine.analysis.people import PeopleTracker, paint_out, track_frames
+from foley_engine.backends.procedural import ProceduralBackend
+
+wants_people = ProceduralBackend.wants_people
 
 from walkers import FakePose, Walker, index_picture
 
@@ -148,7 +151,7 @@ def test_missing_extra_is_one_line_and_a_fallback(monkeypatch, clip_24, tmp_path
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "mediapipe" else real(name, *a, **k))
     assert "foley-engine[vision]" in pose.vision_missing()
-    assert PeopleTracker.for_job("footsteps", "", Fraction(24)) is None
+    assert PeopleTracker.for_job(True, Fraction(24)) is None
     out = tmp_path / "f.wav"
     assert main(["generate", clip_24.path, "--prompt", "footsteps", "-o", str(out), "--json"]) == 0
     captured = capsys.readouterr()
@@ -197,7 +200,7 @@ def test_scheduler_hands_the_backend_footsteps_at_exact_frame_times(monkeypatch,
     walker = Walker(frames=150, step=0.025)  # stays in the picture for 6 s
     path = write_index_clip(str(tmp_path / "walk.mp4"), walker.frames, rate)
     monkeypatch.setattr(PeopleTracker, "for_job", classmethod(
-        lambda cls, prompt, negative, fps: cls(lambda: FakePose(walker), fps) if wants_people(prompt, negative) else None))
+        lambda cls, wanted, fps: cls(lambda: FakePose(walker), fps) if wanted else None))
     scheduler = LongformScheduler(ProceduralBackend(), window=Fraction(2), overlap=Fraction(1, 4))
     info = probe(path)
     seen = {}

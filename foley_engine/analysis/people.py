@@ -6,7 +6,7 @@ has just stopped, on a few of the frames it keeps (O(stride) pictures, never the
 come out at most ~3 strides after their frame, well inside the shot analyser's look-ahead, so the
 scheduler sees them before it hands a window to the backend.
 
-Only a prompt that asks for footsteps turns this on (:func:`wants_people`); without the ``vision``
+Only a prompt that asks for footsteps turns this on (the backend's ``wants_people``); without the ``vision``
 extra nothing runs here (the procedural backend's prompt warnings say so in one line) and the
 footsteps follow the motion.
 """
@@ -34,13 +34,6 @@ MAX_PEOPLE = 2
 JUMP = 0.5
 
 PoseModel = Callable[[np.ndarray], Optional[Figure]]
-
-
-def wants_people(prompt: str, negative_prompt: str = "") -> bool:
-    """Does the prompt ask for footsteps (words of the procedural vocabulary: footsteps, walking, ...)?"""
-    from ..backends.procedural.vocabulary import parse_prompt  # words only: no synthesis imported
-
-    return any(kind.startswith("footsteps") for kind, gain in parse_prompt(prompt, negative_prompt).items() if gain > 0)
 
 
 def pose_size(width: int, height: int) -> tuple[int, int]:
@@ -83,9 +76,9 @@ class PeopleTracker:
         self.bounce_steps = 0
 
     @classmethod
-    def for_job(cls, prompt: str, negative_prompt: str, fps: Optional[Fraction]) -> Optional["PeopleTracker"]:
-        """A tracker with the real pose model when the prompt wants footsteps and the extra is installed."""
-        if not wants_people(prompt, negative_prompt) or vision_missing():
+    def for_job(cls, wanted: bool, fps: Optional[Fraction]) -> Optional["PeopleTracker"]:
+        """A tracker with the real pose model when the job wants footsteps and the extra is installed."""
+        if not wanted or vision_missing():
             return None
         from .pose import MediaPipePose
 

@@ -174,6 +174,11 @@ class Backend(abc.ABC):
         """One line per part of the prompts this backend will not use (shown, never fatal)."""
         return []
 
+    @classmethod
+    def wants_people(cls, prompt: str, negative_prompt: str = "") -> bool:
+        """Does this prompt need footsteps where feet land (the pose model's events)?  Off by default."""
+        return False
+
     def close(self) -> None:
         """Release models and memory."""
 

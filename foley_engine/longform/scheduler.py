@@ -205,7 +205,7 @@ class LongformScheduler:
         media_pad = 4 / info.fps if info.fps else Fraction(1, 4)
         frame_pad = media_pad / job.speed
         # Footsteps where feet land: the pose model on a small RGB picture of each frame (optional extra).
-        people = PeopleTracker.for_job(job.prompt, job.negative_prompt, info.fps)
+        people = PeopleTracker.for_job(self.backend.wants_people(job.prompt, job.negative_prompt), info.fps)
         specs = tuple(self.backend.frame_specs)
         if people is not None:
             # Twice the frame rate: every frame lands on at least one grid point (converted once).
