@@ -74,10 +74,7 @@ class Worker:
     def run(self, msg: dict) -> None:
         from foley_engine.errors import Cancelled, FoleyError
         from foley_engine.generate import generate_to_file
-
-        from foley_engine.job import Job
-
-        from .submit import spec_item
+        from foley_engine.job import ResolvedItem
 
         key = msg["key"]
         with self._lock:
@@ -96,15 +93,15 @@ class Worker:
                   "sample_rate": span.sample_rate, "window": span.window.index})
 
         try:
-            spec = msg["spec"]
-            item = spec_item(spec)
+            # The engine resolved the item at submit: read it back typed; nothing is probed again.
+            resolved = ResolvedItem.from_journal(msg["spec"], self.backend.sample_rate)
             generated = generate_to_file(
-                Job.from_item(item), self.backend, spec["out_path"], subtype=item.format,
-                progress=progress, cancel=self.cancel.is_set, on_span=on_span,
+                resolved, self.backend, subtype=resolved.format, progress=progress, cancel=self.cancel.is_set,
+                on_span=on_span,
                 # A ray slot with several actors fans the windows of one item out over them.
                 pool=self.backend if getattr(self.backend, "width", 1) > 1 else None,
             )
-            result = generated.to_result(item, msg["index"], self.backend.channels)
+            result = generated.to_result(resolved.request, msg["index"], self.backend.channels)
             report = {"type": "done", "key": key, "result": result.to_wire()}
         except Cancelled:
             report = {"type": "cancelled", "key": key}
