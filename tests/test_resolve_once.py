@@ -122,3 +122,18 @@ def test_a_spec_from_an_older_engine_is_resolved_once_when_it_resumes(clip_24, t
     del spec["resolved"]
     resolved = ResolvedItem.from_journal(spec, 48000)
     assert (resolved.first_sample, resolved.num_samples, resolved.info) == (48000, 48000, probe(clip_24.path))
+
+
+def test_media_removed_after_submit_fails_the_item_cleanly(clip_24, tmp_path):
+    """The documented behaviour: the worker decodes the file it was given; gone, the item fails
+    with the decoder's one-line error and nothing is left at its output path."""
+    media = tmp_path / "gone.mp4"
+    media.write_bytes(open(clip_24.path, "rb").read())
+    spec = journalled(str(media), tmp_path, start=Fraction(1), end=Fraction(3))
+    media.unlink()
+    channel = Recorder()
+    Worker(channel, PulseBackend()).run({"type": "run", "key": "job1/0/1", "index": 0, "spec": spec})
+    report = channel.sent[-1]
+    assert report["type"] == "error" and report["code"] == "media" and "no such file" in report["message"]
+    assert not os.path.exists(spec["out_path"])
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
