@@ -139,18 +139,23 @@ class ResolvedItem:
     def from_journal(cls, spec: dict, sample_rate: int) -> "ResolvedItem":
         """The resolved item a journal spec holds, read back typed: nothing probed, nothing resolved.
 
-        A spec journalled by an engine older than this form has no ``resolved`` part: that item
-        is resolved once more (its media probed) when it resumes, at ``sample_rate``.
+        ``sample_rate`` is the backend's: an item resolved at another rate (submitted before the
+        worker said its rate, and the engine's 48 kHz guess was wrong) has its samples worked out
+        again from the journalled media facts, still without probing.  A spec journalled by an
+        engine older than this form has no ``resolved`` part: that item is resolved once more
+        (its media probed) when it resumes.
         """
         wire = {k: v for k, v in spec.items() if k not in ("out_path", "resolved")}
         item = Item.from_wire(wire)
         resolved: Optional[dict[str, Any]] = spec.get("resolved")
         if resolved is None:
             return resolve_media(item, sample_rate, out_path=spec["out_path"])
-        return cls(request=item, info=MediaInfo.from_dict(resolved["media"]),
-                   media_range=TimeRange(item.start, item.end), sample_rate=int(resolved["sample_rate"]),
-                   first_sample=int(resolved["first_sample"]), stop_sample=int(resolved["stop_sample"]),
-                   out_path=spec["out_path"])
+        info = MediaInfo.from_dict(resolved["media"])
+        if int(resolved["sample_rate"]) != sample_rate:
+            return resolve(item, info, sample_rate, spec["out_path"])
+        return cls(request=item, info=info, media_range=TimeRange(item.start, item.end),
+                   sample_rate=sample_rate, first_sample=int(resolved["first_sample"]),
+                   stop_sample=int(resolved["stop_sample"]), out_path=spec["out_path"])
 
 
 def resolve(request: Request, info: MediaInfo, sample_rate: int, out_path: str = "") -> ResolvedItem:

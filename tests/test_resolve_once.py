@@ -116,6 +116,15 @@ def test_a_resolution_at_another_rate_is_refused(clip_24, tmp_path):
         LongformScheduler(Slow()).resolved(resolved)
 
 
+def test_a_resolution_guessed_at_another_rate_is_redone_from_the_journal_without_probing(
+        clip_24, tmp_path, monkeypatch):
+    """An item submitted before the worker said its rate was resolved at the engine's 48 kHz guess."""
+    spec = journalled(clip_24.path, tmp_path, start=Fraction(1), end=Fraction(2))
+    monkeypatch.setattr(probe_module, "open_container", lambda *a: pytest.fail("probed after submit"))
+    resolved = ResolvedItem.from_journal(spec, 44100)
+    assert (resolved.sample_rate, resolved.first_sample, resolved.num_samples) == (44100, 44100, 44100)
+
+
 def test_a_spec_from_an_older_engine_is_resolved_once_when_it_resumes(clip_24, tmp_path):
     """Jobs journalled before the resolution was stored carry none: the worker resolves them then."""
     spec = journalled(clip_24.path, tmp_path, start=Fraction(1), end=Fraction(2))
