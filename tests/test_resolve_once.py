@@ -35,6 +35,9 @@ class Recorder:
     def send(self, msg: dict) -> None:
         self.sent.append(json.loads(json.dumps(msg)))  # what would cross the pipe
 
+    def close(self) -> None:
+        pass
+
 
 @pytest.fixture
 def no_second_look(monkeypatch):

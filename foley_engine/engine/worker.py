@@ -23,17 +23,38 @@ from .slots import SlotLost
 
 
 class Channel:
+    """The worker's reports, as JSON lines on a private copy of stdout, written by a thread of their own.
+
+    A pipe write releases the GIL, and taking it back from the busy decode thread can cost the
+    thread that generates up to a switch interval (5 ms) per report; handing the line to the
+    writer costs it nothing.  :meth:`close` delivers what is queued before the process exits.
+    """
+
     def __init__(self):
         self._out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-        self._lock = threading.Lock()
+        self._lines: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="reports", daemon=True)
+        self._writer.start()
 
     def send(self, msg: dict) -> None:
-        line = json.dumps(msg, separators=(",", ":"))
-        with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+        self._lines.put(json.dumps(msg, separators=(",", ":")) + "\n")
+
+    def _write(self) -> None:
+        while True:
+            line = self._lines.get()
+            if line is None:
+                return
+            try:
+                self._out.write(line)
+                self._out.flush()
+            except (OSError, ValueError):
+                return  # the server is gone; nobody reads the reports
+
+    def close(self) -> None:
+        self._lines.put(None)
+        self._writer.join(timeout=10)
 
 
 class Worker:
@@ -111,6 +132,7 @@ class Worker:
             sys.stderr.flush()
             from .worker_process import SLOT_LOST_EXIT
 
+            self.channel.close()  # the spans already made still reach the engine, as before
             os._exit(SLOT_LOST_EXIT)
         except FoleyError as exc:
             report = {"type": "error", "key": key, "code": exc.code, "message": str(exc)}
@@ -128,6 +150,13 @@ class Worker:
 
 def main() -> int:
     channel = Channel()
+    try:
+        return _main(channel)
+    finally:
+        channel.close()
+
+
+def _main(channel: Channel) -> int:
     init = json.loads(sys.stdin.readline() or "{}")
     try:
         if init.get("ray"):
