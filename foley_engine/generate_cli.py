@@ -6,7 +6,8 @@ parsing, same checks, same backend options) and return the same
 and the printed report.  The item is resolved once, by whoever generates: in
 process, here (one probe, one :class:`~foley_engine.job.ResolvedItem` handed to
 ``generate_to_file``); with ``--engine``, by the engine at submit, so this
-command opens the media only to read its own timecode for SMPTE ``--in``/``--out``.  Backend options are declared by the backend classes
+command opens the media only to read its own timecode for SMPTE ``--in``/``--out``.
+Backend options are declared by the backend classes
 (:class:`~foley_engine.backends.base.BackendOption`) and become flags here.
 """
 from __future__ import annotations
@@ -407,7 +408,8 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
                      help="motion from frame differences (default) or camera-compensated optical flow "
                           "(needs opencv-python-headless)")
     gen.add_argument("--max-duration", type=_max_duration, default=None, metavar="SECONDS",
-                     help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h)")
+                     help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h; "
+                          "with --engine and no --in/--out, the engine's own limit)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
     gen.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")
