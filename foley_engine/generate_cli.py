@@ -409,7 +409,7 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
                           "(needs opencv-python-headless)")
     gen.add_argument("--max-duration", type=_max_duration, default=None, metavar="SECONDS",
                      help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h; "
-                          "with --engine and no --in/--out, the engine's own limit)")
+                          "through --engine, a range without both --in and --out meets the engine's own limit)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
     gen.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")
