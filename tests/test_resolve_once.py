@@ -149,3 +149,25 @@ def test_media_removed_after_submit_fails_the_item_cleanly(clip_24, tmp_path):
     assert report["type"] == "error" and report["code"] == "media" and "no such file" in report["message"]
     assert not os.path.exists(spec["out_path"])
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
+
+
+def test_generate_through_the_engine_probes_nothing_itself(clip_24, engines, tmp_path, monkeypatch, capsys):
+    """`foley generate --engine` leaves probing and resolving to the engine (unless SMPTE --in/--out
+    need the media's own timecode); in process, the one probe is the command's."""
+    from foley_engine.cli import main
+
+    eng = engines(tmp_path / "engine", backend="procedural")
+    opened = []
+    real_open = probe_module.open_container
+    monkeypatch.setattr(probe_module, "open_container", lambda path: opened.append(path) or real_open(path))
+    out = tmp_path / "via.wav"
+    assert main(["generate", clip_24.path, "-o", str(out), "--in", "1", "--out", "2.5", "--engine",
+                 "--connection-file", eng.connection_file]) == 0
+    assert opened == [] and sf.info(str(out)).frames == 72000
+    assert main(["generate", clip_24.path, "-o", str(tmp_path / "tc.wav"), "--in", "00:10:00:12", "--out", "2.5",
+                 "--engine", "--connection-file", eng.connection_file]) == 0
+    assert opened == [clip_24.path]  # SMPTE: the media's start timecode 00:10:00:00 is read once
+    assert sf.info(str(tmp_path / "tc.wav")).frames == 96000
+    assert main(["generate", clip_24.path, "-o", str(tmp_path / "local.wav"), "--in", "1", "--out", "2.5"]) == 0
+    assert opened == [clip_24.path] * 2  # in process: probed once, for the one resolution
+    capsys.readouterr()
