@@ -104,10 +104,6 @@ class ResolvedItem:
         return Fraction(self.request.speed)
 
     @property
-    def output_range(self) -> TimeRange:
-        return output_range(self.media_range, self.speed)
-
-    @property
     def format(self) -> str:
         """The WAV sample format the request asked for (a :class:`Job` has none: pcm24)."""
         return getattr(self.request, "format", "pcm24")
