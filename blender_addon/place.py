@@ -31,8 +31,9 @@ class Target:
     needs (the media range, speed, prompt, seed, the strip's name) is the item's own, read from it typed."""
 
     source_id: str
-    frame_start: int
-    frame_end: int
+    #: the strip's visible frames [start_frame, end_frame) and channel
+    start_frame: int
+    end_frame: int
     channel: int
 
 
@@ -160,7 +161,7 @@ def place(scene, item, target: Target, result, job_id: str, wanted_channel: int 
     """
     se = scene.sequence_editor
     warning = None
-    frame0, frame1, picture_channel = target.frame_start, target.frame_end, target.channel
+    frame0, frame1, picture_channel = target.start_frame, target.end_frame, target.channel
     source = find_source(scene, target.source_id)
     if source is None:
         warning = f"{item.name}: the strip is gone; its Foley was placed where it was"

@@ -339,7 +339,7 @@ def test_timing_reads_prefer_the_5_1_names(bpy, prefs, media):
     proxy = Strip51(strip, deprecated)
     assert timing_of(scene, proxy, {}) == timing_of(scene, strip, {})
     item, target = plan_item(scene, proxy, "", "", 0, {})
-    assert deprecated == [] and target.frame_start == strip.frame_final_start == 6
+    assert deprecated == [] and target.start_frame == strip.frame_final_start == 6
     assert (item.start, item.end) == (Fraction(5, 25), Fraction(150, 25))
 
 
