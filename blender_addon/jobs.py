@@ -12,7 +12,6 @@ import abc
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import bpy
@@ -27,23 +26,8 @@ HEARTBEAT_S = 0.2
 STATUS_MAX_AGE_S = 3.0
 
 
-@dataclass
-class EngineSpec:
-    """How to reach (and, if allowed, start) the engine."""
-
-    connection_file: Optional[str]
-    autostart: bool
-    program: list
-    serve_args: list
-
-    def start(self, client, timeout: float = 60.0):
-        """Start ``<program> engine serve <serve_args>`` and wait until it answers."""
-        # Blender's executable is not a Python that could run the engine: use the configured program.
-        return client.start_engine(self.connection_file, tuple(self.serve_args), timeout, command=self.program)
-
-    def connect(self, client, **kwargs):
-        return client.EngineClient.connect(self.connection_file, autostart=self.autostart,
-                                           serve_args=tuple(self.serve_args), command=self.program, **kwargs)
+#: how to reach (and, if allowed, start) the engine: the plug-in package's, with its idle-exit rule
+EngineSpec = host.module("process").EngineSpec
 
 
 class Task(abc.ABC):
@@ -123,7 +107,7 @@ class Run(Task):
             sink("error", f"the engine client cannot load ({exc}); reinstall the extension")
             return
         try:
-            with self.engine.connect(client, heartbeat=HEARTBEAT_S) as eng:
+            with client.EngineClient.open(self.engine, heartbeat=HEARTBEAT_S) as eng:
                 outcome = batch.BatchRunner(eng, self.out_dir).run(
                     self.items, cancel=self._cancel.is_set,
                     on_submitted=lambda job_id: sink("submitted", job_id),
@@ -346,7 +330,8 @@ def start_engine(engine: EngineSpec, timeout: float = 60.0) -> dict:
     try:
         info = client.discover(engine.connection_file)
     except client.EngineNotRunning:
-        info = engine.start(client, timeout)
+        # Blender's executable is not a Python that could run the engine: the spec names the program.
+        info = client.start_engine(engine.connection_file, engine.start_args, timeout, command=engine.command)
     with client.EngineClient(info, timeout=2.0) as eng:
         return eng.hello()
 

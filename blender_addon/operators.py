@@ -13,8 +13,8 @@ def engine_spec(context) -> jobs.EngineSpec:
     p = prefs(context)
     program, serve_args = split_engine_command(p.engine_command, compat.sequencer_scene(context).foley.backend)
     connection_file = bpy.path.abspath(p.connection_file) if p.connection_file else None
-    return jobs.EngineSpec(connection_file=connection_file, autostart=p.autostart, program=program,
-                           serve_args=serve_args)
+    return jobs.EngineSpec(connection_file=connection_file, command=program, serve_args=tuple(serve_args),
+                           autostart=p.autostart)
 
 
 def movie_strips(strips) -> list:

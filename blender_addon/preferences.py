@@ -54,10 +54,6 @@ def prefs(context=None) -> FoleyPreferences:
     return addon.preferences
 
 
-#: minutes without a job after which an engine started by the add-on stops (`engine serve --idle-exit`)
-IDLE_EXIT_MIN = 30
-
-
 def split_engine_command(command: str, backend: str) -> tuple[list, list]:
     """``(program argv, serve args)`` from a command such as ``foley engine serve --device cuda:0``."""
     try:
@@ -76,10 +72,7 @@ def split_engine_command(command: str, backend: str) -> tuple[list, list]:
         raise StripError(f"engine command {command!r} names no program before `engine serve`")
     if backend and "--backend" not in serve_args:
         serve_args = serve_args + ["--backend", backend]
-    if not any(a == "--idle-exit" or a.startswith("--idle-exit=") for a in serve_args):
-        # An engine Blender starts stops itself after 30 minutes without a job (frees the GPU when Blender is
-        # closed); `--idle-exit 0` in the engine command keeps it.
-        serve_args = ["--idle-exit", f"{IDLE_EXIT_MIN:g}"] + serve_args
+    # The idle exit an engine Blender starts gets is the plug-in package's rule (EngineSpec.start_args).
     return program, serve_args
 
 

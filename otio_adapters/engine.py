@@ -3,41 +3,27 @@
 The plug-in package's batch runner does the work: each clip is its own
 engine job (one clip that fails, a damaged file or a range past the end,
 fails alone and the others are still filled), and each result is checked
-against its request before it is placed.
+against its request before it is placed.  An engine started here stops
+itself when idle (:mod:`plugin_host.process`).
 """
 from __future__ import annotations
 
 import os
 from typing import Callable, Optional, Sequence
 
-from plugin_host.items import Item
+from plugin_host.process import IDLE_EXIT_MIN, EngineSpec
 from plugin_host.timebase import SAMPLE_RATE
 
 from .generator import Request, Result
 
 
-#: an engine an adapter starts stops itself after this many minutes with no job (`engine serve --idle-exit`)
-AUTOSTART_IDLE_EXIT_MIN = 30.0
-
-
-def autostart_serve_args(serve_args, minutes: float = AUTOSTART_IDLE_EXIT_MIN) -> tuple:
-    """``serve_args`` plus ``--idle-exit MINUTES`` unless they set it already (0 keeps the engine forever)."""
-    serve_args = tuple(serve_args)
-    if any(a == "--idle-exit" or str(a).startswith("--idle-exit=") for a in serve_args):
-        return serve_args
-    return ("--idle-exit", f"{minutes:g}") + serve_args
-
-
 class EngineGenerator:
     def __init__(self, connection_file: Optional[str] = None, *, autostart: bool = True,
                  serve_args: tuple = (), timeout: Optional[float] = None, command: Optional[list] = None,
-                 idle_exit_minutes: float = AUTOSTART_IDLE_EXIT_MIN):
-        self.connection_file = connection_file
-        self.autostart = autostart
+                 idle_exit_minutes: float = IDLE_EXIT_MIN):
         # Only an engine started here gets the idle exit: a running one is never touched.
-        self.serve_args = autostart_serve_args(serve_args, idle_exit_minutes)
+        self.spec = EngineSpec(connection_file, command, tuple(serve_args), autostart, idle_exit_minutes)
         self.timeout = timeout
-        self.command = command
 
     def run(self, requests: Sequence[Request], out_dir: str,
             on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
@@ -52,25 +38,12 @@ class EngineGenerator:
             if on_result is not None:
                 on_result(result)
 
-        items = [Item(media=r.media, start=r.start, end=r.end, prompt=r.prompt, seed=r.seed, speed=r.speed,
-                      label=r.label, record_start={"sample": r.record_sample, "rate": SAMPLE_RATE})
-                 for r in requests]
-        with EngineClient.connect(self.connection_file, autostart=self.autostart, serve_args=self.serve_args,
-                                  command=self.command) as eng:
+        with EngineClient.open(self.spec) as eng:
             outcome = BatchRunner(eng, out_dir, sample_rate=SAMPLE_RATE, timeout=self.timeout).run(
-                items,
-                on_result=lambda done: report(_result(requests[done.index], done.job_id, done.result)),
-                on_failure=lambda failed: report(Result(requests[failed.index].key, job_id=failed.job_id,
-                                                        error=_reason(requests[failed.index], failed.reason))))
+                [r.to_item() for r in requests],
+                on_result=lambda done: report(Result.of_item(requests[done.index].key, done.result, done.job_id)),
+                on_failure=lambda failed: report(Result.failure(requests[failed.index], failed.reason,
+                                                                failed.job_id)))
         if outcome.interrupted:
             raise KeyboardInterrupt  # the user gave up; the engine was told to stop
         return results
-
-
-def _reason(req: Request, reason: str) -> str:
-    return f"{req.label}: cancelled in the engine" if reason == "cancelled" else f"{req.label}: {reason}"
-
-
-def _result(req: Request, job_id: str, r) -> Result:
-    return Result(req.key, path=r.path, start_sample=r.start_sample, num_samples=r.num_samples,
-                  sample_rate=r.sample_rate, backend=r.backend, job_id=job_id, seed=r.seed, warnings=r.warnings)

@@ -11,7 +11,7 @@ import copy
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import opentimelineio as otio
 
@@ -140,79 +140,92 @@ def _match_old_tracks(timeline, labels: list, base_name: str) -> dict:
     return found
 
 
-def fill(timeline: otio.schema.Timeline, generator: Generator, options: FillOptions) -> FillReport:
-    """A copy of ``timeline`` with Foley tracks for the selected clips, and what happened."""
-    source = copy.deepcopy(timeline)
-    report = FillReport(timeline=source)
-    all_clips = video_clips(source)
-    labels = [(label, index) for label, index, _ in video_tracks(source)]
-    several = len(labels) > 1
-    old_tracks = _match_old_tracks(source, labels, options.track_name)
-    chosen = options.selection.apply(all_clips, source, options.prompt, options.seed)
-    report.skipped += options.selection.left_out
+class FillPlan:
+    """What filling a timeline will do (:func:`plan`), and the placing of results as they come (:func:`place`).
 
-    old_by_label = {label: t.clips for label, t in old_tracks.items()}
-    for vc in chosen:
-        earlier = next((foley_metadata(o.clip) for o in old_by_label.get(vc.track_label, []) if o.key == vc.key), {})
-        if vc.prompt is None:
-            vc.prompt = str(earlier.get("prompt", ""))
-        if vc.seed is None:
-            vc.seed = int(earlier.get("seed", 0))
+    ``requests`` are the clips to generate; everything else (reused, kept, skipped, failed
+    before generating) is already in ``report``.
+    """
 
-    plans: list[Plan] = []
-    for vc in chosen:
-        try:
-            plans.append(plan_clip(vc, options.base_dir, options.relink))
-        except ClipError as exc:
-            (report.skipped if vc.skip else report.failed).append(str(exc))
+    def __init__(self, timeline: otio.schema.Timeline, options: FillOptions):
+        self.options = options
+        self.source = source = copy.deepcopy(timeline)
+        self.report = report = FillReport(timeline=source)
+        all_clips = video_clips(source)
+        self.labels = [(label, index) for label, index, _ in video_tracks(source)]
+        self.old_tracks = _match_old_tracks(source, self.labels, options.track_name)
+        chosen = options.selection.apply(all_clips, source, options.prompt, options.seed)
+        report.skipped += options.selection.left_out
 
-    keys_now = {vc.key for vc in all_clips}
-    starts_now = {to_index(vc.record_start, SAMPLE_RATE) for vc in all_clips}
-    reuse: dict = {}  # key -> _Old that is already up to date
-    to_generate: list[Plan] = []
-    for plan in plans:
-        olds = [o for o in old_by_label.get(plan.vc.track_label, []) if o.ours and o.key == plan.key]
-        edited = [o for o in olds if o.edited]
-        if edited and not options.force:
-            report.kept_edited.append(f"{plan.vc.label}: kept the Foley clip you edited (--force replaces it)")
-            continue
-        fresh = [o for o in olds if not o.edited and _up_to_date(o, plan)]
-        if fresh and not options.force:
-            reuse[plan.key] = fresh[0]
-            report.reused.append(plan.vc.label)
-            continue
-        to_generate.append(plan)
+        old_by_label = {label: t.clips for label, t in self.old_tracks.items()}
+        for vc in chosen:
+            earlier = next((foley_metadata(o.clip) for o in old_by_label.get(vc.track_label, []) if o.key == vc.key), {})
+            if vc.prompt is None:
+                vc.prompt = str(earlier.get("prompt", ""))
+            if vc.seed is None:
+                vc.seed = int(earlier.get("seed", 0))
 
-    key_at = {p.record_start: p.key for p in plans}
-    succeeded: dict = {}  # key -> (plan, result)
-    failed_keys: set = set()
+        plans: list[Plan] = []
+        for vc in chosen:
+            try:
+                plans.append(plan_clip(vc, options.base_dir, options.relink))
+            except ClipError as exc:
+                (report.skipped if vc.skip else report.failed).append(str(exc))
 
-    def replaced(o: _Old) -> bool:
-        if not o.ours or (o.edited and not options.force):
+        self.keys_now = {vc.key for vc in all_clips}
+        self.starts_now = {to_index(vc.record_start, SAMPLE_RATE) for vc in all_clips}
+        self.reuse: dict = {}  # key -> _Old that is already up to date
+        self.to_generate: list[Plan] = []
+        for plan in plans:
+            olds = [o for o in old_by_label.get(plan.vc.track_label, []) if o.ours and o.key == plan.key]
+            edited = [o for o in olds if o.edited]
+            if edited and not options.force:
+                report.kept_edited.append(f"{plan.vc.label}: kept the Foley clip you edited (--force replaces it)")
+                continue
+            fresh = [o for o in olds if not o.edited and _up_to_date(o, plan)]
+            if fresh and not options.force:
+                self.reuse[plan.key] = fresh[0]
+                report.reused.append(plan.vc.label)
+                continue
+            self.to_generate.append(plan)
+        self.key_at = {p.record_start: p.key for p in plans}
+        self.succeeded: dict = {}  # key -> (plan, result)
+        self.failed_keys: set = set()
+        self.pending = {p.key: p for p in self.to_generate}
+
+    @property
+    def requests(self) -> list:
+        """What to generate, one :class:`~otio_adapters.generator.Request` per clip."""
+        return [p.request for p in self.to_generate]
+
+    def _replaced(self, o: _Old) -> bool:
+        if not o.ours or (o.edited and not self.options.force):
             return False
         if o.key is None:  # no metadata (read back from FCP XML): judge by position
-            return key_at[o.start] in succeeded if o.start in key_at else o.start not in starts_now
-        if o.key in reuse:
-            return reuse[o.key] is not o
-        return o.key in succeeded or o.key not in keys_now
+            return self.key_at[o.start] in self.succeeded if o.start in self.key_at else o.start not in self.starts_now
+        if o.key in self.reuse:
+            return self.reuse[o.key] is not o
+        return o.key in self.succeeded or o.key not in self.keys_now
 
-    def assemble() -> otio.schema.Timeline:
-        out = copy.deepcopy(source)
+    def assemble(self) -> otio.schema.Timeline:
+        """The timeline with every result placed so far."""
+        out = copy.deepcopy(self.source)
         by_label: dict = {}
-        for label, index in labels:
-            old = old_tracks.get(label)
-            new = [(p, r) for p, r in succeeded.values() if p.vc.track_label == label]
+        several = len(self.labels) > 1
+        for label, index in self.labels:
+            old = self.old_tracks.get(label)
+            new = [(p, r) for p, r in self.succeeded.values() if p.vc.track_label == label]
             if old is None and not new:
                 continue
-            if not new and not any(replaced(o) for o in old.clips):
+            if not new and not any(self._replaced(o) for o in old.clips):
                 continue  # nothing to change: leave the track exactly as it was
             name = old.track.name if old is not None and old.track.name else (
-                f"{options.track_name} {label}" if several else options.track_name)
+                f"{self.options.track_name} {label}" if several else self.options.track_name)
             tp = TrackPlan(name=name, source_track=label)
             if old is not None:
                 tp.metadata = {k: v for k, v in foley_metadata(old.track).items()
                                if k not in ("track", "source_track", "version")}
-                kept = {o.id for o in old.clips if not replaced(o)}
+                kept = {o.id for o in old.clips if not self._replaced(o)}
                 tp.placed += [Placed(o.id, o.start, o.clip.clone(), kept=True) for o in old.clips if o.id in kept]
                 tp.transitions += [(a, b, t) for a, b, t in old.transitions if a in kept and b in kept]
             tp.placed += [Placed("new:" + p.key, p.record_start, foley_clip(p, r)) for p, r in new]
@@ -220,41 +233,61 @@ def fill(timeline: otio.schema.Timeline, generator: Generator, options: FillOpti
             by_label[label] = tp
         for label, tp in by_label.items():
             track, warnings = build_track(tp)
-            report.warnings.extend(w for w in warnings if w not in report.warnings)
-            old = old_tracks.get(label)
+            self.report.warnings.extend(w for w in warnings if w not in self.report.warnings)
+            old = self.old_tracks.get(label)
             if old is not None:
                 out.tracks[old.index] = track
             else:
                 out.tracks.append(track)
         return out
 
-    pending = {p.key: p for p in to_generate}
-
-    def on_result(result: Result) -> None:
-        plan = pending.get(result.key)
+    def accept(self, result: Result) -> None:
+        """One clip's result (or failure): checked, then placed (``on_update`` sees the timeline so far)."""
+        plan = self.pending.get(result.key)
         if plan is None:
             return
+        report = self.report
         if result.ok:
             problem = _check_result(plan, result)
             if problem is None:
-                succeeded[plan.key] = (plan, result)
+                self.succeeded[plan.key] = (plan, result)
                 report.filled.append(plan.vc.label)
                 report.warnings.extend(f"{plan.vc.label}: {w}" for w in result.warnings
                                        if f"{plan.vc.label}: {w}" not in report.warnings)
-                if options.on_update is not None:
-                    options.on_update(assemble())
+                if self.options.on_update is not None:
+                    self.options.on_update(self.assemble())
                 return
             result.error = problem
-        failed_keys.add(plan.key)
+        self.failed_keys.add(plan.key)
         report.failed.append(result.error)
 
-    if to_generate:
+    def finish(self) -> FillReport:
+        """The report, with the whole timeline; a clip with no result by now failed."""
+        missing = [p for p in self.to_generate if p.key not in self.succeeded and p.key not in self.failed_keys]
+        self.report.failed += [f"{p.vc.label}: the engine returned no result" for p in missing]
+        self.report.timeline = self.assemble()
+        return self.report
+
+
+def plan(timeline: otio.schema.Timeline, options: FillOptions) -> FillPlan:
+    """Which clips to generate (``.requests``) and what is reused, kept or skipped; nothing is generated."""
+    return FillPlan(timeline, options)
+
+
+def place(fill_plan: FillPlan, results: Iterable[Result]) -> FillReport:
+    """``fill_plan``'s timeline with ``results`` placed (results for other keys are ignored)."""
+    for result in results:
+        fill_plan.accept(result)
+    return fill_plan.finish()
+
+
+def fill(timeline: otio.schema.Timeline, generator: Generator, options: FillOptions) -> FillReport:
+    """A copy of ``timeline`` with Foley tracks for the selected clips, and what happened."""
+    fp = plan(timeline, options)
+    if fp.requests:
         os.makedirs(options.out_dir, exist_ok=True)
-        generator.run([p.request for p in to_generate], options.out_dir, on_result)
-    missing = [p for p in to_generate if p.key not in succeeded and p.key not in failed_keys]
-    report.failed += [f"{p.vc.label}: the engine returned no result" for p in missing]
-    report.timeline = assemble()
-    return report
+        generator.run(fp.requests, options.out_dir, fp.accept)
+    return fp.finish()
 
 
 def _up_to_date(old: _Old, plan: Plan) -> bool:

@@ -31,6 +31,7 @@ from typing import Callable, Iterator, Optional
 
 import zmq
 
+from .process import EngineSpec, pid_alive
 from .protocol import (
     EVENT_TYPES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TERMINAL_EVENTS, ConnectionInfo, ProtocolError, Session,
     default_connection_file, read_connection_file,
@@ -100,18 +101,6 @@ class Event:
         return self.type in TERMINAL_EVENTS
 
 
-def _pid_alive(pid: int) -> bool:
-    if sys.platform == "win32":
-        return True  # os.kill(pid, 0) is not a probe on Windows; the request timeout decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def discover(connection_file: Optional[str] = None) -> ConnectionInfo:
     """The running engine's connection info, or :class:`EngineNotRunning`."""
     path = connection_file or default_connection_file()
@@ -121,7 +110,7 @@ def discover(connection_file: Optional[str] = None) -> ConnectionInfo:
         raise EngineNotRunning(f"no engine is running (no connection file at {path}); start one with `foley engine serve`") from None
     except (OSError, ValueError) as exc:
         raise EngineNotRunning(f"cannot read the engine connection file: {exc}") from None
-    if not _pid_alive(info.pid):
+    if not pid_alive(info.pid):
         raise EngineNotRunning(f"the engine (pid {info.pid}) is not running; {path} is stale; start one with `foley engine serve`")
     return info
 
@@ -208,6 +197,13 @@ class EngineClient:
             raise
         return client
 
+    @classmethod
+    def open(cls, spec: EngineSpec, **kwargs) -> "EngineClient":
+        """Connect to the engine ``spec`` names; start it (with the idle exit) when none runs and
+        ``spec.autostart`` allows."""
+        return cls.connect(spec.connection_file, autostart=spec.autostart, serve_args=spec.start_args,
+                           command=spec.command, **kwargs)
+
     def _open(self, info: ConnectionInfo) -> None:
         self.info = info
         self.session = Session(info.key.encode("ascii"))
@@ -259,7 +255,7 @@ class EngineClient:
                 reply = self._receive(header["msg_id"])
                 if reply is not None:
                     return self._check_reply(reply)
-        if _pid_alive(self.info.pid):
+        if pid_alive(self.info.pid):
             raise EngineTimeout(f"the engine (pid {self.info.pid}) did not answer {msg_type!r} in "
                                 f"{self.retries} x {timeout:.1f} s")
         raise EngineNotRunning(f"the engine (pid {self.info.pid}) is not running any more")
@@ -343,9 +339,11 @@ class EngineClient:
             job._watching = None  # fetch its past events (it may have finished long ago)
         return job
 
-    def events_of(self, jobs: list, timeout: Optional[float] = None) -> Iterator[tuple]:
+    def events_of(self, jobs: list, timeout: Optional[float] = None,
+                  on_idle: Optional[Callable[[], None]] = None) -> Iterator[tuple]:
         """``(job, event)`` for several jobs at once, as they happen, until all have ended
-        (one client, one thread); :class:`EngineTimeout` after ``timeout`` seconds of silence."""
+        (one client, one thread); :class:`EngineTimeout` after ``timeout`` seconds of silence.
+        ``on_idle`` is called on every turn without news (a few times a second)."""
         last = time.monotonic()
         while True:
             live = [j for j in jobs if j.final is None]
@@ -356,7 +354,7 @@ class EngineClient:
                 if job._watching != self.generation:
                     job._watch()
                 while job.final is None:
-                    event = self._next_event(job.job_id, 0)
+                    event = self._next_event(job.job_id)
                     if event is None:
                         break
                     if job._accept(event):
@@ -367,6 +365,8 @@ class EngineClient:
             else:
                 if self._socket.poll(min(0.25, self.heartbeat_interval) * 1000):
                     self._receive("")  # an event is queued for its job, read on the next turn
+                elif on_idle is not None:
+                    on_idle()
                 if timeout is not None and time.monotonic() - last > timeout:
                     raise EngineTimeout(f"no news of {len(live)} job(s) for {timeout:.0f} s")
             if time.monotonic() - self.last_request >= self.heartbeat_interval:
@@ -377,18 +377,10 @@ class EngineClient:
         job = self.job(job_id)
         return EngineJob(self, job_id, job["items"], watching=None)
 
-    def _next_event(self, job_id: str, wait: float) -> Optional[Event]:
+    def _next_event(self, job_id: str) -> Optional[Event]:
+        """A queued event of ``job_id``, or None (the socket is read by :meth:`events_of`)."""
         queued = self._events.get(job_id)
-        if queued:
-            return queued.popleft()
-        deadline = time.monotonic() + wait
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._socket.poll(remaining * 1000):
-                return None
-            self._receive("")
-            if self._events.get(job_id):
-                return self._events[job_id].popleft()
+        return queued.popleft() if queued else None
 
 
 class EngineJob:
@@ -423,30 +415,18 @@ class EngineJob:
     def events(self, timeout: Optional[float] = None, on_idle: Optional[Callable[[], None]] = None) -> Iterator[Event]:
         """Events until the job ends (then stops); :class:`EngineTimeout` after ``timeout`` seconds.
 
-        ``on_idle`` is called about once per heartbeat interval while no event
-        arrives (e.g. to notice a user's cancel request).
+        ``on_idle`` is called a few times a second while no event arrives (e.g. to notice a
+        user's cancel request).  One job's view of :meth:`EngineClient.events_of`.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.final is None:
-            if self._watching != self.client.generation:
-                self._watch()
-            event = self.client._next_event(self.job_id, self.client.heartbeat_interval)
-            if time.monotonic() - self.client.last_request >= self.client.heartbeat_interval:
-                # Also while events flow: the engine stops sending to clients it has not heard from.
-                # Reconnects (and bumps the generation) if the engine went away.
-                self.client.heartbeat()
-            if event is None:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise EngineTimeout(f"job {self.job_id[:8]} did not finish within {timeout:.0f} s")
-                if on_idle is not None:
-                    on_idle()
-                continue
-            if event.seq is not None:
-                if event.seq <= self.last_seq:
-                    continue  # already seen before a reconnect
-                self.last_seq = event.seq
-            if event.terminal:
-                self.final = event
+
+        def idle() -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise EngineTimeout(f"job {self.job_id[:8]} did not finish within {timeout:.0f} s")
+            if on_idle is not None:
+                on_idle()
+
+        for _, event in self.client.events_of([self], on_idle=idle):
             yield event
 
     def wait(self, timeout: Optional[float] = None) -> list[dict]:

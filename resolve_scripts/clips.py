@@ -10,6 +10,7 @@ range and record samples come from the one rounding rule.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -114,11 +115,12 @@ def plan_item(ctx: Context, item: Item, prompt: str, exported: Optional[dict]) -
 
 
 def engine_item(ctx: Context, target: Target, negative_prompt: str, seed: int) -> EngineItem:
-    r = target.plan.request
-    return EngineItem(media=r.media, start=r.start, end=r.end, prompt=target.prompt, negative_prompt=negative_prompt,
-                      seed=seed, label=target.label,
-                      record_start={"timeline": ctx.name, "track": target.item.track, "frame": target.record_frame,
-                                    "rate": str(ctx.rate)})
+    """The plan's item (``Request.to_item``, the one conversion), with Resolve's prompts and record position."""
+    return dataclasses.replace(
+        target.plan.request.to_item(), prompt=target.prompt, negative_prompt=negative_prompt, seed=seed,
+        label=target.label,
+        record_start={"timeline": ctx.name, "track": target.item.track, "frame": target.record_frame,
+                      "rate": str(ctx.rate)})
 
 
 __all__ = ["ClipError", "ResolveError", "Target", "direct_clip", "engine_item", "exported_clips", "plan_item"]

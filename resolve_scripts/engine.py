@@ -6,19 +6,15 @@ only the engine, never Resolve.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
+from plugin_host.process import EngineSpec
 from plugin_host.timebase import SAMPLE_RATE
 
-
-@dataclass
-class EngineSpec:
-    connection_file: Optional[str] = None
-    #: argv that starts ``foley`` (what ``foley resolve install`` recorded); Resolve's Python is not the venv's
-    command: Optional[list] = None
-    serve_args: tuple = ()
+__all__ = ["EngineSpec", "Outcome", "connect", "generate"]
 
 
 @dataclass
@@ -30,13 +26,11 @@ class Outcome:
 
 
 def connect(spec: EngineSpec, autostart: bool):
-    from otio_adapters.engine import autostart_serve_args
     from plugin_host.client import EngineClient
 
-    # An engine started from Resolve stops itself after 30 idle minutes ("serve_args" in
+    # An engine started from Resolve stops itself when idle (plugin_host.process; "serve_args" in
     # foley_resolve.json may set --idle-exit otherwise, 0 for never).
-    return EngineClient.connect(spec.connection_file, autostart=autostart,
-                                serve_args=autostart_serve_args(spec.serve_args), command=spec.command)
+    return EngineClient.open(dataclasses.replace(spec, autostart=autostart))
 
 
 def generate(client, targets: list, items: list, out_dir: str, report: Callable[[str, float], None],

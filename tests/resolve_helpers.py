@@ -84,6 +84,10 @@ class StubJob:
         self.final = None
 
     def events(self, timeout=None, on_idle=None):
+        if self.job_id in self.engine.cancelled:  # cancelled before it ran, like a queued engine job
+            self.final = Event("cancelled", {"job_id": self.job_id})
+            yield self.final
+            return
         start, end = Fraction(self.item["start"]), Fraction(self.item["end"])
         first, last = to_index(start, SR), to_index(end, SR)
         path = os.path.join(self.out_dir, f"{self.job_id}.wav")
@@ -117,10 +121,16 @@ class StubEngine:
     def __init__(self, fail=()):
         self.items, self.cancelled, self.closed, self.fail = [], [], False, set(fail)
 
-    def submit(self, items, out_dir):
+    def submit(self, items, out_dir, submit_id=None):
         (item,) = items
+        item = item.to_wire() if hasattr(item, "to_wire") else item  # like the client: Items go as wire dicts
         self.items.append(item)
         return StubJob(self, f"job{len(self.items):04d}", item, out_dir)
+
+    def events_of(self, jobs, timeout=None, on_idle=None):
+        for job in jobs:
+            for event in job.events(timeout, on_idle):
+                yield job, event
 
     def close(self):
         self.closed = True

@@ -17,7 +17,7 @@ from foley_engine.backends.base import Backend, BackendOption
 from foley_engine.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("plugin_host", "foley_engine", "otio_adapters", "resolve_scripts", "blender_addon")
+PACKAGES = ("plugin_host", "foley_engine", "otio_adapters", "resolve_scripts", "blender_addon", "foley_batch")
 STDLIB = set(sys.stdlib_module_names)
 
 
@@ -66,6 +66,7 @@ def test_layers_import_downwards_only():
         "otio_adapters": {"plugin_host"},
         "resolve_scripts": {"plugin_host", "otio_adapters"},
         "blender_addon": {"plugin_host"},
+        "foley_batch": {"plugin_host", "otio_adapters"},
     }
     for package, may in allowed.items():
         for path in python_files(package):

@@ -9,7 +9,7 @@ import threading
 import opentimelineio as otio
 import pytest
 
-from otio_adapters.batch_cli import BatchError, expand_inputs, register
+from foley_batch.cli import BatchError, expand_inputs, register
 
 from test_engine_backend import make_clip, wait_for
 
@@ -150,3 +150,36 @@ def test_the_batch_rides_through_an_engine_restart(engines, clips, tmp_path, cap
     outputs = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
     assert outputs == sorted(os.path.basename(it["output"]) for it in doc["items"])
     assert not [n for n in os.listdir(out) if n.endswith(".partial")]
+
+
+def test_on_failure_stop_cancels_the_rest(engines, clips, tmp_path):
+    engine = engines(tmp_path / "engine", backend=ENV_PULSE)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    out = tmp_path / "out"
+    assert batch(clips["folder"], str(bad), "--out", str(out), "--connection-file", engine.connection_file,
+                 "--no-autostart", "--option", "delay=0.3", "--on-failure", "stop") == 1
+    items = {it["label"]: it for it in json.loads((out / "foley-batch-summary.json").read_text())["items"]}
+    assert items["bad.mp4"]["status"] == "failed" and "refused" in items["bad.mp4"]["error"]
+    stopped = [it for label, it in items.items() if label != "bad.mp4" and it["status"] == "failed"]
+    # One slot: the queued items never ran; the one running may have finished its window first.
+    assert len(stopped) >= 2
+    assert all(it["error"].startswith("not generated: bad.mp4: the engine refused it") for it in stopped)
+
+
+@pytest.mark.slow
+def test_an_engine_foley_batch_starts_stops_itself_when_idle(clips, tmp_path):
+    """Like every adapter's: `--engine-idle-exit` (default 30 minutes) reaches the engine it starts."""
+    from plugin_host.protocol import read_connection_file
+
+    connection = tmp_path / "run" / "engine.json"
+    out = tmp_path / "out"
+    assert batch(clips["a"], "--out", str(out), "--connection-file", str(connection), "--engine-idle-exit", "0.03",
+                 f"--engine-arg=--journal={tmp_path / 'run' / 'journal.sqlite'}") == 0
+    pid = read_connection_file(str(connection)).pid
+    wait_for(lambda: not connection.exists(), 60, "the engine to stop itself")  # 1.8 s without a job
+    with open(tmp_path / "run" / "engine.log", encoding="utf-8", errors="replace") as f:
+        assert "(--idle-exit); stopping" in f.read(), pid
+    args = argparse.ArgumentParser()
+    register(args.add_subparsers())
+    assert args.parse_args(["batch", "x", "--out", "o"]).engine_idle_exit == 30

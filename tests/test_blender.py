@@ -426,7 +426,7 @@ def test_engine_start_autostart_status_and_stop_from_blender(bpy, prefs, media, 
     prefs.connection_file = str(conn)
     prefs.engine_command = f'"{sys.executable}" -m foley_engine.cli engine serve --journal "{tmp_path / "j.sqlite"}"'
     spec = engine_spec(bpy.context)
-    assert spec.serve_args[-2:] == ["--backend", "procedural"]
+    assert spec.serve_args[-2:] == ("--backend", "procedural")
     assert status()["state"] == "not running"
 
     # The panel's Start button.
@@ -522,7 +522,7 @@ def test_panel_menus_and_status_bar_draw(bpy, prefs, media, engine):
     with bpy.context.temp_override(**sequencer(bpy, scene)):
         assert bpy.ops.sequencer.foley_autofill(prompt="wind") == {"FINISHED"}
         (run,) = jobs.active_jobs()
-        jobs.refresh_status(jobs.EngineSpec(engine.connection_file, False, ["foley"], []), force=True)
+        jobs.refresh_status(jobs.EngineSpec(engine.connection_file, ["foley"], (), autostart=False), force=True)
         while jobs._status_probe:
             time.sleep(0.02)
         holder = SimpleNamespace(layout=CheckingLayout(bpy, seen))
@@ -543,7 +543,7 @@ def test_panel_menus_and_status_bar_draw(bpy, prefs, media, engine):
 def test_engine_refusal_is_reported_with_its_reason(bpy, prefs, engine, media, tmp_path):
     from blender_addon import jobs
 
-    spec = jobs.EngineSpec(engine.connection_file, False, ["foley"], [])
+    spec = jobs.EngineSpec(engine.connection_file, ["foley"], (), autostart=False)
     item = Item(media["25"].path, Fraction(0), Fraction(99), label="c25.mp4")
     run = jobs.Run("Scene", [item], [None], str(tmp_path), spec)  # refused: nothing is placed
     run.run_inline()

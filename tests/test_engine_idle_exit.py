@@ -56,13 +56,17 @@ def test_an_idle_engine_stops_itself_and_releases_its_connection_file(tmp_path):
         assert "no job for 0.03 min (--idle-exit); stopping" in f.read()
 
 
-def test_adapters_start_engines_with_a_30_minute_idle_exit(monkeypatch):
-    from otio_adapters.engine import EngineGenerator, autostart_serve_args
+def test_one_idle_exit_rule_for_every_adapter(monkeypatch):
+    from otio_adapters.engine import EngineGenerator
+    from plugin_host.process import EngineSpec, with_idle_exit
 
-    assert EngineGenerator(serve_args=("--backend", "procedural")).serve_args == \
+    assert EngineSpec(serve_args=("--backend", "procedural")).start_args == \
         ("--idle-exit", "30", "--backend", "procedural")
-    assert autostart_serve_args(("--idle-exit", "0")) == ("--idle-exit", "0")  # the user's choice stands
-    assert EngineGenerator(idle_exit_minutes=5).serve_args == ("--idle-exit", "5")
+    assert with_idle_exit(("--idle-exit", "0")) == ("--idle-exit", "0")  # the user's choice stands
+    assert with_idle_exit(("--idle-exit=0",)) == ("--idle-exit=0",)
+    assert EngineGenerator(serve_args=("--backend", "procedural")).spec.start_args == \
+        ("--idle-exit", "30", "--backend", "procedural")
+    assert EngineGenerator(idle_exit_minutes=5).spec.start_args == ("--idle-exit", "5")
 
     import resolve_scripts.engine as resolve_engine
     from plugin_host import client
@@ -70,14 +74,17 @@ def test_adapters_start_engines_with_a_30_minute_idle_exit(monkeypatch):
     seen = {}
     monkeypatch.setattr(client.EngineClient, "connect", classmethod(lambda cls, *a, **kw: seen.update(kw)))
     resolve_engine.connect(resolve_engine.EngineSpec(serve_args=("--backend", "hunyuan")), autostart=True)
-    assert seen["serve_args"] == ("--idle-exit", "30", "--backend", "hunyuan")
+    assert seen["serve_args"] == ("--idle-exit", "30", "--backend", "hunyuan") and seen["autostart"]
 
     pytest.importorskip("bpy")
+    from blender_addon.jobs import EngineSpec as BlenderSpec
     from blender_addon.preferences import split_engine_command
 
-    assert split_engine_command("foley engine serve --device cuda:0", "hunyuan")[1] == \
-        ["--idle-exit", "30", "--device", "cuda:0", "--backend", "hunyuan"]
-    assert split_engine_command("foley engine serve --idle-exit 0", "")[1] == ["--idle-exit", "0"]
+    program, serve_args = split_engine_command("foley engine serve --device cuda:0", "hunyuan")
+    assert BlenderSpec(None, program, tuple(serve_args)).start_args == \
+        ("--idle-exit", "30", "--device", "cuda:0", "--backend", "hunyuan")
+    program, serve_args = split_engine_command("foley engine serve --idle-exit 0", "")
+    assert BlenderSpec(None, program, tuple(serve_args)).start_args == ("--idle-exit", "0")
 
 
 def test_the_cli_passes_its_idle_exit():

@@ -29,7 +29,7 @@ def _maps_mention(pid: int, needle: str) -> bool:
 
 def test_the_default_engine_never_imports_ray(engines, tmp_path):
     code = ("import sys; import foley_engine.cli, foley_engine.engine.server, foley_engine.engine.worker, "
-            "foley_engine.engine.supervisor, foley_engine.engine.slots, otio_adapters.batch_cli; "
+            "foley_engine.engine.supervisor, foley_engine.engine.slots, foley_batch.cli; "
             "from foley_engine.engine.server import Engine; from foley_engine.engine.config import EngineConfig; "
             "Engine(EngineConfig(slots=2)); assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,

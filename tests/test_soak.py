@@ -43,3 +43,20 @@ def test_ci_soak_run_meets_the_targets(tmp_path):
     assert s["latency_ratio"] <= 1.5
     assert "Overall:" in (out / "soak.md").read_text()
     assert not [f for f in os.listdir(out / "audio") if f.endswith(".wav")], "audio is removed unless --keep-audio"
+
+
+def test_alignment_check_removes_an_injected_offset(tmp_path, capsys):
+    """`foley bench align` (the stand-in ShiftedBackend makes every window 60 ms late; --align corrects it)."""
+    out = tmp_path / "align"
+    assert main(["bench", "align", "--minutes", "0.25", "--resolution", "180p", "--out", str(out)]) == 0
+    result = json.loads((out / "align.json").read_text())
+    assert 55 <= result["before"]["sync"]["median_ms"] <= 65
+    assert abs(result["after"]["sync"]["median_ms"]) <= 1 and result["after"]["sync"]["missing"] == 0
+
+
+def test_benchmarks_soak_is_the_bench_command():
+    from foley_engine.lab.cli import main as bench_main
+
+    with pytest.raises(SystemExit) as exit_:
+        bench_main(["align", "--help"])
+    assert exit_.value.code == 0

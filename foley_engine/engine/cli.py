@@ -142,7 +142,7 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from plugin_host.client import _pid_alive
+    from plugin_host.process import pid_alive
     from plugin_host.protocol import default_connection_file, read_connection_file
 
     with _client(args) as eng:
@@ -153,7 +153,7 @@ def cmd_stop(args) -> int:
         # The engine removes its connection file as the very last step; a pid
         # check alone would be fooled by a zombie of the process that spawned it.
         try:
-            return read_connection_file(path).pid == pid and _pid_alive(pid)
+            return read_connection_file(path).pid == pid and pid_alive(pid)
         except (OSError, ValueError):
             return False
 

@@ -24,6 +24,36 @@ def process_rss(pid: Optional[int] = None) -> Optional[int]:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def process_peak_rss(pid: Optional[int] = None) -> Optional[int]:
+    """Peak resident set size in bytes (Linux ``VmHWM``); None if unknown."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def process_cpu_seconds(pid: Optional[int] = None) -> Optional[float]:
+    """User + system CPU time of a process (all its threads); None if unknown."""
+    if pid is None or pid == os.getpid():
+        try:
+            import resource
+        except ImportError:
+            return None
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def gpu_memory() -> Optional[dict]:
     """CUDA memory of this process, when torch is already loaded and a GPU is present."""
     torch = sys.modules.get("torch")  # never import torch just to ask

@@ -1,14 +1,15 @@
 """``foley bench soak`` and ``foley bench align``: the long-run benchmark from the command line.
 
 The harness is :mod:`foley_engine.lab.soak`, imported only when a bench
-command runs (every other ``foley`` command stays fast).
+command runs (every other ``foley`` command stays fast).  ``benchmarks/soak.py``
+is :func:`main`, the same sub-commands without the ``foley`` in front.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 
-RESOLUTIONS = {"1080p": (1920, 1080), "720p": (1280, 720), "540p": (960, 540), "360p": (640, 360),
-               "180p": (320, 180)}
+from .videos import RESOLUTIONS
 
 
 def add_soak_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +49,11 @@ def _harness():
 
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="long-run soak benchmark and alignment check")
-    sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND")
+    add_bench_commands(bench)
+
+
+def add_bench_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND")
     sub.required = True
     soak = sub.add_parser("soak", help="serial long-run test through an engine: latency, memory, sync, seams")
     add_soak_arguments(soak)
@@ -56,3 +61,12 @@ def register(subparsers) -> None:
     align = sub.add_parser("align", help="alignment pass before/after on audio with known injected offsets")
     add_align_arguments(align)
     align.set_defaults(func=lambda args: _harness().align_main(args))
+
+
+def main(argv=None) -> int:
+    """``benchmarks/soak.py soak|align ...`` (``soak`` when no sub-command is given)."""
+    parser = argparse.ArgumentParser(prog="benchmarks/soak.py", description="Long-run soak benchmark "
+                                     "and alignment check (the same as `foley bench`).")
+    add_bench_commands(parser)
+    args = parser.parse_args(argv if argv is not None else (sys.argv[1:] or ["soak"]))
+    return args.func(args)

@@ -17,6 +17,8 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
+from plugin_host.process import pid_alive
+
 from ..errors import OutputError, RangeError
 
 SUBTYPES = {"pcm24": "PCM_24", "pcm16": "PCM_16", "float": "FLOAT"}
@@ -172,7 +174,7 @@ def sweep_stale_partials(path: str) -> list[str]:
         if not (name.startswith(prefix) and name.endswith(".partial")):
             continue
         pid = name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and _pid_alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         try:
             os.unlink(os.path.join(folder, name))
@@ -180,18 +182,6 @@ def sweep_stale_partials(path: str) -> list[str]:
         except OSError:
             pass
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def _write_error(path: str, exc: BaseException) -> OutputError:

@@ -1,0 +1,162 @@
+"""The batch's items and what an earlier run left: one :class:`Unit` per media file or timeline clip.
+
+A unit's key is :func:`plugin_host.batch.item_key` (the item and its output
+folder), so the same work is the same key from run to run.  The state file
+(``foley-batch-state.json`` in the output folder) records the finished units
+with their results, and how often each one failed: a unit's submit id is
+``<key>-<failures>``, the same after an interruption or an engine restart (the
+engine answers it with the job it already has) and a new one for a unit that
+failed before (so a re-run tries it again).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+from plugin_host.batch import item_key
+from plugin_host.items import Item, Result
+
+from .inputs import media_seconds
+
+STATE_FILE = "foley-batch-state.json"
+
+
+@dataclass
+class Unit:
+    """One item of the batch and what became of it."""
+
+    source: str  #: the input it came from (a media file or a timeline)
+    label: str
+    item: Item
+    out_dir: str
+    seconds: Fraction
+    timeline: Optional[str] = None
+    request_key: Optional[str] = None  #: the timeline request it answers
+    status: str = "pending"  #: pending, done, skipped, failed
+    result: Optional[Result] = None
+    error: Optional[str] = None
+    job_id: str = ""
+    fraction: float = 0.0
+    #: the engine submit id of this run (kept across reconnects, so the engine finds its job again)
+    submit_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """A stable id: the same item to the same folder is the same key."""
+        return item_key(self.item, self.out_dir)
+
+
+@dataclass
+class TimelinePlan:
+    """One timeline of the batch: where its filled copy goes, and its :class:`otio_adapters.FillPlan`."""
+
+    path: str
+    output: str
+    out_dir: str
+    fill: Optional[object] = None  #: otio_adapters.roundtrip.FillPlan
+    report: Optional[object] = None  #: otio_adapters.FillReport, once placed
+    error: Optional[str] = None
+
+
+def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optional[str], seed: Optional[int],
+               options: dict) -> tuple[list[Unit], list[TimelinePlan]]:
+    """Every input as units (a media file: one item for the whole file; a timeline: one item per clip to
+    generate, exactly as ``foley otio fill`` plans them)."""
+    units: list[Unit] = []
+    for path in media:
+        seconds = media_seconds(path) or Fraction(0)
+        item = Item(media=path, prompt=prompt or "", seed=seed or 0, options=dict(options),
+                    label=os.path.basename(path))
+        units.append(Unit(path, os.path.basename(path), item, out, seconds))
+    plans: list[TimelinePlan] = []
+    for path in timelines:
+        tp = _plan_timeline(path, out, prompt, seed)
+        plans.append(tp)
+        for r in tp.fill.requests if tp.error is None else ():
+            units.append(Unit(path, f"{os.path.basename(path)}: {r.label}", r.to_item(options), tp.out_dir,
+                              (Fraction(r.end) - Fraction(r.start)) / Fraction(r.speed), timeline=path,
+                              request_key=r.key))
+    return units, plans
+
+
+def _plan_timeline(path: str, out: str, prompt: Optional[str], seed: Optional[int]) -> TimelinePlan:
+    from otio_adapters.roundtrip import FillOptions, plan
+    from otio_adapters.timeline_io import read_timeline
+
+    stem, ext = os.path.splitext(os.path.basename(path))
+    out_dir = os.path.join(out, f"{stem}_foley")
+    output = os.path.join(out, f"{stem}_foley{ext if ext in ('.otio', '.xml') else '.otio'}")
+    tp = TimelinePlan(path, output, out_dir)
+    try:
+        options = FillOptions(out_dir=out_dir, prompt=prompt, seed=seed, base_dir=os.path.dirname(path))
+        tp.fill = plan(read_timeline(path), options)
+        tp.report = tp.fill.report
+    except Exception as exc:  # noqa: BLE001 - one bad timeline fails alone
+        tp.error = f"{os.path.basename(path)}: {exc}"
+    return tp
+
+
+# ---------------------------------------------------------------------- state
+
+
+def write_json_atomic(path: str, obj) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_state(out: str) -> dict:
+    try:
+        with open(os.path.join(out, STATE_FILE), encoding="utf-8") as f:
+            state = json.load(f)
+        if isinstance(state, dict) and isinstance(state.get("done"), dict):
+            state.setdefault("failed", {})
+            return state
+    except (OSError, ValueError):
+        pass
+    return {"done": {}, "failed": {}}
+
+
+def submit_id(u: Unit, state: dict) -> str:
+    """The engine submit id of ``u`` in this run: the same after a reconnect (the engine finds its job
+    again), a new one for an item that failed in an earlier run (so a re-run tries it again)."""
+    return f"{u.key}-{state.get('failed', {}).get(u.key, 0)}"
+
+
+def earlier_result(u: Unit, state: dict) -> Optional[Result]:
+    """What an earlier run made for ``u``, if its WAV is still there (never half a file: the engine
+    writes atomically)."""
+    earlier = state["done"].get(u.key)
+    if not earlier:
+        return None
+    try:
+        result = Result.from_wire(earlier["result"])
+    except Exception:  # noqa: BLE001 - a state file from elsewhere: generate again
+        return None
+    return result if os.path.isfile(result.path) and os.path.getsize(result.path) > 44 else None
+
+
+def record_done(u: Unit, state: dict, state_path: str) -> None:
+    state["done"][u.key] = {"result": u.result.to_wire(), "label": u.label, "input": u.source}
+    write_json_atomic(state_path, state)
+
+
+def record_failures(units: list[Unit], state: dict, state_path: str) -> None:
+    failed = state.setdefault("failed", {})
+    for u in units:
+        if u.status == "failed":
+            failed[u.key] = failed.get(u.key, 0) + 1
+    write_json_atomic(state_path, state)
