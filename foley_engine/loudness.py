@@ -20,6 +20,8 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
+from .iir import BiquadCascade
+
 
 DEFAULT_TARGET_LUFS = -23.0  # EBU R 128
 DEFAULT_TRUE_PEAK_DBTP = -1.0
@@ -87,16 +89,12 @@ class LoudnessMeter:
     CHUNK = 1 << 16
 
     def __init__(self, sample_rate: int, channels: int):
-        # Imported here: scipy.signal costs ~60 MB of RSS, paid only when a stem is measured.
-        from scipy.signal import sosfilt
-
-        self._sosfilt = sosfilt
         self.sr = sample_rate
         self.channels = channels
         self.step = sample_rate // 10  # 100 ms (exact at 48 kHz and 44.1 kHz)
-        # Both biquads as one second-order-sections filter over channel-major rows (fast, stateful).
-        self._sos = np.array([np.concatenate([b, a]) for b, a in k_weighting(sample_rate)])
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        # Both biquads over channel-major rows, stateful (numpy only: importing scipy.signal
+        # would cost every `foley generate` about a CPU second).
+        self._k_filter = BiquadCascade(k_weighting(sample_rate), channels)
         self._carry = np.zeros((channels, 0))  # filtered samples short of a whole step (channel-major)
         self._steps: list[np.ndarray] = []  # sum of squares per 100 ms step, per channel
         self._context = 64  # samples either side for the oversampling filter
@@ -115,7 +113,7 @@ class LoudnessMeter:
             return
         self.samples += n
         self._true_peak_add(x)
-        y, self._zi = self._sosfilt(self._sos, x.T.astype(np.float64), axis=1, zi=self._zi)
+        y = self._k_filter(x.T)
         if self._carry.shape[1]:
             y = np.concatenate([self._carry, y], axis=1)
         whole = y.shape[1] // self.step * self.step
