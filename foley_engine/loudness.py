@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
-from .iir import BiquadCascade
+from .iir import cascade
 
 
 DEFAULT_TARGET_LUFS = -23.0  # EBU R 128
@@ -94,7 +94,7 @@ class LoudnessMeter:
         self.step = sample_rate // 10  # 100 ms (exact at 48 kHz and 44.1 kHz)
         # Both biquads over channel-major rows, stateful (numpy only: importing scipy.signal
         # would cost every `foley generate` about a CPU second).
-        self._k_filter = BiquadCascade(k_weighting(sample_rate), channels)
+        self._k_filter = cascade(k_weighting(sample_rate), channels)
         self._carry = np.zeros((channels, 0))  # filtered samples short of a whole step (channel-major)
         self._steps: list[np.ndarray] = []  # sum of squares per 100 ms step, per channel
         self._context = 64  # samples either side for the oversampling filter
@@ -129,7 +129,10 @@ class LoudnessMeter:
         if n < 3 * c:
             self._tp_buf = data
             return
-        level = np.abs(data[c: n - c]).max(axis=1)
+        inner = data[c: n - c]
+        level = np.abs(inner[:, 0])
+        for ch in range(1, self.channels):  # column by column: a max over a 2-wide axis is slow in numpy
+            np.maximum(level, np.abs(inner[:, ch]), out=level)
         self._peak = max(self._peak, float(level.max()))  # the samples themselves bound it from below
         # Between samples a band-limited signal rises at most ~3 dB above them: only stretches
         # whose samples come within 6 dB of the peak so far need oversampling (a few per stem).
