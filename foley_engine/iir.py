@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .blas import matmul_rows
+
 #: samples per block: the matrix product costs BLOCK multiply-adds per sample
 BLOCK = 32
 
@@ -80,7 +82,7 @@ class IIRFilter:
         flat[:, p: p + n] = x
         # Inputs before each block, newest first: (ch, nb, p).
         x_before = np.stack([flat[:, p - 1 - j: p - 1 - j + nb * L: L] for j in range(p)], axis=2)
-        z = (flat[:, p:].reshape(ch * nb, L) @ self._toeplitz).reshape(ch, nb, L) + x_before @ self._gx_t
+        z = matmul_rows(flat[:, p:].reshape(ch * nb, L), self._toeplitz).reshape(ch, nb, L) + x_before @ self._gx_t
         # Outputs carried after each block, then the doubling scan over blocks.
         s = z[:, :, self._last]  # (ch, nb, p), a copy
         s[:, 0] += self._y_hist @ self._m.T
