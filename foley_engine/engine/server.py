@@ -22,7 +22,8 @@ import zmq
 
 from foley_engine import __version__
 from plugin_host.connection import default_connection_file
-from plugin_host.envelope import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ReplayGuard, Session
+from plugin_host.envelope import (MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ReplayGuard, Session,
+                                  check_frame_budget)
 from plugin_host.fields import ProtocolError
 from plugin_host.schema import TERMINAL_EVENTS, check_request
 from plugin_host.timebase import SAMPLE_RATE
@@ -42,6 +43,43 @@ def log(text: str) -> None:
     sys.stderr.write(f"foley engine: {text}\n")
     sys.stderr.flush()
 
+
+class OverBudget(Exception):
+    """A message over the whole-message bound, already drained from the socket."""
+
+    def __init__(self, identity: bytes, error: ProtocolError):
+        super().__init__(str(error))
+        self.identity, self.error = identity, error
+
+
+def recv_bounded(sock: zmq.Socket) -> list[bytes]:
+    """One multipart message, refused as soon as it passes the frame-count or byte bound.
+
+    Frames are taken one at a time without copying; once the message is over
+    the bound the rest is only drained (each frame released at once), so a peer
+    sending 2,000,000 empty frames or 100 frames of 15 MiB costs a drain, never a
+    list of them, and no frame of it is parsed.  Raises ``zmq.Again`` when
+    nothing is waiting.
+    """
+    frames: list[bytes] = []
+    count = total = 0
+    refused: Optional[ProtocolError] = None
+    frame = sock.recv(zmq.NOBLOCK, copy=False)
+    while True:
+        if refused is None:
+            count += 1
+            total += len(frame)
+            try:
+                check_frame_budget(count, total)
+                frames.append(frame.bytes)
+            except ProtocolError as exc:
+                refused = exc
+        if not frame.more:
+            break
+        frame = sock.recv(copy=False)  # the rest of a multipart message has already arrived
+    if refused is not None:
+        raise OverBudget(frames[0] if frames else b"", refused)
+    return frames
 
 class Engine:
     """The ZeroMQ loop and the request handlers; job state is the book's, worker policy the supervisor's."""
@@ -137,9 +175,12 @@ class Engine:
             if self.router in ready:
                 for _ in range(200):  # bounded, so worker reports are never starved
                     try:
-                        frames = self.router.recv_multipart(zmq.NOBLOCK)
+                        frames = recv_bounded(self.router)
                     except zmq.Again:
                         break
+                    except OverBudget as over:
+                        self.reply_error(over.identity, over.error, {})
+                        continue
                     self.on_frames(frames)
             now = time.monotonic()
             if self.probes.pending:
