@@ -100,23 +100,6 @@ def test_a_zip_bomb_index_is_refused_unread(tmp_path):
         ckpt_index.read_index(path)
 
 
-def test_a_zip_bomb_under_a_lying_size_is_still_capped(tmp_path, monkeypatch):
-    """The directory's stated size is the attacker's to write: the read itself is capped too."""
-    monkeypatch.setattr(ckpt_index, "_MAX_PICKLE", 2**20)
-    path = tmp_path / "bomb.pth"
-    torch_zip(path, b"\0" * (8 * 2**20), compress=True)
-    real = zipfile.ZipFile.getinfo
-
-    def lying(self, name):
-        info = real(self, name)
-        info.file_size = 10
-        return info
-
-    monkeypatch.setattr(zipfile.ZipFile, "getinfo", lying)
-    with bounded(5, 32), pytest.raises(ckpt_index.UnreadableIndex, match="inflates past"):
-        ckpt_index.read_index(path)
-
-
 def _hf_folder(tmp_path, index_data):
     folder = tmp_path / "siglip"
     folder.mkdir()
