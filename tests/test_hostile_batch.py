@@ -79,3 +79,45 @@ def test_dry_run_on_a_cycle_is_one_line(tmp_path, capsys):
         code = main(["batch", f"@{listing}", "--out", str(tmp_path / "out"), "--dry-run"])
     err = capsys.readouterr().err
     assert code != 0 and "includes itself" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ item 5: a re-run after the outputs were deleted
+
+
+def test_a_rerun_after_the_outputs_were_deleted_generates_them_again(engines, tmp_path, capsys):
+    import json
+    import shutil
+
+    from test_batch import batch
+    from test_engine_backend import make_clip
+
+    clips = [make_clip(str(tmp_path / f"{n}.mp4"), seconds=1) for n in ("a", "b")]
+    engine = engines(tmp_path / "engine")
+    out = tmp_path / "out"
+    args = [*clips, "--out", str(out), "--connection-file", engine.connection_file, "--no-autostart",
+            "--progress"]
+    assert batch(*args) == 0
+    shutil.rmtree(out)
+    capsys.readouterr()
+    assert batch(*args) == 0
+    assert "generating it again" in capsys.readouterr().err
+    doc = json.loads((out / "foley-batch-summary.json").read_text())
+    assert doc["totals"]["done"] == 2
+    for item in doc["items"]:
+        assert item["output"] and os.path.getsize(item["output"]) > 44, item  # never a file that is not there
+
+
+def test_a_summary_never_lists_a_missing_file(tmp_path):
+    from fractions import Fraction
+
+    from foley_batch.report import summary
+    from foley_batch.units import Unit
+    from plugin_host.items import Item, Result
+
+    item = Item(media="/x/a.mp4", start=Fraction(0), end=Fraction(1))
+    unit = Unit(label="a.mp4", source="/x/a.mp4", item=item, out_dir=str(tmp_path), seconds=Fraction(1))
+    unit.status = "done"
+    unit.result = Result(item=0, path=str(tmp_path / "gone.wav"), media="/x/a.mp4", start=Fraction(0),
+                         end=Fraction(1), start_sample=0, num_samples=48000, sample_rate=48000)
+    doc = summary([unit], [], str(tmp_path), 0.0, 1.0, None)
+    assert doc["items"][0]["output"] is None
