@@ -1,4 +1,5 @@
 """A hostile peer on the wire (issue 20, items 1 and 8): the whole message is bounded before anything else."""
+import os
 import time
 
 import pytest
@@ -116,3 +117,38 @@ def test_a_drop_frame_separator_is_refused_where_there_is_no_drop_frame(rate):
         timecode_to_frames("00:01:00;05", Fraction(rate))
     assert timecode_to_frames("00:01:00:05", Fraction(rate)) == 60 * rate + 5
     assert timecode_to_frames("00:01:00;02", Fraction(30000, 1001)) == 60 * 30  # 29.97 keeps it
+
+
+# ------------------------------------------------------------------ item 6: --output-root where the file is opened
+
+
+def test_process_views_are_not_output_folders(engine, tmp_path):
+    from plugin_host.client import RequestRejected
+
+    for view in ("/proc/self/cwd", f"/proc/{os.getpid()}/cwd", "/dev/fd"):
+        with engine.client() as eng, pytest.raises(RequestRejected) as info:
+            eng.submit([{"media": str(tmp_path / "missing.mp4")}], out_dir=view)
+        assert "process or device view" in str(info.value), (view, str(info.value))
+
+
+def test_a_folder_swapped_for_a_link_while_queued_is_refused(engines, tmp_path):
+    import shutil
+
+    from plugin_host.client import JobFailed
+
+    from test_engine_backend import make_clip
+
+    clip = make_clip(str(tmp_path / "clip.mp4"), seconds=1)
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    eng = engines(tmp_path / "engine", "--output-root", str(root))
+    with eng.client() as client:
+        busy = client.submit([{"media": clip, "options": {"delay": "2"}}], out_dir=str(root))
+        queued = client.submit([{"media": clip, "end": "1/2"}], out_dir=str(root / "sub"))
+        shutil.rmtree(root / "sub")
+        os.symlink(outside, root / "sub")  # the swap, while the job waits behind the busy one
+        busy.wait(timeout=60)
+        with pytest.raises(JobFailed, match="a link was put in its path"):
+            queued.wait(timeout=60)
+    assert os.listdir(outside) == []
