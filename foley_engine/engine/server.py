@@ -31,7 +31,7 @@ from plugin_host.timebase import SAMPLE_RATE
 from .config import EngineConfig, add_serve_arguments, config_from_args, default_journal
 from .connection import ConnectionFile, new_key
 from .jobbook import JobBook
-from .journal import Journal
+from .journal import Journal, unwritable
 from .memory import process_rss
 from .submit import Limits, Probes, check_out_dir
 from .supervisor import Supervisor, key_item
@@ -94,6 +94,7 @@ class Engine:
         self.replay = ReplayGuard()
         self.known_client = False
         self.last_busy = time.monotonic()  #: when a job was last queued or running (for --idle-exit)
+        self.journal_error_logged: Optional[str] = None  #: the journal failure last logged (logged once)
         self.probes = Probes(config.probe_timeout, wake=self.wake)
 
     # ------------------------------------------------------------------ lifecycle
@@ -172,6 +173,8 @@ class Engine:
                         self.on_worker(self.inbox.recv_json(zmq.NOBLOCK))
                     except zmq.Again:
                         break
+                    except sqlite3.Error as exc:  # the journal's disk is full: the report is handled as far as it can be
+                        self.journal_trouble(exc)
             if self.router in ready:
                 for _ in range(200):  # bounded, so worker reports are never starved
                     try:
@@ -193,7 +196,10 @@ class Engine:
                     return
             else:
                 self.supervisor.tick(now)
-                self.dispatch()
+                try:
+                    self.dispatch()
+                except sqlite3.Error as exc:  # no item can be marked started: they wait for room
+                    self.journal_trouble(exc)
                 if self.idle_expired(now):
                     log(f"no job for {self.config.idle_exit / 60:g} min (--idle-exit); stopping")
                     self.begin_stop()
@@ -312,12 +318,24 @@ class Engine:
 
     def emit(self, job_id: str, msg_type: str, content: dict, *, persist: bool = True) -> None:
         if persist:
-            content = dict(content, seq=self.journal.add_event(job_id, msg_type, content))
+            try:
+                content = dict(content, seq=self.journal.add_event(job_id, msg_type, content))
+            except sqlite3.Error as exc:  # a full disk: the watchers still hear it, only a replay would miss it
+                self.journal_trouble(exc)
         for identity, parent in self.watchers.get(job_id, {}).items():
             frames, _ = self.session.serialize(msg_type, content, parent, [identity])
             self.router.send_multipart(frames)
         if msg_type in TERMINAL_EVENTS:
             self.watchers.pop(job_id, None)
+
+    def journal_trouble(self, exc: Exception) -> str:
+        """A journal write failed (a full disk): logged once per reason; the engine keeps serving."""
+        reason = unwritable(self.journal.path, exc)
+        if reason != self.journal_error_logged:
+            log(reason)
+            self.journal_error_logged = reason
+        self.book.journal_error = reason
+        return reason
 
     def watch(self, job_id: str, identity: bytes, header: dict) -> None:
         self.watchers.setdefault(job_id, {})[identity] = header
@@ -359,6 +377,8 @@ class Engine:
             getattr(self, f"on_{msg.msg_type}")(msg, content)
         except ProtocolError as exc:
             self.reply_error(identity, exc, msg.header)
+        except sqlite3.Error as exc:
+            self.reply_error(identity, ProtocolError("journal", "", self.journal_trouble(exc)), msg.header)
         except Exception as exc:  # a bug must cost one request, never the engine
             traceback.print_exc()
             self.reply_error(identity, ProtocolError("internal", "", f"engine error: {type(exc).__name__}: {exc}"),
@@ -405,6 +425,7 @@ class Engine:
                       "running": {"job_id": running[0][0], "item": running[0][1]} if running else None,
                       "running_items": [{"job_id": j, "item": i} for j, i in running]},
             "jobs": self.journal.counts(),
+            "journal_error": self.book.journal_error,
             "clients": len(self.clients),
         })
 
@@ -472,6 +493,9 @@ class Engine:
                 self.accept_job(msg, context, specs)
             except ProtocolError as exc:
                 self.reply_error(msg.identities[0], exc, msg.header)
+            except sqlite3.Error as exc:  # the job could not be recorded: refused, with the reason
+                self.reply_error(msg.identities[0], ProtocolError("journal", "", self.journal_trouble(exc)),
+                                 msg.header)
             except Exception as exc:  # a bug must cost one request, never the engine
                 traceback.print_exception(exc)
                 self.reply_error(msg.identities[0], ProtocolError(
