@@ -144,3 +144,10 @@ def test_verify_names_a_bad_header_in_the_report(tmp_path):
     (siglip / "model.safetensors").write_bytes(safetensors_bytes(BAD_HEADERS["overlapping ranges"][0], b"\0" * 12))
     check = verify.check_hf_folder(siglip, "SigLIP2 (visual)", False)
     assert any("overlap" in p for p in check.problems), check.problems
+
+
+def test_a_crafted_length_in_the_pickle_allocates_nothing(tmp_path):
+    """Five bytes claiming a 4 GiB bytes object: the C unpickler would allocate it before reading."""
+    path = torch_zip(tmp_path / "w.pth", b"\x80\x02B\xff\xff\xff\x7f")
+    with bounded(5, 64), pytest.raises(ckpt_index.UnreadableIndex, match="data.pkl"):
+        ckpt_index.read_index(path)

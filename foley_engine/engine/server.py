@@ -45,41 +45,48 @@ def log(text: str) -> None:
 
 
 class OverBudget(Exception):
-    """A message over the whole-message bound, already drained from the socket."""
+    """A message over the whole-message bound; ``more``: frames of it are still to be drained."""
 
-    def __init__(self, identity: bytes, error: ProtocolError):
+    def __init__(self, identity: bytes, error: ProtocolError, more: bool):
         super().__init__(str(error))
-        self.identity, self.error = identity, error
+        self.identity, self.error, self.more = identity, error, more
+
+
+#: frames of a refused message drained per loop turn, so draining 2,000,000 of them never freezes the loop
+DRAIN_PER_TURN = 20_000
+
+
+def drain(sock: zmq.Socket, budget: int = DRAIN_PER_TURN) -> bool:
+    """Throw away up to ``budget`` frames of the message being received; True once its last frame is read."""
+    for _ in range(budget):
+        if not sock.recv(copy=False).more:  # the rest of a multipart message has already arrived
+            return True
+    return False
 
 
 def recv_bounded(sock: zmq.Socket) -> list[bytes]:
     """One multipart message, refused as soon as it passes the frame-count or byte bound.
 
-    Frames are taken one at a time without copying; once the message is over
-    the bound the rest is only drained (each frame released at once), so a peer
-    sending 2,000,000 empty frames or 100 frames of 15 MiB costs a drain, never a
-    list of them, and no frame of it is parsed.  Raises ``zmq.Again`` when
+    Frames are taken one at a time without copying and checked before they are
+    kept; a message over the bound raises :class:`OverBudget` at once, and the
+    rest of it is left to :func:`drain` (a slice per loop turn), so a peer
+    sending 2,000,000 empty frames or 100 frames of 15 MiB costs a drain, never
+    a list of them, and no frame of it is parsed.  Raises ``zmq.Again`` when
     nothing is waiting.
     """
     frames: list[bytes] = []
-    count = total = 0
-    refused: Optional[ProtocolError] = None
+    total = 0
     frame = sock.recv(zmq.NOBLOCK, copy=False)
     while True:
-        if refused is None:
-            count += 1
-            total += len(frame)
-            try:
-                check_frame_budget(count, total)
-                frames.append(frame.bytes)
-            except ProtocolError as exc:
-                refused = exc
+        total += len(frame)
+        try:
+            check_frame_budget(len(frames) + 1, total)
+        except ProtocolError as exc:
+            raise OverBudget(frames[0] if frames else b"", exc, frame.more) from None
+        frames.append(frame.bytes)
         if not frame.more:
-            break
-        frame = sock.recv(copy=False)  # the rest of a multipart message has already arrived
-    if refused is not None:
-        raise OverBudget(frames[0] if frames else b"", refused)
-    return frames
+            return frames
+        frame = sock.recv(copy=False)
 
 class Engine:
     """The ZeroMQ loop and the request handlers; job state is the book's, worker policy the supervisor's."""
@@ -94,6 +101,8 @@ class Engine:
         self.replay = ReplayGuard()
         self.known_client = False
         self.last_busy = time.monotonic()  #: when a job was last queued or running (for --idle-exit)
+        #: a message over the whole-message bound whose remaining frames are being drained
+        self.refusing: Optional[OverBudget] = None
         self.journal_error_logged: Optional[str] = None  #: the journal failure last logged (logged once)
         self.probes = Probes(config.probe_timeout, wake=self.wake)
 
@@ -162,7 +171,7 @@ class Engine:
         last_sweep = time.monotonic()
         while True:
             try:
-                ready = dict(poller.poll(50))
+                ready = dict(poller.poll(0 if self.refusing is not None else 50))
             except zmq.ZMQError as exc:
                 if exc.errno == zmq.EINTR:  # a signal; the handler set the flag
                     continue
@@ -175,14 +184,21 @@ class Engine:
                         break
                     except sqlite3.Error as exc:  # the journal's disk is full: the report is handled as far as it can be
                         self.journal_trouble(exc)
-            if self.router in ready:
+            if self.router in ready or self.refusing is not None:
                 for _ in range(200):  # bounded, so worker reports are never starved
+                    if self.refusing is not None:  # the rest of a message over the bound, a slice a turn
+                        if not drain(self.router):
+                            break
+                        self.reply_error(self.refusing.identity, self.refusing.error, {})
+                        self.refusing = None
                     try:
                         frames = recv_bounded(self.router)
                     except zmq.Again:
                         break
                     except OverBudget as over:
-                        self.reply_error(over.identity, over.error, {})
+                        self.refusing = over if over.more else None
+                        if not over.more:
+                            self.reply_error(over.identity, over.error, {})
                         continue
                     self.on_frames(frames)
             now = time.monotonic()

@@ -18,6 +18,7 @@ import collections
 import io
 import json
 import pickle
+import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -148,6 +149,10 @@ def _unpickle(data: bytes, records: dict) -> tuple[object, dict, int]:
     stream = io.BytesIO(data)
     reader = _IndexUnpickler(stream, records)
     try:
+        # Walked once by pickletools first: it reads what is there, where the C unpickler would
+        # allocate whatever length a crafted BINBYTES/BINUNICODE claims (4 GiB from 5 bytes).
+        for _ in pickletools.genops(data):
+            pass
         root = reader.load()
     except UnreadableIndex:
         raise
