@@ -151,3 +151,19 @@ def test_a_crafted_length_in_the_pickle_allocates_nothing(tmp_path):
     path = torch_zip(tmp_path / "w.pth", b"\x80\x02B\xff\xff\xff\x7f")
     with bounded(5, 64), pytest.raises(ckpt_index.UnreadableIndex, match="data.pkl"):
         ckpt_index.read_index(path)
+
+
+def test_the_loader_refuses_crafted_torch_files_like_verify(tmp_path):
+    pytest.importorskip("torch")
+    from foley_engine.backends.hunyuan.checkpoints.state import read_state
+
+    looping = torch_zip(tmp_path / "loop.pth", self_referencing_pickle())
+    with bounded(10, 64), pytest.raises(CheckpointError, match="contains itself"):
+        read_state(looping, "DiT")
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("archive/data.pkl", "w", force_zip64=True) as member:
+            for _ in range(80):
+                member.write(b"\0" * 2**20)
+    with bounded(10, 64), pytest.raises(CheckpointError, match="data.pkl"):
+        read_state(bomb, "DiT")

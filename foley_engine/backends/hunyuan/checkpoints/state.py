@@ -42,10 +42,14 @@ def load_file(path: os.PathLike) -> dict:
 
 
 def check_header(path: Path) -> None:
-    """Refuse a safetensors file whose header ``foley models verify`` would refuse (the same code judges both)."""
+    """Refuse a file whose index ``foley models verify`` would refuse (the same code judges both): a bad
+    safetensors header, a torch zip whose data.pkl is a bomb or holds objects.  A legacy (non-zip) torch
+    file has no index to read first; torch's ``weights_only`` reader judges it alone."""
     from .index import UnreadableIndex, read_index
 
-    if path.suffix == ".safetensors":
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if path.suffix == ".safetensors" or magic == b"PK\x03\x04":
         try:
             read_index(path)
         except UnreadableIndex as why:
