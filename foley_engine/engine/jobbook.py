@@ -49,7 +49,8 @@ class JobBook:
         return uuid.uuid4().hex
 
     def add(self, job_id: str, submit_id: str, out_dir: str, specs: list[dict]) -> None:
-        self.journal.add_job(job_id, submit_id, out_dir, specs)
+        self.journal.add_job(job_id, submit_id, out_dir, specs)  # a full disk refuses the job (sqlite3.Error)
+        self.journal_error = None
         self.queue.append(job_id)
 
     def is_active(self, job_id: str) -> bool:
@@ -105,10 +106,11 @@ class JobBook:
 
     def item_done(self, job_id: str, idx: int, result: dict) -> None:
         self.running.discard((job_id, idx))
-        if not self._record(self.journal.item_done, job_id, idx, result):
-            self._unrecorded[(job_id, idx)] = result
+        recorded = self._record(self.journal.item_done, job_id, idx, result)
         if job_id not in self.queue:
             return  # its job already failed or was cancelled while this item ran: kept, not announced
+        if not recorded:
+            self._unrecorded[(job_id, idx)] = result
         self.emit(job_id, "item", {"job_id": job_id, "item": idx, "result": result})
         if not [i for i, _ in self.journal.pending_items(job_id) if (job_id, i) not in self._unrecorded]:
             self._finish_job(job_id)
