@@ -75,8 +75,9 @@ def test_a_stopped_worker_is_not_responding_rather_than_busy(engine):
     pid = wait_for(lambda: (engine.status()["worker"] or {}).get("pid"), what="a worker")
     os.kill(pid, signal.SIGSTOP)
     try:
-        status = engine.status()
-        assert status["worker"]["state"] == "not responding"
+        # kill() returns before the process is stopped: wait for it
+        status = wait_for(lambda: (lambda st: st if st["worker"]["state"] == "not responding" else None)(
+            engine.status()), 10, "the stopped worker reported")
         assert status["slots"][0]["state"] == "not responding"
     finally:
         os.kill(pid, signal.SIGCONT)

@@ -176,15 +176,18 @@ def timecode_to_frames(timecode: str, rate: Fraction, drop_frame: Optional[bool]
     """Frames from ``HH:MM:SS:FF`` at the media's own ``rate``.
 
     ``;`` before the frames marks drop-frame and is refused at rates without
-    it; ``drop_frame`` overrides the separator.  Drop-frame applies only at
-    29.97 and 59.94, whatever a stale setting says.
+    it, unless ``drop_frame`` (a host's own setting, which overrides the
+    separator) is given.  Drop-frame applies only at 29.97 and 59.94, whatever
+    a stale setting says.
     """
     m = _TIMECODE.match(timecode.strip())
     if not m:
         raise TimeError(f"not a timecode: {timecode!r} (use HH:MM:SS:FF)")
     hours, minutes, secs, sep, frames = int(m[1]), int(m[2]), int(m[3]), m[4], int(m[5])
     base, drop = timecode_base(rate), drop_frame_count(rate)
-    if sep == ";" and not drop:  # read as non-drop it would silently mean another frame than the user's
+    # Typed text: ';' at a rate without drop-frame would silently mean another frame than the user's.
+    # A host that states its setting (drop_frame given) formats with ';' from a stale setting: accepted.
+    if sep == ";" and not drop and drop_frame is None:
         raise TimeError(f"bad timecode {timecode!r}: ';' marks drop-frame timecode, which exists only at "
                         f"29.97 and 59.94 fps, not at {format_rate(rate)} (use ':')")
     if drop_frame is None:
