@@ -197,29 +197,45 @@ class Normalisation:
         return min(self.target_lufs - integrated, self.ceiling_dbtp - true_peak)
 
 
-def edge_fade(audio: np.ndarray, sr: int, at_start: bool) -> None:
-    """Fade in (or out) over 5 ms, in place, if the file starts (ends) mid-sound."""
+def sounds_at_edge(audio: np.ndarray, sr: int, at_start: bool) -> bool:
+    """Does ``audio`` start (end) mid-sound: its first (last) 5 ms reach above -60 dBFS?"""
     n = min(audio.shape[0], max(1, round(EDGE_FADE_SECONDS * sr)))
     edge = audio[:n] if at_start else audio[-n:]
-    if edge.size == 0 or np.abs(edge).max() <= 10 ** (EDGE_SOUND_DB / 20):
+    return edge.size > 0 and float(np.abs(edge).max()) > 10 ** (EDGE_SOUND_DB / 20)
+
+
+def edge_fade(audio: np.ndarray, sr: int, at_start: bool, sounding: Optional[bool] = None) -> None:
+    """Fade in (or out) over 5 ms, in place, if the file starts (ends) mid-sound (``sounding``
+    decides instead when given: the stems of a set fade where their mix does)."""
+    n = min(audio.shape[0], max(1, round(EDGE_FADE_SECONDS * sr)))
+    if not (sounds_at_edge(audio, sr, at_start) if sounding is None else sounding) or n == 0:
         return
+    edge = audio[:n] if at_start else audio[-n:]
     ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
     edge *= (ramp if at_start else ramp[::-1])[:, None]
+
+
+def finish_into(source: str, dst, gain_db: float, fades: tuple = (None, None), block: int = 1 << 18) -> None:
+    """Write float WAV ``source`` times ``gain_db``, with edge fades, into the open writer ``dst``
+    (the caller commits it); ``fades`` forces the (start, end) fade decisions."""
+    gain = 10 ** (gain_db / 20)
+    with sf.SoundFile(source) as src:
+        total = src.frames
+        done = 0
+        while done < total:
+            chunk = src.read(min(block, total - done), dtype="float32", always_2d=True) * np.float32(gain)
+            if done == 0:
+                edge_fade(chunk, src.samplerate, True, fades[0])
+            done += chunk.shape[0]
+            if done == total:
+                edge_fade(chunk, src.samplerate, False, fades[1])
+            dst.write(chunk)
 
 
 def finish_file(source: str, out_path: str, subtype: str, gain_db: float, block: int = 1 << 18) -> None:
     """Copy float WAV ``source`` to ``out_path`` (atomically) times ``gain_db``, with edge fades."""
     from .media.wav import AtomicWavWriter
 
-    gain = 10 ** (gain_db / 20)
-    with sf.SoundFile(source) as src, AtomicWavWriter(out_path, src.samplerate, src.channels, subtype) as dst:
-        total = src.frames
-        done = 0
-        while done < total:
-            chunk = src.read(min(block, total - done), dtype="float32", always_2d=True) * np.float32(gain)
-            if done == 0:
-                edge_fade(chunk, src.samplerate, True)
-            done += chunk.shape[0]
-            if done == total:
-                edge_fade(chunk, src.samplerate, False)
-            dst.write(chunk)
+    info = sf.info(source)
+    with AtomicWavWriter(out_path, info.samplerate, info.channels, subtype) as dst:
+        finish_into(source, dst, gain_db, block=block)

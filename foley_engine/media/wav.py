@@ -305,6 +305,13 @@ class AtomicWavWriter:
         self._file = None
         return self._tmp
 
+    def rename_into_place(self) -> str:
+        """Rename the finished temp file (:meth:`close_partial`) over the destination."""
+        assert self._file is None and self._tmp is not None
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+        return self.path
+
     def remove_partial(self) -> None:
         self._discard()
 
@@ -315,3 +322,22 @@ class AtomicWavWriter:
             self.commit()
         else:
             self.close_partial()
+
+
+def commit_together(writers: list) -> list[str]:
+    """Rename the open ``writers`` into place as one set: every file is finished (headers written,
+    the step that can fail on a full disk) before the first rename, so a failure leaves none of
+    them, and a set is never a mix of old and new files short of a crash between renames."""
+    try:
+        for w in writers:
+            w.close_partial()
+            os.chmod(w.partial_path, 0o644)
+            refuse_special_file(w.path)
+    except BaseException:
+        for w in writers:
+            w.remove_partial()
+        raise
+    done = []
+    for w in writers:
+        done.append(w.rename_into_place())
+    return done
