@@ -31,9 +31,9 @@ from plugin_host.items import Output
 from .backends.base import STEMS_BY_PASSES, STEMS_NATIVE, Backend
 from .errors import BackendError
 from .job import ResolvedItem, stem_seed, take_seed
-from .loudness import LoudnessMeter, Normalisation, finish_into, sounds_at_edge
+from .loudness import LoudnessMeter, Normalisation, edge_fade, sounds_at_edge
 from .longform.scheduler import LongformScheduler, Progress, Span
-from .media.wav import AtomicWavWriter, check_output_path, commit_together
+from .media.wav import AtomicWavWriter, check_output_path, commit_together, pcm_codes
 
 
 def check_stems(backend: Backend, stems: tuple) -> Optional[str]:
@@ -71,14 +71,14 @@ def generate_set(item: ResolvedItem, backend: Backend, out_path: str, *, subtype
     sr, channels, n = scheduler.sample_rate, backend.channels, item.num_samples
     norm = Normalisation.for_job(request.loudness, request.true_peak, getattr(backend, "loudness_target", None))
     windows, notes = 0, []
-    firsts: list[AtomicWavWriter] = []   # the passes (float when finishing follows)
-    finals: list[AtomicWavWriter] = []   # what is renamed into place
+    passes: list[AtomicWavWriter] = []   # float temp files, one per output
+    finals: list[AtomicWavWriter] = []   # what is renamed into place, together
     meters: list[Optional[LoudnessMeter]] = []
     try:
         for index, out in enumerate(outputs):
-            writer = AtomicWavWriter(out.path, sr, channels, "FLOAT" if norm else subtype).open()
-            firsts.append(writer)
-            meter = LoudnessMeter(sr, channels) if norm else None
+            writer = AtomicWavWriter(out.path, sr, channels, "FLOAT").open()
+            passes.append(writer)
+            meter = LoudnessMeter(sr, channels) if norm and request.loudness_per_stem else None
             meters.append(meter)
             sub = pass_item(item, out, backend, mode)
             for span in scheduler.spans(sub, progress=_scaled(progress, index, len(outputs), n), cancel=cancel,
@@ -90,50 +90,80 @@ def generate_set(item: ResolvedItem, backend: Backend, out_path: str, *, subtype
                 if on_span is not None and index == 0:
                     on_span(span)  # early placement: the first output's spans only
             assert writer.frames_written == n
+            writer.close_partial()
             notes.extend(x for x in scheduler.notes if x not in notes)
-        if not norm:
-            commit_together(firsts)
-            return outputs, windows, tuple(notes)
-        for w in firsts:
-            w.close_partial()
         for take in sorted({o.take for o in outputs}):
             group = [i for i, o in enumerate(outputs) if o.take == take]
-            if request.loudness_per_stem or len(group) == 1:
-                levels = [(norm.gain_db(meters[i].integrated(), meters[i].true_peak()), (None, None)) for i in group]
-            else:
-                gain, fades = _set_level([firsts[i].partial_path for i in group], sr, channels, norm)
-                levels = [(gain, fades)] * len(group)
-            for i, (gain, fades) in zip(group, levels):
-                final = AtomicWavWriter(outputs[i].path, sr, channels, subtype).open()
-                finals.append(final)
-                finish_into(firsts[i].partial_path, final, gain, fades)
+            gain, fades = _set_level([passes[i].partial_path for i in group], sr, channels, norm)
+            gains = [norm.gain_db(meters[i].integrated(), meters[i].true_peak()) if meters[i] else gain
+                     for i in group]
+            writers = [AtomicWavWriter(outputs[i].path, sr, channels, subtype).open() for i in group]
+            finals.extend(writers)
+            _finish_take([passes[i].partial_path for i in group], writers, gains,
+                         fades if norm else (False, False))
         commit_together(finals)
         return outputs, windows, tuple(notes)
     finally:
-        for w in firsts + finals:
+        for w in passes + finals:
             w.remove_partial()
 
 
-def _set_level(paths: list[str], sr: int, channels: int, norm: Normalisation, block: int = 1 << 18):
-    """One gain for a take's stems, measured on their sum, and the mix's edge-fade decisions."""
-    meter = LoudnessMeter(sr, channels)
+def _set_level(paths: list[str], sr: int, channels: int, norm: Optional[Normalisation]):
+    """One gain for a take's stems, measured on their sum (0 dB without a target), and the mix's
+    edge-fade decisions (start, end)."""
+    meter = LoudnessMeter(sr, channels) if norm else None
+    fade_in = fade_out = False
+    for done, total, mix in _chunks(paths):
+        if done == 0:
+            fade_in = sounds_at_edge(mix, sr, True)
+        if done + mix.shape[0] == total:
+            fade_out = sounds_at_edge(mix, sr, False)
+        if meter is not None:
+            meter.add(mix)
+    if meter is None:
+        return 0.0, (fade_in, fade_out)
+    return norm.gain_db(meter.integrated(), meter.true_peak()), (fade_in, fade_out)
+
+
+def _chunks(paths: list[str], block: int = 1 << 18, parts: bool = False):
+    """(offset, total, sum) of the float files ``paths`` read in step (with ``parts``: the list)."""
     files = [sf.SoundFile(p) for p in paths]
     try:
-        total = files[0].frames
-        fade_in = fade_out = False
-        done = 0
+        total, done = files[0].frames, 0
         while done < total:
-            mix = sum(f.read(min(block, total - done), dtype="float32", always_2d=True) for f in files)
-            if done == 0:
-                fade_in = sounds_at_edge(mix, sr, True)
-            done += mix.shape[0]
-            if done == total:
-                fade_out = sounds_at_edge(mix, sr, False)
-            meter.add(np.asarray(mix, dtype=np.float32))
+            chunk = [f.read(min(block, total - done), dtype="float32", always_2d=True) for f in files]
+            yield done, total, (chunk if parts else np.sum(chunk, axis=0, dtype=np.float32))
+            done += chunk[0].shape[0]
     finally:
         for f in files:
             f.close()
-    return norm.gain_db(meter.integrated(), meter.true_peak()), (fade_in, fade_out)
+
+
+def _finish_take(paths: list[str], writers: list[AtomicWavWriter], gains: list[float], fades: tuple) -> None:
+    """Write one take's stems: gain, the mix's edge fades, and at 16/24 bits the sum of the stems'
+    codes made equal to the code of their summed mix (each sample's rounding remainder goes to
+    its loudest stem: at most a few LSB on a sound far above them; a silent stem stays silent)."""
+    sr = writers[0].sample_rate
+    scale = [np.float32(10 ** (g / 20)) for g in gains]
+    integer = writers[0].subtype != "FLOAT"
+    for done, total, chunk in _chunks(paths, parts=True):
+        stems = [c * k for c, k in zip(chunk, scale)]
+        for stem in stems:
+            if done == 0:
+                edge_fade(stem, sr, True, fades[0])
+            if done + stem.shape[0] == total:
+                edge_fade(stem, sr, False, fades[1])
+        if not integer or len(stems) == 1:
+            for w, stem in zip(writers, stems):
+                w.write(stem) if not integer else w.write_pcm(pcm_codes(stem, w.subtype))
+            continue
+        codes = np.stack([pcm_codes(stem, writers[0].subtype) for stem in stems])
+        want = pcm_codes(np.sum(stems, axis=0, dtype=np.float32), writers[0].subtype)
+        loudest = np.abs(np.stack(stems)).argmax(axis=0)
+        np.put_along_axis(codes, loudest[None], np.take_along_axis(codes, loudest[None], 0)
+                          + (want - codes.sum(axis=0))[None], 0)
+        for w, c in zip(writers, codes):
+            w.write_pcm(c)
 
 
 def _scaled(progress, index: int, passes: int, n: int):

@@ -215,27 +215,19 @@ def edge_fade(audio: np.ndarray, sr: int, at_start: bool, sounding: Optional[boo
     edge *= (ramp if at_start else ramp[::-1])[:, None]
 
 
-def finish_into(source: str, dst, gain_db: float, fades: tuple = (None, None), block: int = 1 << 18) -> None:
-    """Write float WAV ``source`` times ``gain_db``, with edge fades, into the open writer ``dst``
-    (the caller commits it); ``fades`` forces the (start, end) fade decisions."""
+def finish_file(source: str, out_path: str, subtype: str, gain_db: float, block: int = 1 << 18) -> None:
+    """Copy float WAV ``source`` to ``out_path`` (atomically) times ``gain_db``, with edge fades."""
+    from .media.wav import AtomicWavWriter
+
     gain = 10 ** (gain_db / 20)
-    with sf.SoundFile(source) as src:
+    with sf.SoundFile(source) as src, AtomicWavWriter(out_path, src.samplerate, src.channels, subtype) as dst:
         total = src.frames
         done = 0
         while done < total:
             chunk = src.read(min(block, total - done), dtype="float32", always_2d=True) * np.float32(gain)
             if done == 0:
-                edge_fade(chunk, src.samplerate, True, fades[0])
+                edge_fade(chunk, src.samplerate, True)
             done += chunk.shape[0]
             if done == total:
-                edge_fade(chunk, src.samplerate, False, fades[1])
+                edge_fade(chunk, src.samplerate, False)
             dst.write(chunk)
-
-
-def finish_file(source: str, out_path: str, subtype: str, gain_db: float, block: int = 1 << 18) -> None:
-    """Copy float WAV ``source`` to ``out_path`` (atomically) times ``gain_db``, with edge fades."""
-    from .media.wav import AtomicWavWriter
-
-    info = sf.info(source)
-    with AtomicWavWriter(out_path, info.samplerate, info.channels, subtype) as dst:
-        finish_into(source, dst, gain_db, block=block)
