@@ -271,3 +271,36 @@ def test_killed_worker_mid_set_leaves_no_partial_set(engines, clip, tmp_path):
     ref = generate_to_file(it, PassesBackend(), str(tmp_path / "ref.wav"))
     for theirs, ours in zip(res.outputs, ref.outputs):
         assert open(theirs.path, "rb").read() == open(ours.path, "rb").read()
+
+
+def test_batch_stems_one_folder_per_stem_and_a_summary_naming_every_file(engines, clip, tmp_path, capsys):
+    import json
+
+    import opentimelineio as otio
+
+    from test_batch import batch, timeline
+
+    engine = engines(tmp_path / "engine", backend="procedural")
+    cut = timeline(str(tmp_path / "cut.otio"), clip, frames=90)
+    out = tmp_path / "out"
+    args = [clip, cut, "--out", str(out), "--connection-file", engine.connection_file, "--no-autostart",
+            "--prompt", PROMPT, "--stems", "feet,bg", "--takes", "2"]
+    assert batch(*args) == 0, capsys.readouterr().err
+    doc = json.loads((out / "foley-batch-summary.json").read_text())
+    assert doc["totals"]["done"] == 3
+    for it in doc["items"]:
+        assert len(it["outputs"]) == 4
+        for path in it["outputs"]:
+            stem = "FEET" if path.endswith("_FOLEY_FEET.wav") else "BG"
+            assert os.path.basename(os.path.dirname(path)) == f"FOLEY_{stem}" and os.path.getsize(path) > 44
+    md = (out / "foley-batch-summary.md").read_text()
+    assert all(os.path.basename(p) in md for it in doc["items"] for p in it["outputs"])
+    assert sorted(n for n in os.listdir(out) if n.startswith("FOLEY_")) == ["FOLEY_BG", "FOLEY_FEET"]
+    filled = otio.adapters.read_from_file(doc["timelines"][0]["output"])
+    audio = [(t.name, t.enabled) for t in filled.tracks if t.kind == "Audio"]
+    assert audio == [("Foley Feet", True), ("Foley BG", True), ("Foley Feet take 2", False),
+                     ("Foley BG take 2", False)]
+    assert all(os.path.isfile(otio.url_utils.filepath_from_url(c.media_reference.target_url))
+               for t in filled.tracks if t.kind == "Audio" for c in t.find_clips())
+    assert batch(*args) == 0  # resumed: every file of every set is still there, nothing generated again
+    assert json.loads((out / "foley-batch-summary.json").read_text())["totals"]["skipped"] == 3
