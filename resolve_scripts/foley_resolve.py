@@ -23,6 +23,7 @@ from .api import (
 from .clips import ClipError, engine_item, exported_clips, plan_item
 from .engine import EngineSpec, connect, generate
 from .place import place, track_label
+from .place_sets import place_sets
 from .ui import Field, make_ui
 
 COMMANDS = {"current": "Generate for Current Clip", "flagged": "Auto-fill Flagged Clips", "range": "Fill In/Out Range"}
@@ -181,7 +182,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         report.failed += outcome.failed
         report.warnings += outcome.warnings
         report.cancelled = outcome.cancelled
-        placement = place(ctx, outcome.done, options.out_root, outcome.sets)
+        placement = place_sets(ctx, outcome.sets, options.out_root, place(ctx, outcome.done, options.out_root))
         report.placed = [f"{name} -> {track_label(ctx, index)} at {ctx.timecode(at)}"
                          for name, index, at in placement.placed]
         report.replaced = placement.replaced

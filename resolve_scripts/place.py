@@ -154,26 +154,18 @@ class FoleyTracks:
         self.new[index].append((start, end))
 
 
-def place(ctx: Context, results: list, out_root: str, sets: list = ()) -> Placement:
-    """Put each (target, WAV path) on a Foley track at its record frame, replacing our earlier clips there;
-    each (target, outputs) of ``sets`` (stems x takes) goes through :func:`.place_sets.place_set`."""
-    from .place_sets import place_set
-
-    report = Placement()
-    if not results and not sets:
+def place(ctx: Context, results: list, out_root: str, report: Optional[Placement] = None) -> Placement:
+    """Put each (target, WAV path) on a Foley track at its record frame, replacing our earlier clips there
+    (items with stems or takes: :func:`.place_sets.place_sets`)."""
+    report = report or Placement()
+    if not results:
         return report
     folder = foley_bin(ctx)
     tracks = FoleyTracks(ctx, out_root)
-    families: dict = {}
     for target, path in results:
         try:
             place_one(ctx, report, tracks, folder, target, path)
         except RuntimeError as exc:  # Resolve refused an import or a new track: the other clips still go
-            report.warnings.append(f"{target.label}: {exc}")
-    for target, outputs in sets:
-        try:
-            place_set(ctx, report, families, folder, target, outputs, out_root)
-        except RuntimeError as exc:
             report.warnings.append(f"{target.label}: {exc}")
     return report
 

@@ -17,7 +17,20 @@ from plugin_host.items import stem_track_name
 
 from .api import Context, call, clip_property
 from .clips import Target
-from .place import FoleyTracks, Placement, clip_info, import_wav, place_one, to_whole_frames
+from .place import FoleyTracks, Placement, clip_info, foley_bin, import_wav, place_one, to_whole_frames
+
+
+def place_sets(ctx: Context, sets: list, out_root: str, report: Placement) -> Placement:
+    """Each (target, outputs) of ``sets`` placed by :func:`place_set`, into ``report``."""
+    if not sets:
+        return report
+    folder, families = foley_bin(ctx), {}
+    for target, outputs in sets:
+        try:
+            place_set(ctx, report, families, folder, target, outputs, out_root)
+        except RuntimeError as exc:  # Resolve refused an import or a new track: the other clips still go
+            report.warnings.append(f"{target.label}: {exc}")
+    return report
 
 
 def place_set(ctx: Context, report: Placement, families: dict, folder, target: Target, outputs, out_root: str) -> None:
