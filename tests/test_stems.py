@@ -304,3 +304,18 @@ def test_batch_stems_one_folder_per_stem_and_a_summary_naming_every_file(engines
                for t in filled.tracks if t.kind == "Audio" for c in t.find_clips())
     assert batch(*args) == 0  # resumed: every file of every set is still there, nothing generated again
     assert json.loads((out / "foley-batch-summary.json").read_text())["totals"]["skipped"] == 3
+
+
+def test_generate_engine_writes_the_in_process_set(engines, clip, tmp_path, capsys):
+    from foley_engine.backends.hunyuan.backend import HunyuanBackend
+
+    assert HunyuanBackend.stems == "passes"  # one generation per stem with a class prompt
+    engine = engines(tmp_path / "engine", backend="procedural")
+    common = [clip, "--in", "0", "--out", "2", "--prompt", PROMPT, "--stems", "props,bg", "--takes", "2"]
+    assert main(["generate", *common, "-o", str(tmp_path / "local.wav")]) == 0
+    assert main(["generate", *common, "-o", str(tmp_path / "eng.wav"), "--engine", "--connection-file",
+                 engine.connection_file]) == 0
+    capsys.readouterr()
+    for name in ("FOLEY_PROPS", "FOLEY_BG", "take2_FOLEY_PROPS", "take2_FOLEY_BG"):
+        assert (tmp_path / f"eng_{name}.wav").read_bytes() == (tmp_path / f"local_{name}.wav").read_bytes()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".") or n.startswith("job")]
