@@ -94,13 +94,14 @@ def generate_set(item: ResolvedItem, backend: Backend, out_path: str, *, subtype
             notes.extend(x for x in scheduler.notes if x not in notes)
         for take in sorted({o.take for o in outputs}):
             group = [i for i, o in enumerate(outputs) if o.take == take]
-            gain, fades = _set_level([passes[i].partial_path for i in group], sr, channels, norm)
+            # Without a target the files are the passes as they are (no gain, no fades, like a single mix).
+            gain, fades = _set_level([passes[i].partial_path for i in group], sr, channels, norm) if norm \
+                else (0.0, (False, False))
             gains = [norm.gain_db(meters[i].integrated(), meters[i].true_peak()) if meters[i] else gain
                      for i in group]
             writers = [AtomicWavWriter(outputs[i].path, sr, channels, subtype).open() for i in group]
             finals.extend(writers)
-            _finish_take([passes[i].partial_path for i in group], writers, gains,
-                         fades if norm else (False, False))
+            _finish_take([passes[i].partial_path for i in group], writers, gains, fades)
         commit_together(finals)
         return outputs, windows, tuple(notes)
     finally:
@@ -108,20 +109,16 @@ def generate_set(item: ResolvedItem, backend: Backend, out_path: str, *, subtype
             w.remove_partial()
 
 
-def _set_level(paths: list[str], sr: int, channels: int, norm: Optional[Normalisation]):
-    """One gain for a take's stems, measured on their sum (0 dB without a target), and the mix's
-    edge-fade decisions (start, end)."""
-    meter = LoudnessMeter(sr, channels) if norm else None
+def _set_level(paths: list[str], sr: int, channels: int, norm: Normalisation):
+    """One gain for a take's stems, measured on their sum, and the mix's edge-fade decisions (start, end)."""
+    meter = LoudnessMeter(sr, channels)
     fade_in = fade_out = False
     for done, total, mix in _chunks(paths):
         if done == 0:
             fade_in = sounds_at_edge(mix, sr, True)
         if done + mix.shape[0] == total:
             fade_out = sounds_at_edge(mix, sr, False)
-        if meter is not None:
-            meter.add(mix)
-    if meter is None:
-        return 0.0, (fade_in, fade_out)
+        meter.add(mix)
     return norm.gain_db(meter.integrated(), meter.true_peak()), (fade_in, fade_out)
 
 
