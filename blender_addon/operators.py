@@ -45,7 +45,8 @@ class _Submit:
         for strip in strips:
             prompt, negative, seed = self.prompt_for(strip, scene.foley)
             try:
-                item, target = plan_item(scene, strip, prompt, negative, seed, frame_counts)
+                item, target = plan_item(scene, strip, prompt, negative, seed, frame_counts,
+                                         stems=scene.foley.stems, takes=scene.foley.takes)
             except StripError as exc:
                 skipped.append(str(exc))
                 continue
@@ -236,8 +237,27 @@ class SEQUENCER_OT_foley_report(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class SEQUENCER_OT_foley_cycle_take(bpy.types.Operator):
+    """Play the next take of the Foley under the playhead (the others are muted)"""
+
+    bl_idname = "sequencer.foley_cycle_take"
+    bl_label = "Cycle Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from .place import cycle_take
+
+        scene = compat.sequencer_scene(context)
+        take = cycle_take(scene, scene.frame_current)
+        if take is None:
+            self.report({"WARNING"}, "Foley: no Foley with takes under the playhead")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Foley: take {take}")
+        return {"FINISHED"}
+
+
 CLASSES = (
-    SEQUENCER_OT_foley_generate, SEQUENCER_OT_foley_autofill, SEQUENCER_OT_foley_cancel, SEQUENCER_OT_foley_watch,
+    SEQUENCER_OT_foley_cycle_take, SEQUENCER_OT_foley_generate, SEQUENCER_OT_foley_autofill, SEQUENCER_OT_foley_cancel, SEQUENCER_OT_foley_watch,
     SEQUENCER_OT_foley_engine_start, SEQUENCER_OT_foley_engine_stop, SEQUENCER_OT_foley_status,
     SEQUENCER_OT_foley_report,
 )

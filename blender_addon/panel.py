@@ -58,9 +58,13 @@ class SEQUENCER_PT_foley(bpy.types.Panel):
         row.prop(settings, "seed")
         row.prop(settings, "channel")
         col.prop(settings, "backend")
+        row = col.row(align=True)
+        row.prop(settings, "stems")
+        row.prop(settings, "takes")
         col.separator()
         col.operator("sequencer.foley_generate", icon="SPEAKER")
         col.operator("sequencer.foley_autofill", icon="SEQ_STRIP_DUPLICATE")
+        col.operator("sequencer.foley_cycle_take", icon="FILE_REFRESH")
         for run in jobs.active_jobs():
             row = col.row(align=True)
             _draw_progress(row, run)

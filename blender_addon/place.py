@@ -23,6 +23,8 @@ from .strips import (
 SOURCE_ID = "foley_id"
 LINK = "foley_source_id"
 CHANNEL_NAME = "Foley"
+#: a set's sound strips record their take (1-based) and stem ("" for a mix)
+TAKE, STEM = "foley_take", "foley_stem"
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,10 @@ def stored_prompt(strip, settings) -> tuple[str, str, int]:
             int(strip.get("foley_seed", settings.seed)))
 
 
-def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict):
-    """One engine :class:`~plugin_host.items.Item` for a movie strip, and the :class:`Target` its result goes to."""
+def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict, stems: str = "",
+              takes: int = 1):
+    """One engine :class:`~plugin_host.items.Item` for a movie strip, and the :class:`Target` its result goes to
+    (``stems``/``takes``: a set, see :func:`place_set`)."""
     if strip.type != "MOVIE":
         raise StripError(f"{strip.name}: not a movie strip")
     path = media_path(strip)
@@ -116,7 +120,7 @@ def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_
     try:
         item = host.module("items").Item(
             media=path, start=t0, end=t1, speed=speed, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
-            label=strip.name,
+            label=strip.name, stems=stems, takes=takes,
             record_start={"frame": compat.left_handle(strip), "rate": time_string(rate_of(scene)), "source": sid})
     except host.module("fields").ProtocolError as exc:  # the item's own checks: this strip alone is skipped
         raise StripError(f"{strip.name}: {exc}") from None
@@ -179,20 +183,35 @@ def place(scene, item, target: Target, result, job_id: str, wanted_channel: int 
             picture_channel = int(source.channel)
         elif (compat.left_handle(source), compat.right_handle(source)) != (frame0, frame1):
             warning = f"{source.name}: the strip changed while generating; its Foley was placed where it was"
-    for old in foley_strips(scene, target.source_id):
+    olds = foley_strips(scene, target.source_id)
+    # The take the user chose (the unmuted one) on the earlier Foley: a re-run plays that one again.
+    chosen = next((int(s.get(TAKE, 1)) for s in olds if s.get(TAKE) and not s.mute), 1)
+    for old in olds:
         remove_strip(scene, old)
+    if result.outputs:
+        return place_set(scene, item, result, target.source_id, job_id, frame0, frame1, picture_channel,
+                         chosen), warning
     first = _foley_channel(scene, picture_channel, wanted_channel)
     occupied = [(int(s.channel), compat.left_handle(s), compat.right_handle(s)) for s in compat.top_strips(se)]
     channel = free_channel(occupied, first, frame0, frame1)
     if wanted_channel <= 0 and compat.channel_names(se).get(channel, "").startswith("Channel"):
         compat.rename_channel(se, channel, CHANNEL_NAME)
-    name = f"Foley {item.name}"
-    sound = compat.top_strips(se).new_sound(name, result.path, channel, frame0)
+    sound = _sound_strip(scene, f"Foley {item.name}", result.path, channel, frame0, frame1)
+    _tag(sound, item, target.source_id, job_id, result)
+    return sound, warning
+
+
+def _sound_strip(scene, name: str, path: str, channel: int, frame0: int, frame1: int):
+    sound = compat.top_strips(scene.sequence_editor).new_sound(name, path, channel, frame0)
     # The sound's own length rounds up to whole frames; the visible length is what we want.
     if compat.right_handle(sound) != frame1:
         compat.set_right_handle(sound, frame1)
+    return sound
+
+
+def _tag(sound, item, source_id: str, job_id: str, result) -> None:
     # Custom properties hold text and ints only: the exact times are written as protocol strings.
-    sound[LINK] = target.source_id
+    sound[LINK] = source_id
     sound["foley_source"] = item.name
     sound["foley_prompt"] = item.prompt
     sound["foley_negative_prompt"] = item.negative_prompt
@@ -201,4 +220,52 @@ def place(scene, item, target: Target, result, job_id: str, wanted_channel: int 
     sound["foley_media_start"] = time_string(item.start)
     sound["foley_media_end"] = time_string(item.end)
     sound["foley_num_samples"] = result.num_samples
-    return sound, warning
+
+
+def set_channel_name(take: int, stem: str) -> str:
+    """The channel a set's file goes to: "Foley Feet", "Foley Feet take 2"; "Foley take 2" without stems."""
+    base = "Foley " + ("BG" if stem == "bg" else stem.capitalize()) if stem else CHANNEL_NAME
+    return base if take == 1 else f"{base} take {take}"
+
+
+def place_set(scene, item, result, source_id: str, job_id: str, frame0: int, frame1: int, picture_channel: int,
+              chosen: int = 1):
+    """Every file of a stems/takes set: each in the channel named for it (made above the picture where none
+    is), the chosen take of each stem playing and the others muted; the strip of take 1's first stem."""
+    se = scene.sequence_editor
+    first_strip = None
+    floor = picture_channel + 1
+    takes = max(o.take for o in result.outputs)
+    chosen = chosen if 1 <= chosen <= takes else 1
+    for out in result.outputs:
+        name = set_channel_name(out.take, out.stem)
+        named = [i for i, n in compat.channel_names(se).items() if n == name and i >= picture_channel + 1]
+        occupied = [(int(s.channel), compat.left_handle(s), compat.right_handle(s)) for s in compat.top_strips(se)]
+        channel = named[0] if named and free_channel(occupied, named[0], frame0, frame1) == named[0] else \
+            free_channel(occupied, floor, frame0, frame1)
+        if compat.channel_names(se).get(channel, "").startswith("Channel"):
+            compat.rename_channel(se, channel, name)
+        floor = channel + 1
+        sound = _sound_strip(scene, f"{name}: {item.name}", out.path, channel, frame0, frame1)
+        _tag(sound, item, source_id, job_id, result)
+        sound[TAKE], sound[STEM] = out.take, out.stem
+        sound.mute = out.take != chosen
+        if first_strip is None:
+            first_strip = sound
+    return first_strip
+
+
+def cycle_take(scene, frame: int):
+    """Play the next take of the Foley sets under ``frame`` (mute the one playing); the take now playing."""
+    under = [s for s in compat.all_strips(scene.sequence_editor) if s.type == "SOUND" and s.get(TAKE)
+             and compat.left_handle(s) <= frame < compat.right_handle(s)]
+    if not under:
+        return None
+    takes = max(int(s[TAKE]) for s in under)
+    playing = next((int(s[TAKE]) for s in under if not s.mute), takes)
+    following = playing % takes + 1
+    sources = {s.get(LINK) for s in under}
+    for s in compat.all_strips(scene.sequence_editor):
+        if s.type == "SOUND" and s.get(LINK) in sources and s.get(TAKE):
+            s.mute = int(s[TAKE]) != following
+    return following

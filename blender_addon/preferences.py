@@ -40,6 +40,12 @@ class FoleySceneSettings(bpy.types.PropertyGroup):
     prompt: StringProperty(name="Prompt", default="", description="Default prompt for strips without their own")
     negative_prompt: StringProperty(name="Negative Prompt", default="")
     seed: IntProperty(name="Seed", default=0, min=0)
+    stems: StringProperty(name="Stems", default="",
+                          description="One sound strip per Foley class, each in its named channel: feet,props,moves,bg "
+                                      "or all (empty: one mix)")
+    takes: IntProperty(name="Takes", default=1, min=1, max=16,
+                       description="Variations per strip: take 1 plays, the others are muted strips in the channels "
+                                   "above (Cycle Take switches)")
     channel: IntProperty(name="Channel", default=0, min=0, max=128,
                          description="Channel for Foley strips; 0 places them on a Foley channel above the picture")
     backend: StringProperty(name="Backend", default="procedural",

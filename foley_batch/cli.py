@@ -31,8 +31,11 @@ from typing import Optional
 from plugin_host.batch import ISOLATE, POLICIES
 from plugin_host.process import IDLE_EXIT_MIN
 
+from otio_adapters.cli import stems_arg, takes_arg
+
 from .inputs import BatchError, expand_inputs
 from .report import Progress, summary, write_summary
+from .stem_folders import sort_into_stem_folders
 from .units import (
     STATE_FILE, TimelinePlan, Unit, earlier_result, load_state, output_exists, plan_units, record_done,
     record_failures, submit_id,
@@ -55,6 +58,10 @@ def register(subparsers) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend item option for every item (repeatable)")
     p.add_argument("--force", action="store_true", help="generate again what an earlier run finished")
+    p.add_argument("--stems", type=stems_arg, metavar="CLASSES",
+                   help="one WAV per Foley class (feet,props,moves,bg or all), each class in its own folder "
+                        "FOLEY_FEET/, FOLEY_PROPS/, ...")
+    p.add_argument("--takes", type=takes_arg, default=1, metavar="N", help="N variations of every item")
     p.add_argument("--dry-run", action="store_true", help="list the items, longest first, and exit")
     p.add_argument("--connection-file", help="engine connection file (default: the user runtime folder)")
     p.add_argument("--no-autostart", action="store_true", help="fail instead of starting an engine")
@@ -100,8 +107,9 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
 
     def done(o) -> None:
         u = pending[o.index]
-        if not output_exists(o.result.path):
-            gone = f"{o.result.path} is not there (deleted after the engine made it?)"
+        missing = [p for p in ([x.path for x in o.result.outputs] or [o.result.path]) if not output_exists(p)]
+        if missing:
+            gone = f"{missing[0]} is not there (deleted after the engine made it?)"
             if last_try:
                 u.status, u.error = "failed", gone
                 progress.note(f"failed  {u.label}: {gone}")
@@ -109,7 +117,8 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
                 u.submit_id, u.error = f"{u.key}-r{time.time_ns():x}", gone  # a new job, not the finished one
                 progress.note(f"again   {u.label}: {gone}; generating it again")
             return
-        u.status, u.result, u.job_id, u.fraction, u.error = "done", o.result, o.job_id, 1.0, None
+        u.status, u.result, u.job_id, u.fraction, u.error = (
+            "done", sort_into_stem_folders(o.result, u.out_dir), o.job_id, 1.0, None)
         record_done(u, state, state_path)
         progress.note(f"done    {u.label} -> {os.path.basename(o.result.path)}")
 
@@ -182,7 +191,7 @@ def cmd_batch(args) -> int:
     if not os.access(out, os.W_OK | os.X_OK):
         return _error(f"{out}: output folder is not writable")
     started, t0 = time.time(), time.monotonic()
-    units, plans = plan_units(media, timelines, out, args.prompt, args.seed, options)
+    units, plans = plan_units(media, timelines, out, args.prompt, args.seed, options, args.stems or (), args.takes)
     for p in plans:
         if p.error is None:
             os.makedirs(p.out_dir, exist_ok=True)

@@ -83,7 +83,10 @@ def summary(units: list[Unit], plans: list[TimelinePlan], out: str, started: flo
             "start": str(u.item.start) if u.item.start is not None else None,
             "end": str(u.item.end) if u.item.end is not None else None, "seconds": float(u.seconds),
             # never a file that is not there (a summary is what an editor imports from)
-            "output": u.result.path if u.result is not None and output_exists(u.result.path) else None, "error": u.error, "job_id": u.job_id or None,
+            "output": u.result.path if u.result is not None and output_exists(u.result.path) else None,
+            "error": u.error, "job_id": u.job_id or None,
+            # every file of a stems/takes set (the summary names each one)
+            "outputs": [o.path for o in u.result.outputs if output_exists(o.path)] if u.result is not None else [],
         } for u in units],
         "timelines": [{"input": p.path, "output": p.output if p.error is None else None, "error": p.error,
                        "filled": len(p.report.filled) if p.report is not None and p.error is None else 0,
@@ -114,7 +117,8 @@ def write_summary(doc: dict, out: str) -> tuple[str, str]:
     lines += ["| item | status | range (s) | output | error |", "|---|---|---|---|---|"]
     for it in doc["items"]:
         rng = f"{float(Fraction(it['start'])):.3f}-{float(Fraction(it['end'])):.3f}" if it["start"] else "whole file"
-        lines.append(f"| {_md(it['label'])} | {it['status']} | {rng} | {_md(it['output'] or '-')} | "
+        files = "<br>".join(_md(p) for p in it.get("outputs") or ()) or _md(it["output"] or "-")
+        lines.append(f"| {_md(it['label'])} | {it['status']} | {rng} | {files} | "
                      f"{_md(it['error'] or '')} |")
     write_atomic(md_path, "\n".join(lines) + "\n")
     return json_path, md_path

@@ -64,18 +64,18 @@ class TimelinePlan:
 
 
 def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optional[str], seed: Optional[int],
-               options: dict) -> tuple[list[Unit], list[TimelinePlan]]:
+               options: dict, stems: tuple = (), takes: int = 1) -> tuple[list[Unit], list[TimelinePlan]]:
     """Every input as units (a media file: one item for the whole file; a timeline: one item per clip to
     generate, exactly as ``foley otio fill`` plans them)."""
     units: list[Unit] = []
     for path in media:
         seconds = media_seconds(path) or Fraction(0)
         item = Item(media=path, prompt=prompt or "", seed=seed or 0, options=dict(options),
-                    label=os.path.basename(path))
+                    label=os.path.basename(path), stems=stems, takes=takes)
         units.append(Unit(path, os.path.basename(path), item, out, seconds))
     plans: list[TimelinePlan] = []
     for path in timelines:
-        tp = _plan_timeline(path, out, prompt, seed)
+        tp = _plan_timeline(path, out, prompt, seed, stems, takes)
         plans.append(tp)
         for r in tp.fill.requests if tp.error is None else ():
             units.append(Unit(path, f"{os.path.basename(path)}: {r.label}", r.to_item(options), tp.out_dir,
@@ -84,7 +84,8 @@ def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optiona
     return units, plans
 
 
-def _plan_timeline(path: str, out: str, prompt: Optional[str], seed: Optional[int]) -> TimelinePlan:
+def _plan_timeline(path: str, out: str, prompt: Optional[str], seed: Optional[int], stems: tuple = (),
+                   takes: int = 1) -> TimelinePlan:
     from otio_adapters.roundtrip import FillOptions, plan
     from otio_adapters.timeline_io import read_timeline
 
@@ -93,7 +94,8 @@ def _plan_timeline(path: str, out: str, prompt: Optional[str], seed: Optional[in
     output = os.path.join(out, f"{stem}_foley{ext if ext in ('.otio', '.xml') else '.otio'}")
     tp = TimelinePlan(path, output, out_dir)
     try:
-        options = FillOptions(out_dir=out_dir, prompt=prompt, seed=seed, base_dir=os.path.dirname(path))
+        options = FillOptions(out_dir=out_dir, prompt=prompt, seed=seed, base_dir=os.path.dirname(path),
+                              stems=stems, takes=takes)
         tp.fill = plan(read_timeline(path), options)
         tp.report = tp.fill.report
     except Exception as exc:  # noqa: BLE001 - one bad timeline fails alone
@@ -132,7 +134,8 @@ def earlier_result(u: Unit, state: dict) -> Optional[Result]:
         result = Result.from_wire(earlier["result"])
     except Exception:  # noqa: BLE001 - a state file from elsewhere: generate again
         return None
-    return result if output_exists(result.path) else None
+    paths = [o.path for o in result.outputs] or [result.path]  # a set counts only when every file is there
+    return result if all(output_exists(p) for p in paths) else None
 
 
 def output_exists(path: str) -> bool:

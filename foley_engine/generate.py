@@ -14,6 +14,7 @@ from .job import Request, ResolvedItem
 from .loudness import LoudnessMeter, Normalisation, finish_file
 from .longform.scheduler import LongformScheduler, Progress, Span
 from .media.probe import MediaInfo
+from .generate_set import generate_set
 from .media.wav import AtomicWavWriter, check_output_path
 
 
@@ -33,6 +34,8 @@ class GenerateResult:
     seed: int
     #: prompt words the backend did not use (and similar notes), for the editor to show
     warnings: tuple[str, ...] = ()
+    #: every file of the item's set (stems x takes, ``plugin_host.items.Output``); () for one mix
+    outputs: tuple = ()
 
     def to_result(self, item: Item, index: int = 0, channels: Optional[int] = None) -> Result:
         """The typed result of ``item`` (the one form both the CLI and the engine report)."""
@@ -41,7 +44,7 @@ class GenerateResult:
             start_sample=self.start_sample, num_samples=self.num_samples, sample_rate=self.sample_rate,
             channels=channels, format=item.format, speed=self.speed, windows=self.windows,
             seconds=round(self.seconds, 3), backend=self.backend, seed=self.seed, record_start=item.record_start,
-            warnings=tuple(self.warnings),
+            warnings=tuple(self.warnings), outputs=tuple(self.outputs),
         )
 
     def to_dict(self) -> dict:
@@ -58,6 +61,7 @@ class GenerateResult:
             "backend": self.backend,
             "seed": self.seed,
             "warnings": list(self.warnings),
+            **({"outputs": [o.to_wire() for o in self.outputs]} if self.outputs else {}),
         }
 
 
@@ -90,6 +94,10 @@ def generate_to_file(
     first, stop = item.first_sample, item.stop_sample
     started = time.monotonic()
     windows = 0
+    if getattr(request, "stems", ()) or getattr(request, "takes", 1) > 1:
+        outputs, windows, notes = generate_set(item, backend, out_path, subtype=subtype, scheduler=scheduler,
+                                               progress=progress, cancel=cancel, on_span=on_span, pool=pool)
+        return _result(item, backend, outputs[0].path, windows, started, notes, outputs)
     # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
     norm = Normalisation.for_job(request.loudness, request.true_peak, getattr(backend, "loudness_target", None))
     meter = LoudnessMeter(sr, backend.channels) if norm else None
@@ -114,11 +122,17 @@ def generate_to_file(
     finally:
         if norm:
             writer.remove_partial()
+    return _result(item, backend, out_path, windows, started, tuple(scheduler.notes))
+
+
+def _result(item: ResolvedItem, backend: Backend, path: str, windows: int, started: float, notes: tuple,
+            outputs: tuple = ()) -> GenerateResult:
+    request = item.request
     return GenerateResult(
-        path=os.path.abspath(out_path),
-        sample_rate=sr,
-        start_sample=first,
-        num_samples=stop - first,
+        path=os.path.abspath(path),
+        sample_rate=item.sample_rate,
+        start_sample=item.first_sample,
+        num_samples=item.num_samples,
         media_start=item.media_range.start,
         media_end=item.media_range.end,
         windows=windows,
@@ -126,5 +140,6 @@ def generate_to_file(
         speed=item.speed,
         backend=backend.name,
         seed=request.seed,
-        warnings=tuple(backend.prompt_warnings(request.prompt, request.negative_prompt)) + tuple(scheduler.notes),
+        warnings=tuple(backend.prompt_warnings(request.prompt, request.negative_prompt)) + tuple(notes),
+        outputs=outputs,
     )

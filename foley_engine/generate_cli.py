@@ -101,13 +101,25 @@ def _loudness_arg(text: Optional[str]) -> Optional[str]:
     """``--loudness``: LUFS or "off", checked with the item's own rule so both paths agree."""
     if text is None:
         return None
-    from plugin_host.items import _loudness
+    from plugin_host.items import LOUDNESS_PRESETS, _loudness
     from plugin_host.fields import ProtocolError
 
+    if text.strip().lower() in LOUDNESS_PRESETS:
+        return LOUDNESS_PRESETS[text.strip().lower()][0]
     try:
         return _loudness(text.strip(), "--loudness")
     except ProtocolError as exc:
-        raise RangeError(f"{exc} (a LUFS value such as -23, or off)") from None
+        raise RangeError(f"{exc} (a LUFS value such as -23, a preset ({', '.join(LOUDNESS_PRESETS)}), "
+                         f"or off)") from None
+
+
+def _true_peak_arg(args) -> Optional[float]:
+    """``--true-peak``, else the ceiling of a ``--loudness`` preset (EBU R 128: -1, ATSC A/85: -2, ...)."""
+    from plugin_host.items import LOUDNESS_PRESETS
+
+    if args.true_peak is not None or args.loudness is None:
+        return args.true_peak
+    return LOUDNESS_PRESETS.get(args.loudness.strip().lower(), (None, None))[1]
 
 
 class Terminated(Cancelled):
@@ -147,7 +159,8 @@ MUX_EXTENSIONS = (".mp4", ".m4v", ".mov")
 
 #: wire fields of an item, as ``foley generate`` spells them
 _FLAGS = {"seed": "--seed", "prompt": "--prompt", "negative_prompt": "--negative-prompt", "speed": "--speed",
-          "start": "--in", "end": "--out", "media": "media", "options": "backend options", "format": "--format"}
+          "start": "--in", "end": "--out", "media": "media", "options": "backend options", "format": "--format",
+          "stems": "--stems", "takes": "--takes", "loudness_per_stem": "--loudness-per-stem"}
 
 
 def make_item(*args, **fields) -> Item:
@@ -186,7 +199,9 @@ def check_output(args, item: Item, out: str, sample_rate: int, channels: int, in
         span += f" at speed {item.speed}"
     limit = args.max_duration or default_max_duration()
     check_output_budget(stop - first, sample_rate, max_duration=limit, what=f"the range {span}")
-    check_free_space(os.path.dirname(out), wav_bytes(stop - first, channels, item.format))
+    # A set (stems x takes) needs room for every file.
+    files = len(item.outputs(out))
+    check_free_space(os.path.dirname(out), files * wav_bytes(stop - first, channels, item.format))
     return resolved
 
 
@@ -323,6 +338,11 @@ def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, canc
     if not done.ok:
         raise EngineCommandError(done.reason)
     # The engine names its files; the user asked for `out` (same folder, so the rename is atomic).
+    if done.result.outputs:
+        mine = item.outputs(out)
+        for theirs, ours in zip(done.result.outputs, mine):
+            os.replace(theirs.path, ours.path)
+        return dataclasses.replace(done.result, path=out, outputs=mine)
     os.replace(done.result.path, out)
     return dataclasses.replace(done.result, path=out)
 
@@ -339,6 +359,8 @@ def cmd_generate(args) -> int:
     out = os.path.abspath(args.output or _default_output(media))
     check_output_path(out, inputs=(media,))
     if args.mux:
+        if args.stems:
+            raise OutputError("--mux previews one mix; run without --stems for a preview")
         if os.path.splitext(args.mux)[1].lower() not in MUX_EXTENSIONS:
             raise OutputError(f"--mux {args.mux}: the preview is an MP4; name it {', '.join(MUX_EXTENSIONS)}")
         check_output_path(os.path.abspath(args.mux), inputs=(media, out))
@@ -349,8 +371,17 @@ def cmd_generate(args) -> int:
     item = make_item(media, start, end, speed=args.speed, prompt=args.prompt,
                      negative_prompt=args.negative_prompt, seed=args.seed, options=item_options,
                      align=args.align, format=args.format, loudness=_loudness_arg(args.loudness),
-                     true_peak=args.true_peak, motion=args.motion)
+                     true_peak=_true_peak_arg(args), motion=args.motion, stems=args.stems or (),
+                     takes=args.takes, loudness_per_stem=args.loudness_per_stem)
+    if item.stems:
+        # Refused in one line before any work (the engine refuses the same at its worker).
+        mode = getattr(backend_class(args.backend), "stems", "none")
+        if mode not in ("native", "passes"):
+            raise RangeError(f"--stems: backend {args.backend!r} cannot make stems (it gives one mix and cannot "
+                             f"generate a class alone)")
     cls = backend_class(args.backend)
+    for path in item.outputs(out)[1:]:
+        check_output_path(path.path, inputs=(media,))
     resolved = check_output(args, item, out, getattr(cls, "sample_rate", 48000), getattr(cls, "channels", 2),
                             info=None if args.engine else info)
     from .backends.registry import prompt_warnings
@@ -374,7 +405,9 @@ def report(args, media: str, result: Result) -> None:
         print(json.dumps(dict(result.to_wire(), media_start=str(result.start), media_end=str(result.end))))
         return
     span = f"{format_seconds(result.start)}-{format_seconds(result.end)}"
-    print(f"wrote {result.path} ({result.num_samples} samples at {result.sample_rate} Hz, media {span}, "
+    names = ", ".join(os.path.basename(o.path) for o in result.outputs[1:])
+    also = f" and {len(result.outputs) - 1} more beside it ({names})" if len(result.outputs) > 1 else ""
+    print(f"wrote {result.path}{also} ({result.num_samples} samples at {result.sample_rate} Hz, media {span}, "
           f"{result.windows} window(s), {result.seconds:.1f} s)")
     if args.mux:
         print(f"wrote {os.path.abspath(args.mux)} (video copied, Foley as AAC)")
@@ -401,9 +434,17 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
     gen.add_argument("--device", help="device for neural backends, e.g. cuda:0")
     gen.add_argument("--format", default="pcm24", choices=["pcm24", "pcm16", "float"],
                      help="WAV sample format (default pcm24)")
-    gen.add_argument("--loudness", metavar="LUFS", help="normalise the stem to this integrated loudness, or 'off' "
+    gen.add_argument("--loudness", metavar="LUFS", help="normalise to this integrated loudness, a delivery preset "
+                     "(ebu-r128 -23/-1 dBTP, atsc-a85 -24/-2, streaming -27/-2), or 'off' "
                      "(default: the backend's, -23 for procedural)")
-    gen.add_argument("--true-peak", type=float, metavar="DBTP", help="true-peak ceiling for --loudness (default -1)")
+    gen.add_argument("--true-peak", type=float, metavar="DBTP",
+                     help="true-peak ceiling for --loudness (default -1, or the preset's)")
+    gen.add_argument("--stems", metavar="CLASSES",
+                     help="one WAV per Foley class: feet,props,moves,bg or all (<name>_FOLEY_FEET.wav, ...)")
+    gen.add_argument("--takes", type=int, default=1, metavar="N",
+                     help="N variations of the range (take 1 is --seed's; <name>_take2.wav, ...)")
+    gen.add_argument("--loudness-per-stem", action="store_true",
+                     help="normalise each stem alone (default: one gain for the set, keeping their balance)")
     gen.add_argument("--motion", choices=["diff", "flow"], default="diff",
                      help="motion from frame differences (default) or camera-compensated optical flow "
                           "(needs opencv-python-headless)")

@@ -11,6 +11,7 @@ and the long-form scheduler take it and never probe or resolve again.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -167,3 +168,19 @@ def resolve_media(request: Request, sample_rate: int, info: Optional[MediaInfo] 
     from .media.probe import probe
 
     return resolve(request, info or probe(request.media), sample_rate, out_path)
+
+
+def take_seed(seed: int, take: int) -> int:
+    """The seed of take ``take`` (1-based) of an item seeded ``seed``: take 1 is the item's own seed
+    (today's output), take n > 1 the first 32 bits of SHA-256 of ``"foley-take:<seed>:<n>"``."""
+    return seed if take == 1 else _hash32(f"foley-take:{seed}:{take}")
+
+
+def stem_seed(seed: int, stem: str) -> int:
+    """The seed of one stem's pass for a backend that makes stems by passes: 32 bits of SHA-256 of
+    ``"foley-stem:<seed>:<stem>"`` (``seed`` is the take's)."""
+    return _hash32(f"foley-stem:{seed}:{stem}")
+
+
+def _hash32(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")

@@ -198,12 +198,20 @@ class Normalisation:
         return min(self.target_lufs - integrated, self.ceiling_dbtp - true_peak)
 
 
-def edge_fade(audio: np.ndarray, sr: int, at_start: bool) -> None:
-    """Fade in (or out) over 5 ms, in place, if the file starts (ends) mid-sound."""
+def sounds_at_edge(audio: np.ndarray, sr: int, at_start: bool) -> bool:
+    """Does ``audio`` start (end) mid-sound: its first (last) 5 ms reach above -60 dBFS?"""
     n = min(audio.shape[0], max(1, round(EDGE_FADE_SECONDS * sr)))
     edge = audio[:n] if at_start else audio[-n:]
-    if edge.size == 0 or np.abs(edge).max() <= 10 ** (EDGE_SOUND_DB / 20):
+    return edge.size > 0 and float(np.abs(edge).max()) > 10 ** (EDGE_SOUND_DB / 20)
+
+
+def edge_fade(audio: np.ndarray, sr: int, at_start: bool, sounding: Optional[bool] = None) -> None:
+    """Fade in (or out) over 5 ms, in place, if the file starts (ends) mid-sound (``sounding``
+    decides instead when given: the stems of a set fade where their mix does)."""
+    n = min(audio.shape[0], max(1, round(EDGE_FADE_SECONDS * sr)))
+    if not (sounds_at_edge(audio, sr, at_start) if sounding is None else sounding) or n == 0:
         return
+    edge = audio[:n] if at_start else audio[-n:]
     ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
     edge *= (ramp if at_start else ramp[::-1])[:, None]
 

@@ -38,6 +38,11 @@ def register(subparsers) -> None:
     p.add_argument("--out-dir", help="folder for the WAVs (default: <output>_foley next to the output)")
     p.add_argument("--track-name", default="Foley", help='name of the new audio track(s) (default "Foley")')
     p.add_argument("--force", action="store_true", help="also replace Foley clips you edited, and regenerate all")
+    p.add_argument("--stems", metavar="CLASSES", type=stems_arg,
+                   help='one track per Foley class: feet,props,moves,bg or all ("Foley Feet", "Foley Props", ...)')
+    p.add_argument("--takes", type=takes_arg, default=1, metavar="N",
+                   help='N variations per clip: take 1 on the Foley track(s), the others on disabled tracks '
+                        '"Foley take 2", ... (enable the one you want; re-runs keep your choice)')
     p.add_argument("--partial", action="store_true", help="rewrite the output as each clip finishes (import early)")
     p.add_argument("--dry-run", action="store_true", help="list what would be generated and exit")
     p.add_argument("--backend", default="procedural", help="backend when an engine has to be started (default procedural)")
@@ -186,7 +191,7 @@ def cmd_fill(args, generator=None) -> int:
     on_update = write if args.partial else None
     options = FillOptions(out_dir=out_dir, selection=selection, prompt=args.prompt, seed=args.seed,
                           base_dir=base_dir, relink=args.relink, track_name=args.track_name, force=args.force,
-                          on_update=on_update)
+                          on_update=on_update, stems=args.stems or (), takes=args.takes)
     from plugin_host.client import EngineError
 
     try:
@@ -206,3 +211,27 @@ def cmd_fill(args, generator=None) -> int:
         print(f"wrote {out}: {len(report.filled)} clip(s) generated, {len(report.reused)} up to date, "
               f"{len(report.failed)} failed, {len(report.skipped)} skipped (WAVs in {out_dir})")
     return 0 if report.ok else 1
+
+
+def stems_arg(text: str) -> tuple:
+    """``--stems`` for argparse, checked by the item's own rule."""
+    import argparse
+
+    from plugin_host.fields import ProtocolError
+    from plugin_host.items import parse_stems
+
+    try:
+        return parse_stems(text, "--stems")
+    except ProtocolError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def takes_arg(text: str) -> int:
+    """``--takes`` for argparse: 1 .. ``MAX_TAKES``."""
+    import argparse
+
+    from plugin_host.items import MAX_TAKES
+
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_TAKES:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_TAKES}")
+    return int(text)

@@ -28,11 +28,14 @@ class Request:
     speed: Fraction = Fraction(1)
     label: str = ""  #: how messages name the clip
     record_sample: int = 0  #: where the result will sit in the record (track samples), for job listings
+    stems: tuple = ()  #: Foley classes, one WAV each (``plugin_host.items.STEM_CLASSES``)
+    takes: int = 1  #: variations of the range
 
     def to_item(self, options: Optional[Mapping] = None) -> items.Item:
         """The engine's item for this request (``options``: backend options); the one conversion."""
         return items.Item(media=self.media, start=self.start, end=self.end, prompt=self.prompt, seed=self.seed,
                           speed=self.speed, options=dict(options or {}), label=self.label,
+                          stems=self.stems, takes=self.takes,
                           record_start={"sample": self.record_sample, "rate": SAMPLE_RATE})
 
 
@@ -49,6 +52,8 @@ class Result:
     error: Optional[str] = None  #: one line; set when this item failed (others may still succeed)
     #: what the backend could not use (e.g. unknown prompt words), one line each
     warnings: tuple = ()
+    #: every file of the item's set (``plugin_host.items.Output``), () for one mix
+    outputs: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -59,7 +64,7 @@ class Result:
         """The timeline's view of the engine's result for request ``key``; the one conversion back."""
         return cls(key, path=result.path, start_sample=result.start_sample, num_samples=result.num_samples,
                    sample_rate=result.sample_rate, backend=result.backend, job_id=job_id, seed=result.seed,
-                   warnings=result.warnings)
+                   warnings=result.warnings, outputs=result.outputs)
 
     @classmethod
     def failure(cls, request: Request, reason: str, job_id: str = "") -> "Result":

@@ -17,6 +17,7 @@ from typing import Optional
 import opentimelineio as otio
 
 from .generator import Result
+from .output_sets import outputs_metadata
 from .selection import FOLEY_KEY
 from .timeline_jobs import Plan
 from .timemath import RT, SAMPLE_RATE, exact_value, sample_range, seconds, to_index
@@ -62,6 +63,8 @@ def placement_fingerprint(clip: otio.schema.Clip, start: int) -> str:
 def request_fingerprint(plan: Plan) -> str:
     r = plan.request
     data = [r.media, str(r.start), str(r.end), r.prompt, r.seed, plan.record_start, plan.record_samples, plan.offset]
+    if r.stems or r.takes != 1:  # a set asked for differently is another request (older fingerprints unchanged)
+        data += [list(r.stems), r.takes]
     return hashlib.sha1(json.dumps(data).encode()).hexdigest()[:16]
 
 
@@ -88,6 +91,8 @@ def foley_clip(plan: Plan, result: Result) -> otio.schema.Clip:
         "request": request_fingerprint(plan),
         "placement": placement_fingerprint(clip, plan.record_start),
     }
+    if result.outputs:
+        clip.metadata[FOLEY_KEY]["outputs"] = outputs_metadata(result.outputs)
     return clip
 
 

@@ -8,6 +8,7 @@ make, and never adds a second track for the same video track.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,6 +17,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import opentimelineio as otio
 
 from .generator import Generator, Result
+from .output_sets import add_set_tracks, is_set_track
 from .placement import (
     CLIP_PREFIX, Placed, TrackPlan, build_track, foley_clip, mirrored_transition, placement_fingerprint,
     request_fingerprint,
@@ -37,6 +39,9 @@ class FillOptions:
     relink: Sequence[str] = ()
     track_name: str = "Foley"
     force: bool = False
+    #: Foley classes to write as stems (one track each) and takes to make (alternates, disabled)
+    stems: tuple = ()
+    takes: int = 1
     #: called with the timeline so far after each finished clip (``--partial``)
     on_update: Optional[Callable[[otio.schema.Timeline], None]] = None
 
@@ -77,13 +82,13 @@ class _OldTrack:
 
 
 def _is_foley_track(track) -> bool:
-    return isinstance(track, otio.schema.Track) and track.kind == otio.schema.TrackKind.Audio and \
+    return not is_set_track(track) and isinstance(track, otio.schema.Track) and track.kind == otio.schema.TrackKind.Audio and \
         bool(foley_metadata(track).get("track"))
 
 
 def _looks_like_foley_track(track) -> bool:
     """An audio track of only our clips: how a Foley track reads back from FCP XML (no metadata)."""
-    if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Audio:
+    if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Audio or is_set_track(track):
         return False
     clips = list(track.find_clips(shallow_search=True))
     return bool(clips) and all(c.name.startswith(CLIP_PREFIX) for c in clips)
@@ -168,7 +173,10 @@ class FillPlan:
         plans: list[Plan] = []
         for vc in chosen:
             try:
-                plans.append(plan_clip(vc, options.base_dir, options.relink))
+                one = plan_clip(vc, options.base_dir, options.relink)
+                if options.stems or options.takes != 1:
+                    one.request = dataclasses.replace(one.request, stems=tuple(options.stems), takes=options.takes)
+                plans.append(one)
             except ClipError as exc:
                 (report.skipped if vc.skip else report.failed).append(str(exc))
 
@@ -239,6 +247,7 @@ class FillPlan:
                 out.tracks[old.index] = track
             else:
                 out.tracks.append(track)
+        add_set_tracks(out, self.source, self.options.track_name)
         return out
 
     def accept(self, result: Result) -> None:

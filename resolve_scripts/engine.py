@@ -20,6 +20,7 @@ __all__ = ["EngineSpec", "Outcome", "connect", "generate"]
 @dataclass
 class Outcome:
     done: list = field(default_factory=list)  #: (target, WAV path)
+    sets: list = field(default_factory=list)  #: (target, outputs) for items with stems or takes
     failed: list = field(default_factory=list)  #: one-line messages
     warnings: list = field(default_factory=list)  #: one-line messages (e.g. prompt words the backend ignored)
     cancelled: bool = False
@@ -46,7 +47,10 @@ def generate(client, targets: list, items: list, out_dir: str, report: Callable[
         report(f"[{p.index + 1}/{n}] {targets[p.index].label}", p.fraction)
 
     def on_result(done) -> None:
-        outcome.done.append((targets[done.index], done.result.path))
+        if done.result.outputs:
+            outcome.sets.append((targets[done.index], done.result.outputs))
+        else:
+            outcome.done.append((targets[done.index], done.result.path))
         outcome.warnings += [f"{targets[done.index].label}: {w}" for w in done.result.warnings]
 
     result = BatchRunner(client, out_dir, sample_rate=SAMPLE_RATE).run(

@@ -9,6 +9,7 @@ marker note is its prompt) or ``range`` (clips between mark in and mark out).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from .api import (
 from .clips import ClipError, engine_item, exported_clips, plan_item
 from .engine import EngineSpec, connect, generate
 from .place import place, track_label
+from .place_sets import place_sets
 from .ui import Field, make_ui
 
 COMMANDS = {"current": "Generate for Current Clip", "flagged": "Auto-fill Flagged Clips", "range": "Fill In/Out Range"}
@@ -77,7 +79,23 @@ def _seed(text: str) -> int:
 
 def _common_fields(prompt: str, prompt_label: str = "Prompt") -> list:
     return [Field("prompt", prompt_label, prompt), Field("negative_prompt", "Negative prompt", ""),
-            Field("seed", "Seed", "0")]
+            Field("seed", "Seed", "0"), Field("stems", "Stems (feet,props,moves,bg or all; empty: one mix)", ""),
+            Field("takes", "Takes", "1")]
+
+
+def _set_fields(answers: dict) -> dict:
+    """``stems`` and ``takes`` from the dialog, checked by the item's own rules (one line if wrong)."""
+    from plugin_host.fields import ProtocolError
+    from plugin_host.items import MAX_TAKES, parse_stems
+
+    try:
+        stems = parse_stems(str(answers.get("stems") or ""))
+    except ProtocolError as exc:
+        raise ResolveError(f"stems: {exc.message}") from None
+    takes = str(answers.get("takes") or "1").strip()
+    if not takes.isdigit() or not 1 <= int(takes) <= MAX_TAKES:
+        raise ResolveError(f"takes must be a whole number from 1 to {MAX_TAKES}, not {takes!r}")
+    return {"stems": stems, "takes": int(takes)}
 
 
 def choose(ctx: Context, command: str, ui) -> Optional[tuple[list, dict, dict]]:
@@ -129,6 +147,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
             return report
         items, prompts, answers = chosen
         seed = _seed(answers["seed"])
+        set_fields = _set_fields(answers)
         exported = None
         if options.use_export:
             try:
@@ -140,7 +159,8 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         for item in items:
             try:
                 target = plan_item(ctx, item, prompts[item.key], exported)
-                engine_items.append(engine_item(ctx, target, answers["negative_prompt"], seed))
+                engine_items.append(dataclasses.replace(engine_item(ctx, target, answers["negative_prompt"], seed),
+                                                        **set_fields))
                 targets.append(target)
             except ClipError as exc:
                 report.skipped.append(str(exc))
@@ -162,7 +182,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         report.failed += outcome.failed
         report.warnings += outcome.warnings
         report.cancelled = outcome.cancelled
-        placement = place(ctx, outcome.done, options.out_root)
+        placement = place_sets(ctx, outcome.sets, options.out_root, place(ctx, outcome.done, options.out_root))
         report.placed = [f"{name} -> {track_label(ctx, index)} at {ctx.timecode(at)}"
                          for name, index, at in placement.placed]
         report.replaced = placement.replaced

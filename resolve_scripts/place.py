@@ -97,14 +97,17 @@ def record_end(ctx: Context, target: Target, whole: Optional[WholeFrames]) -> in
 
 
 class FoleyTracks:
-    """The audio tracks named "Foley", "Foley 2", ...; what is on them; new ones on demand."""
+    """The audio tracks named "Foley", "Foley 2", ... (or another family: "Foley Feet", "Foley Feet 2");
+    what is on them; new ones on demand."""
 
-    def __init__(self, ctx: Context, out_root: str):
+    def __init__(self, ctx: Context, out_root: str, name: str = TRACK_NAME):
         self.ctx = ctx
+        self.name = name
         self.out_root = os.path.realpath(out_root)
         self.tracks = []  # (index, name)
+        names = _TRACK_NAMES if name == TRACK_NAME else re.compile(rf"^{re.escape(name)}(?: (\d+))?$")
         for i in range(1, int(ctx.timeline.GetTrackCount("audio")) + 1):
-            m = _TRACK_NAMES.match(str(ctx.timeline.GetTrackName("audio", i) or ""))
+            m = names.match(str(ctx.timeline.GetTrackName("audio", i) or ""))
             if m:
                 self.tracks.append((i, int(m.group(1) or 1)))
         self.tracks.sort(key=lambda t: t[1])
@@ -127,7 +130,7 @@ class FoleyTracks:
         if not self.ctx.timeline.AddTrack("audio", "stereo"):
             raise RuntimeError("Resolve did not add an audio track")
         index = int(self.ctx.timeline.GetTrackCount("audio"))
-        self.ctx.timeline.SetTrackName("audio", index, TRACK_NAME if number == 1 else f"{TRACK_NAME} {number}")
+        self.ctx.timeline.SetTrackName("audio", index, self.name if number == 1 else f"{self.name} {number}")
         self.tracks.append((index, number))
         self.items[index], self.new[index] = [], []
         return index
@@ -151,22 +154,24 @@ class FoleyTracks:
         self.new[index].append((start, end))
 
 
-def place(ctx: Context, results: list, out_root: str) -> Placement:
-    """Put each (target, WAV path) on a Foley track at its record frame, replacing our earlier clips there."""
-    report = Placement()
+def place(ctx: Context, results: list, out_root: str, report: Optional[Placement] = None) -> Placement:
+    """Put each (target, WAV path) on a Foley track at its record frame, replacing our earlier clips there
+    (items with stems or takes: :func:`.place_sets.place_sets`)."""
+    report = report or Placement()
     if not results:
         return report
     folder = foley_bin(ctx)
     tracks = FoleyTracks(ctx, out_root)
     for target, path in results:
         try:
-            _place_one(ctx, report, tracks, folder, target, path)
+            place_one(ctx, report, tracks, folder, target, path)
         except RuntimeError as exc:  # Resolve refused an import or a new track: the other clips still go
             report.warnings.append(f"{target.label}: {exc}")
     return report
 
 
-def _place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, target: Target, path: str) -> None:
+def place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, target: Target, path: str):
+    """Place one WAV; (the new timeline item, the take the earlier clip there had selected, 0 if none)."""
     whole = to_whole_frames(target, path) if ctx.whole_source_frames else None
     mpi = import_wav(ctx, folder, path)
     fps = exact_rate(clip_property(mpi, "FPS") or ctx.rate)
@@ -175,6 +180,8 @@ def _place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, tar
                            f"{WAV_POOL_FPS}, so it cannot be placed in whole frames; update Resolve to 19.0.3 or later")
     start, end = target.record_frame, record_end(ctx, target, whole)
     index, old = tracks.slot(start, end)
+    # The take an earlier clip here had selected (the user's choice): a re-run selects it again.
+    chosen = max([int(call(o, "GetSelectedTakeIndex") or 0) for o in old], default=0)
     if old and not ctx.timeline.DeleteClips(old, False):
         report.warnings.append(f"{target.label}: Resolve did not remove the earlier Foley clip; placed anyway")
     report.replaced += len(old)
@@ -187,6 +194,7 @@ def _place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, tar
         report.warnings.append(f"{target.label}: Resolve placed the Foley clip at {ctx.timecode(int(at))}, "
                                f"not {ctx.timecode(start)}")
     report.placed.append((target.label, index, start))
+    return appended[0], chosen
 
 
 def track_label(ctx: Context, index: Optional[int]) -> str:

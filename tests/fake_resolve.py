@@ -80,6 +80,35 @@ class FakeTimelineItem:
         self.name, self.start, self.duration, self.mpi = name, start, duration, mpi
         self.left_offset, self.color, self.flags = left_offset, color, list(flags)
         self.markers, self.enabled, self.speed = dict(markers or {}), enabled, Fraction(speed)
+        self.takes: list = []  # the take selector: [{"mediaPoolItem", "startFrame", "endFrame"}], once made
+        self.selected_take = 0
+
+    # --- the take selector (TimelineItem.AddTake and friends, in the scripting README of every supported version)
+    def AddTake(self, mpi, startFrame=None, endFrame=None):
+        if not self.takes:  # the selector starts with the clip itself as take 1
+            self.takes.append({"mediaPoolItem": self.mpi, "startFrame": self.left_offset, "endFrame": None})
+            self.selected_take = 1
+        self.takes.append({"mediaPoolItem": mpi, "startFrame": startFrame, "endFrame": endFrame})
+        return True
+
+    def GetTakesCount(self):
+        return len(self.takes)
+
+    def GetSelectedTakeIndex(self):
+        return self.selected_take
+
+    def GetTakeByIndex(self, index):
+        return dict(self.takes[index - 1]) if 1 <= index <= len(self.takes) else None
+
+    def SelectTakeByIndex(self, index):
+        if not 1 <= index <= len(self.takes):
+            return False
+        self.selected_take, self.mpi = index, self.takes[index - 1]["mediaPoolItem"]
+        return True
+
+    def FinalizeTake(self):
+        self.takes, self.selected_take = [], 0
+        return True
 
     def GetName(self):
         return self.name

@@ -91,17 +91,24 @@ class StubJob:
         start, end = Fraction(self.item["start"]), Fraction(self.item["end"])
         first, last = to_index(start, SR), to_index(end, SR)
         path = os.path.join(self.out_dir, f"{self.job_id}.wav")
-        with wave.open(path, "wb") as w:  # a real (silent) WAV of the promised length: placement may pad it
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SR)
-            w.writeframes(bytes(2 * (last - first)))
+        from plugin_host.items import Item
+
+        outputs = Item.from_wire(self.item).outputs(path)  # a set (stems x takes) like the engine's
+        for out in outputs:
+            with wave.open(out.path, "wb") as w:  # a real (silent) WAV of the promised length: placement may pad it
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(SR)
+                w.writeframes(bytes(2 * (last - first)))
+        path = outputs[0].path
         yield Event("progress", {"job_id": self.job_id, "item": 0, "done_samples": 1, "total_samples": 2})
         if on_idle is not None:
             on_idle()
         result = {"path": path, "start": self.item["start"], "end": self.item["end"], "sample_rate": SR,
                   "start_sample": first, "num_samples": last - first,
                   "backend": "stub", "seed": self.item["seed"]}
+        if len(outputs) > 1 or outputs[0].stem:
+            result["outputs"] = [o.to_wire() for o in outputs]
         if self.job_id in self.engine.fail:
             self.final = Event("failed", {"job_id": self.job_id, "code": "media", "message": "cannot decode frame 12"})
             yield self.final

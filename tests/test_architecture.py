@@ -53,6 +53,7 @@ LAYERS = {
         ["foley_engine.models"],                        # shared model parts (torch): for backends only
         ["foley_engine.backends"],
         ["foley_engine.longform"],                      # the scheduler, stitching and alignment
+        ["foley_engine.generate_set"],                  # one item's output set (stems x takes), under generate
         ["foley_engine.generate", "foley_engine.spotting", "foley_engine.review"],
         ["foley_engine.engine", "foley_engine.generate_cli"],
         ["foley_engine.events_cli"],                    # `foley events` / `foley review` (reuses the range flags)

@@ -551,3 +551,34 @@ def test_engine_refusal_is_reported_with_its_reason(bpy, prefs, engine, media, t
     (level, text), (summary_level, summary) = run.messages
     assert level == "ERROR" and text.startswith("Foley: c25.mp4: the engine refused it: items[0].end")
     assert summary_level == "ERROR" and "no clip placed" in summary
+
+
+def test_stems_in_named_channels_takes_muted_above_and_cycled(bpy, prefs, media):
+    scene = new_scene(bpy, "sets", 24)
+    strip = add_movie(bpy, scene, media["24"].path, 1)
+    scene.foley.stems, scene.foley.takes = "bg,props", 2
+    try:
+        with bpy.context.temp_override(**sequencer(bpy, scene)):
+            assert bpy.ops.sequencer.foley_autofill(wait=True, prompt="wooden knocks, room tone") == {"FINISHED"}
+        sounds = sorted(foley_of(scene, strip), key=lambda s: s.channel)
+        channels = [s.channel for s in sounds]
+        names = [scene.sequence_editor.channels[c].name for c in channels]
+        assert names == ["Foley Props", "Foley BG", "Foley Props take 2", "Foley BG take 2"]
+        assert [(s["foley_take"], s["foley_stem"], s.mute) for s in sounds] == \
+            [(1, "props", False), (1, "bg", False), (2, "props", True), (2, "bg", True)]
+        for s in sounds:  # every file of the set at the picture's frames, exactly the range's samples
+            assert (s.frame_final_start, s.frame_final_end) == (strip.frame_final_start, strip.frame_final_end)
+            assert wav_frames(bpy, s) == to_index(Fraction(6), 48000)
+            assert s.channel > strip.channel
+        scene.frame_current = strip.frame_final_start + 3
+        with bpy.context.temp_override(**sequencer(bpy, scene)):
+            assert bpy.ops.sequencer.foley_cycle_take() == {"FINISHED"}
+        assert [s.mute for s in sorted(foley_of(scene, strip), key=lambda s: s.channel)] == [True, True, False, False]
+        # A re-run keeps take 2 playing, in the same channels.
+        with bpy.context.temp_override(**sequencer(bpy, scene)):
+            assert bpy.ops.sequencer.foley_autofill(wait=True, prompt="wooden knocks, room tone") == {"FINISHED"}
+        again = sorted(foley_of(scene, strip), key=lambda s: s.channel)
+        assert [s.channel for s in again] == channels
+        assert [(s["foley_take"], s.mute) for s in again] == [(1, True), (1, True), (2, False), (2, False)]
+    finally:
+        scene.foley.stems, scene.foley.takes = "", 1

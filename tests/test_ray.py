@@ -130,6 +130,25 @@ def test_finishing_and_warnings_match_one_machine_for_a_normalising_backend(engi
     assert result["warnings"] == list(local.warnings) and any("'rian'" in w for w in result["warnings"])
 
 
+def test_a_stems_and_takes_set_on_a_ray_slot_is_byte_identical_to_in_process(engines, cluster, clip, tmp_path):
+    """Issue 21: the set (native procedural stems, derived take seeds, one gain for the set) assembled on the
+    engine's side of a ray slot, each window rendered by the actor, writes the bytes of an in-process run."""
+    from plugin_host.items import Item, Result
+
+    from foley_engine.backends.procedural import ProceduralBackend
+    from foley_engine.generate import generate_to_file
+
+    item = Item(clip, Fraction(0), Fraction(2), prompt="wood impacts, room tone", seed=4, stems="props,bg", takes=2)
+    local = generate_to_file(item, ProceduralBackend(), str(tmp_path / "local.wav"))
+    engine = ray_engine(engines, tmp_path / "e", cluster, backend="procedural")
+    (tmp_path / "out").mkdir()
+    with engine.client(timeout=10) as eng:
+        (result,) = eng.submit([item.to_wire()], out_dir=str(tmp_path / "out")).wait(timeout=120)
+    got = Result.from_wire(result)
+    assert got.problem(item) is None and len(got.outputs) == 4
+    assert [file_bytes(o.path) for o in got.outputs] == [file_bytes(o.path) for o in local.outputs]
+
+
 def test_an_actor_killed_mid_item_reruns_it_to_identical_output(engines, cluster, clip, tmp_path):
     items = [{"media": clip, "seed": 21, "options": {"delay": 0.3}}]
     want = reference(engines, tmp_path, items)

@@ -290,3 +290,61 @@ def test_an_unexpected_wav_rate_before_19_0_3_stops_that_clip_with_a_reason(tmp_
     assert report.placed == [] and resolve.project.media_pool.refused == []
     assert report.warnings == ["V1 'A' at 01:00:00:10: Resolve 19.0.2 gave the WAV 25 fps, not 24, so it cannot be "
                                "placed in whole frames; update Resolve to 19.0.3 or later"]
+
+
+# ------------------------------------------------------------------ stems and takes (issue 21)
+
+
+@pytest.mark.parametrize("version,studio", [((18, 5, 0), True), ((19, 1, 0), False), ((20, 2, 0), True),
+                                            ((21, 0, 2), True)])
+def test_stems_on_named_tracks_and_takes_in_the_take_selector(version, studio, tmp_path, engine):
+    tl, resolve, clips = build_cut(tmp_path, "25", version=version)
+    resolve.studio = studio
+    tl.playhead = tl.start_frame + 20  # over A
+    ui = ScriptedUI({"prompt": "footsteps", "stems": "bg,feet", "takes": "3"})
+    report = run(resolve, "current", ui, options(tmp_path))
+    assert report.error is None and not report.warnings, report.summary()
+    (item,) = engine.items
+    assert item["stems"] == ["feet", "bg"] and item["takes"] == 3
+    names = [tl.GetTrackName("audio", i) for i in range(1, tl.GetTrackCount("audio") + 1)]
+    assert names == ["Dialogue", "Foley Feet", "Foley BG"]
+    for index, stem in ((2, "FEET"), (3, "BG")):
+        (placed,) = tl.GetItemListInTrack("audio", index)
+        assert (placed.GetStart(), placed.GetEnd()) == (clips["A"].GetStart(), clips["A"].GetEnd())
+        assert placed.GetTakesCount() == 3 and placed.GetSelectedTakeIndex() == 1
+        files = [placed.GetTakeByIndex(i)["mediaPoolItem"].GetClipProperty("File Path") for i in (1, 2, 3)]
+        assert [f.rsplit("/", 1)[-1] for f in files] == \
+            [f"job0001_FOLEY_{stem}.wav", f"job0001_take2_FOLEY_{stem}.wav", f"job0001_take3_FOLEY_{stem}.wav"]
+        first = placed.GetTakeByIndex(2)
+        assert (first["startFrame"], first["endFrame"]) == (placed.takes[0]["startFrame"] or 0, first["endFrame"])
+    # The user picks take 2 of the footsteps; a re-run replaces the clips and keeps that choice.
+    tl.GetItemListInTrack("audio", 2)[0].SelectTakeByIndex(2)
+    report = run(resolve, "current", ui, options(tmp_path))
+    assert report.error is None and report.replaced == 2, report.summary()
+    assert tl.GetTrackCount("audio") == 3  # the same tracks, updated
+    (feet,), (bg,) = tl.GetItemListInTrack("audio", 2), tl.GetItemListInTrack("audio", 3)
+    assert (feet.GetSelectedTakeIndex(), bg.GetSelectedTakeIndex()) == (2, 1)
+    assert feet.GetMediaPoolItem().GetClipProperty("File Path").endswith("job0002_take2_FOLEY_FEET.wav")
+
+
+def test_resolve_without_take_selector_puts_takes_on_tracks(tmp_path, engine):
+    tl, resolve, clips = build_cut(tmp_path, "24")
+    FakeTimelineItem.AddTake, saved = None, FakeTimelineItem.AddTake  # a Resolve without the take API
+    try:
+        tl.playhead = tl.start_frame + 20
+        report = run(resolve, "current", ScriptedUI({"takes": "2"}), options(tmp_path))
+    finally:
+        FakeTimelineItem.AddTake = saved
+    assert report.error is None, report.summary()
+    names = [tl.GetTrackName("audio", i) for i in range(1, tl.GetTrackCount("audio") + 1)]
+    assert names == ["Dialogue", "Foley", "Foley take 2"]
+
+
+def test_bad_stems_or_takes_are_one_line(tmp_path, engine):
+    tl, resolve, clips = build_cut(tmp_path, "24")
+    tl.playhead = tl.start_frame + 20
+    report = run(resolve, "current", ScriptedUI({"stems": "voice"}), options(tmp_path))
+    assert report.error == "stems: 'voice' is not a stem; use feet, props, moves, bg or all"
+    report = run(resolve, "current", ScriptedUI({"takes": "0"}), options(tmp_path))
+    assert report.error == "takes must be a whole number from 1 to 16, not '0'"
+    assert engine.items == []

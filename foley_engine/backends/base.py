@@ -86,6 +86,9 @@ class WindowRequest:
     job_seed: int = 0
     previous_tail: Optional[np.ndarray] = None
     options: dict = field(default_factory=dict)
+    #: for a backend with native stems: render only this Foley class ("feet", "props", "moves", "bg")
+    #: such that the classes of one window sum to its mix; None: the mix
+    stem: Optional[str] = None
 
     @property
     def start(self) -> Fraction:
@@ -118,6 +121,18 @@ class BackendOption:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+
+#: what each Foley class sounds like, for a backend that makes stems by passes (class prompt, and the
+#: other classes as the negative prompt)
+STEM_PROMPTS = {
+    "feet": "footsteps, shoes on the ground",
+    "props": "objects handled, hits and impacts",
+    "moves": "cloth rustle, body movement, whooshes",
+    "bg": "background ambience, room tone",
+}
+#: how a backend makes stems (``Backend.stems``)
+STEMS_NATIVE, STEMS_BY_PASSES, STEMS_NONE = "native", "passes", "none"
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,17 @@ class Backend(abc.ABC):
     #: state left by earlier windows): then the windows of one item may be generated in parallel
     #: and stitched in order, bit-identical to one after the other (see ``longform.scheduler``)
     independent_windows: bool = False
+    #: how stems are made: "native" (``generate`` honours ``request.stem`` and the classes sum to
+    #: the mix), "passes" (one generation per stem with :meth:`stem_prompts`), or "none" (refused)
+    stems: ClassVar[str] = STEMS_NONE
+
+    @classmethod
+    def stem_prompts(cls, prompt: str, negative_prompt: str, stem: str) -> tuple[str, str]:
+        """The prompt and negative prompt of one stem's pass: the class, then the user's prompt; the
+        other classes join the user's negative prompt."""
+        positive = ", ".join(p for p in (STEM_PROMPTS[stem], prompt) if p)
+        others = [text for name, text in STEM_PROMPTS.items() if name != stem]
+        return positive, ", ".join(p for p in (*others, negative_prompt) if p)
 
     @classmethod
     def availability(cls, **options) -> Availability:

@@ -61,7 +61,7 @@ class BackendActor:
                 "native_window": str(b.native_window) if b.native_window else None,
                 "overlap": str(b.overlap), "lookback": str(b.lookback), "frame_specs": tuple(b.frame_specs),
                 "device": b.device, "independent_windows": bool(getattr(b, "independent_windows", False)),
-                "loudness_target": getattr(b, "loudness_target", None),
+                "loudness_target": getattr(b, "loudness_target", None), "stems": getattr(b, "stems", "none"),
             },
             "remote": {
                 "host": socket.gethostname(), "node_ip": ray.util.get_node_ip_address(),
@@ -153,6 +153,8 @@ class RemoteBackend(Backend):
         self.independent_windows = a["independent_windows"]
         # Finishing (the loudness pass) runs here, on the engine's node: same target, same bytes.
         self.loudness_target = a["loudness_target"]
+        # How the real backend makes stems (the set is assembled here, like a local slot's).
+        self.stems = a.get("stems", "none")
         self.registry_name = backend
         self.remote = dict(info["remote"], actors=len(self.actors))
         if len(infos) > 1:

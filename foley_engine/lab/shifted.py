@@ -20,7 +20,7 @@ class ShiftedBackend:
         self.ms = Fraction(str(ms))
         self.alternate = alternate
         for attr in ("name", "description", "sample_rate", "channels", "native_window", "overlap", "lookback",
-                     "frame_specs", "device"):
+                     "frame_specs", "device", "stems"):
             setattr(self, attr, getattr(inner, attr))
 
     def shift_samples(self, window_index: int) -> int:

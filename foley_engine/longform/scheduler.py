@@ -139,6 +139,7 @@ class LongformScheduler:
         progress: Optional[Callable[[Progress], None]] = None,
         cancel: Optional[Callable[[], bool]] = None,
         pool: Optional["WindowPool"] = None,
+        stem: Optional[str] = None,
     ) -> Iterator[Span]:
         """Finished spans in order.  With a ``pool`` and a backend whose windows are independent,
         up to ``pool.width`` windows are generated at once (their requests planned, decoded and
@@ -148,7 +149,7 @@ class LongformScheduler:
         total = item.num_samples
         windows_estimate = max(1, math.ceil((total - self.overlap) / max(1, self.window - self.overlap)))
         fan_out = pool is not None and pool.width > 1 and bool(getattr(self.backend, "independent_windows", False))
-        requests = self.requests(item, cancel=cancel)
+        requests = self.requests(item, cancel=cancel, stem=stem)
         started = time.monotonic()
         tail: Optional[np.ndarray] = None
         done = 0
@@ -198,8 +199,10 @@ class LongformScheduler:
             requests.close()
 
     def requests(self, job: "Request | ResolvedItem", info: Optional[MediaInfo] = None, *,
-                 cancel: Optional[Callable[[], bool]] = None) -> Iterator[tuple[Window, WindowRequest]]:
-        """The item's windows and their requests, planned lazily in order (``previous_tail`` left None).
+                 cancel: Optional[Callable[[], bool]] = None,
+                 stem: Optional[str] = None) -> Iterator[tuple[Window, WindowRequest]]:
+        """The item's windows and their requests, planned lazily in order (``previous_tail`` left None);
+        ``stem`` asks a backend with native stems for one Foley class.
 
         One streaming decode and analysis; frames and events older than the current window are
         forgotten as soon as the next one is asked for, so memory is O(window) per request held.
@@ -288,6 +291,7 @@ class LongformScheduler:
                     window_index=index,
                     previous_tail=None,
                     options=dict(asked.options),
+                    stem=stem,
                 )
                 yield window, request
                 if window.is_last:

@@ -287,6 +287,16 @@ class AtomicWavWriter:
             raise _write_error(self.path, exc) from None
         self.frames_written += block.shape[0]
 
+    def write_pcm(self, codes: np.ndarray) -> None:
+        """Write integer sample codes at the file's own depth (a 24-bit file: -2**23 .. 2**23-1)."""
+        bits = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}[self.subtype]
+        block = np.asarray(codes, dtype=np.int64).reshape(-1, self.channels) << (32 - bits)
+        try:
+            self._file.write(block.astype(np.int32))
+        except (OSError, sf.SoundFileRuntimeError, sf.LibsndfileError) as exc:
+            raise _write_error(self.path, exc) from None
+        self.frames_written += block.shape[0]
+
     def commit(self) -> str:
         assert self._file is not None and self._tmp is not None
         try:
@@ -341,6 +351,13 @@ class AtomicWavWriter:
         self._file = None
         return self._tmp
 
+    def rename_into_place(self) -> str:
+        """Rename the finished temp file (:meth:`close_partial`) over the destination."""
+        assert self._file is None and self._tmp is not None
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+        return self.path
+
     def remove_partial(self) -> None:
         self._discard()
 
@@ -351,3 +368,31 @@ class AtomicWavWriter:
             self.commit()
         else:
             self.close_partial()
+
+
+def commit_together(writers: list) -> list[str]:
+    """Rename the open ``writers`` into place as one set: every file is finished (headers written,
+    the step that can fail on a full disk) before the first rename, so a failure leaves none of
+    them, and a set is never a mix of old and new files short of a crash between renames."""
+    try:
+        for w in writers:
+            w.close_partial()
+            os.chmod(w.partial_path, 0o644)
+            refuse_special_file(w.path)
+    except BaseException:
+        for w in writers:
+            w.remove_partial()
+        raise
+    done = []
+    for w in writers:
+        done.append(w.rename_into_place())
+    return done
+
+
+def pcm_codes(audio: np.ndarray, subtype: str) -> np.ndarray:
+    """The integer codes libsndfile writes for float ``audio`` at ``subtype`` (after the writer's clip
+    to [-1, 1]): float32 times 2**31, rounded, top bits kept; so codes written with
+    :meth:`AtomicWavWriter.write_pcm` read back as a float write of ``audio`` would."""
+    bits = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}[subtype]
+    x = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * np.float32(2 ** 31)
+    return np.clip(np.rint(x).astype(np.int64), -2 ** 31, 2 ** 31 - 1) >> (32 - bits)

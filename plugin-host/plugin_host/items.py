@@ -20,13 +20,25 @@ from .fields import (
 from .timebase import output_duration, to_index
 
 ITEM_FIELDS = ("media", "start", "end", "speed", "prompt", "negative_prompt", "seed", "options", "align",
-               "loudness", "true_peak", "motion", "record_start", "format")
+               "loudness", "true_peak", "motion", "record_start", "format", "stems", "takes", "loudness_per_stem")
 MOTION_MODES = ("diff", "flow")
 WAV_FORMATS = ("pcm24", "pcm16", "float")
 MAX_PROMPT_CHARS = 2000
 MAX_OPTIONS = 32
 MAX_RECORD_START_BYTES = 1024
 _TRUE = ("1", "true", "yes", "on")
+
+#: the Foley classes a range may be split into, in delivery order (``--stems all``)
+STEM_CLASSES = ("feet", "props", "moves", "bg")
+#: the most takes (alternate variations) of one range
+MAX_TAKES = 16
+#: delivery loudness presets: name -> (integrated target as text, true-peak ceiling in dBTP)
+LOUDNESS_PRESETS = {
+    "ebu-r128": ("-23", -1.0),   # EBU R 128 (Europe)
+    "atsc-a85": ("-24", -2.0),   # ATSC A/85 (US broadcast, LKFS)
+    "streaming": ("-27", -2.0),  # streaming-service delivery (Netflix's -27 LKFS, -2 dBTP)
+    "off": ("off", None),        # left as generated
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,12 @@ class Item:
     motion: str = "diff"
     record_start: Any = None
     format: str = "pcm24"
+    #: Foley classes to write as separate stems (``STEM_CLASSES`` order); () = one mixed file
+    stems: tuple = ()
+    #: variations of the range to write (take 1 is the item's own seed; see :func:`output_set`)
+    takes: int = 1
+    #: normalise each stem alone instead of one gain for the set (the generator's balance)
+    loudness_per_stem: bool = False
     #: a name for messages (a clip or strip name); not sent
     label: str = field(default="", compare=False)
 
@@ -88,7 +106,11 @@ class Item:
                 raise ProtocolError("schema", "record_start", "must be plain JSON") from None
             if size > MAX_RECORD_START_BYTES:
                 raise ProtocolError("schema", "record_start", f"is over {MAX_RECORD_START_BYTES} bytes of JSON")
+        check_integer(self.takes, "takes", lo=1, hi=MAX_TAKES)
+        if not isinstance(self.loudness_per_stem, bool):
+            raise ProtocolError("schema", "loudness_per_stem", "must be true or false")
         for name, value in (("start", start), ("end", end), ("speed", speed), ("options", dict(self.options)),
+                            ("stems", parse_stems(self.stems)),
                             ("loudness", _loudness(self.loudness, "loudness")),
                             ("true_peak", _decibels(self.true_peak, "true_peak", -60, 0))):
             object.__setattr__(self, name, value)
@@ -111,6 +133,13 @@ class Item:
             out["motion"] = self.motion
         if self.record_start is not None:
             out["record_start"] = self.record_start
+        # Sent only when asked for, so an item without them reads as before on an older engine.
+        if self.stems:
+            out["stems"] = list(self.stems)
+        if self.takes != 1:
+            out["takes"] = self.takes
+        if self.loudness_per_stem:
+            out["loudness_per_stem"] = True
         return out
 
     @classmethod
@@ -140,14 +169,94 @@ class Item:
                 true_peak=obj.get("true_peak"), motion=string_field(obj, "motion", "motion", limit=8, default="diff"),
                 record_start=obj.get("record_start"),
                 format=string_field(obj, "format", "format", limit=16, default="pcm24"),
+                stems=obj.get("stems", ()), takes=int_field(obj, "takes", "takes", lo=1, hi=MAX_TAKES, default=1),
+                loudness_per_stem=_flag(obj.get("loudness_per_stem", False), "loudness_per_stem"),
             )
         except ProtocolError as exc:
             raise exc.within(name) from None
+
+    def outputs(self, path: str) -> tuple["Output", ...]:
+        """The files this item writes when its output is ``path`` (see :func:`output_set`)."""
+        return output_set(path, self.stems, self.takes)
 
     @property
     def name(self) -> str:
         """What messages call this item: its label, else its file name."""
         return self.label or self.media.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def parse_stems(value: Any, name: str = "stems") -> tuple:
+    """Stem classes from a list or ``"feet,bg"`` / ``"all"``, in :data:`STEM_CLASSES` order, each once."""
+    if value is None or value == "" or value == ():
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or len(value) > 8:
+        raise ProtocolError("schema", name, "must be a list of stem classes")
+    words = set()
+    for word in value:
+        if not isinstance(word, str):
+            raise ProtocolError("schema", name, "must be a list of stem classes")
+        word = word.strip().lower()
+        if word == "all":
+            words.update(STEM_CLASSES)
+        elif word in STEM_CLASSES:
+            words.add(word)
+        else:
+            raise ProtocolError("schema", name, f"{word[:32]!r} is not a stem; use {', '.join(STEM_CLASSES)} or all")
+    return tuple(c for c in STEM_CLASSES if c in words)
+
+
+def loudness_preset(name: str) -> tuple:
+    """A delivery preset's ``(loudness, true_peak)``; ProtocolError names the presets."""
+    try:
+        return LOUDNESS_PRESETS[name.strip().lower()]
+    except KeyError:
+        raise ProtocolError("schema", "loudness", f"unknown preset {name[:32]!r}; use one of "
+                            f"{', '.join(LOUDNESS_PRESETS)} or a number of LUFS") from None
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file of an item's output set: take ``take`` (1-based) of stem ``stem`` ("" = the mix)."""
+
+    take: int
+    stem: str
+    path: str
+
+    @property
+    def track_name(self) -> str:
+        """The editor track this output belongs on: "Foley", "Foley Feet", ... ("Foley BG" for bg)."""
+        return stem_track_name(self.stem)
+
+    def to_wire(self) -> dict:
+        return {"take": self.take, "stem": self.stem, "path": self.path}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "Output":
+        return cls(take=int(obj["take"]), stem=str(obj.get("stem", "")), path=str(obj["path"]))
+
+
+def stem_track_name(stem: str) -> str:
+    """The track a stem is placed on in every editor: "Foley", "Foley Feet", "Foley Props", ..., "Foley BG"."""
+    if not stem:
+        return "Foley"
+    return "Foley " + ("BG" if stem == "bg" else stem.capitalize())
+
+
+def output_set(path: str, stems: tuple = (), takes: int = 1) -> tuple[Output, ...]:
+    """Every file of one item, takes first then stems in :data:`STEM_CLASSES` order.
+
+    The naming convention: ``<name>.wav`` is take 1's mix (today's file); take ``n`` adds
+    ``_take<n>``; a stem adds ``_FOLEY_<CLASS>``: ``scene_foley_take2_FOLEY_FEET.wav``.
+    """
+    base, ext = (path[:-4], path[-4:]) if path.lower().endswith(".wav") else (path, ".wav")
+    out = []
+    for take in range(1, takes + 1):
+        stem_base = base if take == 1 else f"{base}_take{take}"
+        for stem in (stems or ("",)):
+            out.append(Output(take, stem, f"{stem_base}_FOLEY_{stem.upper()}{ext}" if stem else f"{stem_base}{ext}"))
+    return tuple(out)
 
 
 def _time(value: Any, name: str) -> Optional[Fraction]:
@@ -225,6 +334,8 @@ class Result:
     seed: int = 0
     record_start: Any = None
     warnings: tuple = ()
+    #: every file of the item's set (stems x takes); empty for a single mix (then ``path`` is it)
+    outputs: tuple = ()
 
     def to_wire(self) -> dict:
         out = {"item": self.item, "path": self.path, "media": self.media, "start": str(self.start),
@@ -236,6 +347,8 @@ class Result:
             out["record_start"] = self.record_start
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        if self.outputs:
+            out["outputs"] = [o.to_wire() for o in self.outputs]
         return out
 
     @classmethod
@@ -250,8 +363,9 @@ class Result:
                 seconds=float(obj.get("seconds", 0.0)), backend=str(obj.get("backend", "")),
                 seed=int(obj.get("seed", 0)), record_start=obj.get("record_start"),
                 warnings=tuple(str(w) for w in obj.get("warnings", ())),
+                outputs=tuple(Output.from_wire(o) for o in obj.get("outputs", ())),
             )
-        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
             raise ProtocolError("schema", "result", f"the engine sent a result this client cannot read ({exc})") \
                 from None
 
@@ -260,6 +374,10 @@ class Result:
         if sample_rate is not None and self.sample_rate != sample_rate:
             return f"the engine wrote {self.sample_rate} Hz audio, not {sample_rate} Hz"
         sr = self.sample_rate
+        if (item.stems or item.takes > 1) and [(o.take, o.stem) for o in self.outputs] != \
+                [(o.take, o.stem) for o in item.outputs(self.path)]:
+            return (f"the engine wrote {len(self.outputs) or 1} file(s) where {len(item.stems) or 1} stem(s) x "
+                    f"{item.takes} take(s) were asked for")
         if item.start is not None:
             want_start = to_index(item.start, sr)
             if self.start_sample != want_start:

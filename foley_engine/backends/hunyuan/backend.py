@@ -13,7 +13,7 @@ import numpy as np
 
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
-from ..base import Availability, Backend, BackendOption, FrameSpec, WindowRequest
+from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
 from .checkpoints.layout import (
     check_size, download_hint, estimate_bytes, estimate_offload_bytes, gib, hunyuan_dir, missing, require_files,
 )
@@ -67,6 +67,8 @@ def _device_check(device: str, size: str, offload: bool) -> Optional[str]:
 
 
 class HunyuanBackend(Backend):
+    #: one model, one mix: a stem is its own generation with a class prompt (Backend.stem_prompts)
+    stems = STEMS_BY_PASSES
     name = "hunyuan"
     description = "HunyuanVideo-Foley (Tencent), 48 kHz neural Foley from video + text; GPU, local weights"
     sample_rate = SAMPLE_RATE

@@ -3,37 +3,53 @@ from __future__ import annotations
 
 import importlib.util
 from fractions import Fraction
+from typing import Optional
 
 import numpy as np
 
 from ...analysis import VisualEvents
 from ...errors import BackendError
 from ...loudness import DEFAULT_TARGET_LUFS
-from ..base import Backend, WindowRequest
+from ..base import STEMS_NATIVE, Backend, WindowRequest
 from .beds import BEDS
 from .dsp import SR, ControlGrid, pan_gains, soft_limit
 from .events import place_voices, stop_at_cut
 from .motion import MotionTrack, rustle, whoosh
-from .vocabulary import FOOTSTEPS, KINDS, across_cuts, known_words, parse_prompt, unknown_words
+from .vocabulary import (
+    BED, FLASH, FOOTSTEPS, IMPACT, KINDS, MOTION, across_cuts, known_words, parse_prompt, unknown_words,
+)
 from .voices import RECIPES, render_voice
 
 _MOTION = {"whoosh": whoosh, "rustle": rustle}
 
 
+#: which stem each family of kinds belongs to (the synthesiser's own classes)
+STEM_OF_FAMILY = {FOOTSTEPS: "feet", IMPACT: "props", FLASH: "props", MOTION: "moves", BED: "bg"}
+
+
 def render(mix: dict[str, float], events: VisualEvents, seed: int, start: int, n: int,
-           across_cuts: bool = False) -> np.ndarray:
+           across_cuts: bool = False, stem: Optional[str] = None) -> np.ndarray:
     """Absolute samples ``[start, start+n)`` of the sound for ``mix`` (float32, (n, 2)).
 
     Every term is a pure function of the absolute sample index, the seed and
     the events near it, and terms are summed in a fixed order, so any window
     containing a sample computes the same value for it.  One-shots stop at the
     next shot cut (a new shot is a new place) unless ``across_cuts``; beds go on.
+
+    ``stem`` keeps only the kinds of that class (:data:`STEM_OF_FAMILY`), scaled sample by
+    sample by the gain the soft limiter gave the whole mix there, so the stems of one mix
+    sum to it (to float rounding).  The whole mix is rendered either way: the limiter needs it.
     """
     if n == 0:
         return np.zeros((0, 2), np.float32)
     out = np.zeros((2, n))  # channel-major while mixing: contiguous rows are faster
+    part = np.zeros((2, n)) if stem is not None else out
     grid = ControlGrid(start, n)
     track = MotionTrack(events)
+
+    def mine(kind: str) -> bool:
+        return stem is not None and STEM_OF_FAMILY[KINDS[kind].family] == stem
+
     for kind, weight in mix.items():
         layer = BEDS[kind] if kind in BEDS else _MOTION.get(kind)
         if layer is not None:
@@ -41,6 +57,8 @@ def render(mix: dict[str, float], events: VisualEvents, seed: int, start: int, n
             if weight != 1.0:
                 sound *= weight
             out += sound
+            if mine(kind):
+                part += sound
     end = start + n
     cuts = () if across_cuts else events.cuts
     for voice in place_voices(events, mix, seed, track):
@@ -51,9 +69,15 @@ def render(mix: dict[str, float], events: VisualEvents, seed: int, start: int, n
         if lo < hi:
             left, right = pan_gains(voice.x)
             piece = sound[lo - voice.sample: hi - voice.sample]
-            out[0, lo - start: hi - start] += piece * left
-            out[1, lo - start: hi - start] += piece * right
-    return np.ascontiguousarray(soft_limit(out).T, dtype=np.float32)
+            for target in ((out, part) if mine(voice.kind) else (out,)):
+                target[0, lo - start: hi - start] += piece * left
+                target[1, lo - start: hi - start] += piece * right
+    limited = soft_limit(out)
+    if stem is not None:
+        # The limiter's gain at each sample (1 below its knee), applied to this class alone.
+        gain = np.divide(limited, out, out=np.ones_like(out), where=out != 0)
+        limited = part * gain
+    return np.ascontiguousarray(limited.T, dtype=np.float32)
 
 
 class ProceduralBackend(Backend):
@@ -69,6 +93,8 @@ class ProceduralBackend(Backend):
     frame_specs = ()
     #: a pure function of absolute time, the job seed and the visual events: windows may run in parallel
     independent_windows = True
+    #: every kind belongs to one Foley class (STEM_OF_FAMILY): stems are rendered, not guessed
+    stems = STEMS_NATIVE
     device = "cpu"
     #: finished stems are normalised to this (LUFS, BS.1770) unless the job says otherwise
     loudness_target = DEFAULT_TARGET_LUFS
@@ -106,4 +132,4 @@ class ProceduralBackend(Backend):
         # job_seed, not the per-window seed: the output is a function of absolute time,
         # so overlapping windows must agree sample for sample.
         return render(mix, request.events, request.job_seed, request.start_sample, max(0, request.num_samples),
-                      across_cuts(request.prompt))
+                      across_cuts(request.prompt), stem=request.stem)
