@@ -324,6 +324,9 @@ def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, canc
         raise EngineCommandError(done.reason)
     # The engine names its files; the user asked for `out` (same folder, so the rename is atomic).
     os.replace(done.result.path, out)
+    from .media.sidecar import move_sidecar
+
+    move_sidecar(done.result.path, out)
     return dataclasses.replace(done.result, path=out)
 
 
