@@ -88,6 +88,8 @@ def foley_clip(plan: Plan, result: Result) -> otio.schema.Clip:
         "request": request_fingerprint(plan),
         "placement": placement_fingerprint(clip, plan.record_start),
     }
+    if vc.base_prompt is not None:  # a part of a clip cut by Foley markers (otio_adapters.markers)
+        clip.metadata[FOLEY_KEY]["base_prompt"] = vc.base_prompt
     return clip
 
 

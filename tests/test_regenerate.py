@@ -31,6 +31,7 @@ def five_minutes(tmp_path_factory):
     return video, out
 
 
+@pytest.mark.slow
 def test_a_range_of_a_five_minute_file_is_redone_and_nothing_else(five_minutes):
     video, wav = five_minutes
     total = sf.info(str(wav)).frames
