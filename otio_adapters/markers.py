@@ -3,7 +3,8 @@
 The syntax (the same in every editor, see docs/markers.md):
 
 - a marker whose **name or note** starts with ``foley:`` carries a prompt (``foley: rain on a tin
-  roof``); the prefix is case-insensitive and the name is read before the note;
+  roof``); the prefix is case-insensitive and the name is read before the note (an FCP 7 XML
+  marker's ``<comment>`` is its note);
 - a marker **with a duration** sets the prompt for its range: ``foley:`` *replaces* the run's
   (or the clip's) prompt there, ``foley+:`` *adds* to it (``base, marker text``).  Replacing is
   the default because a marked stretch usually says what should sound there *instead* ("silence
@@ -62,11 +63,18 @@ class Part:
 
 def marker_text(marker) -> Optional[tuple[str, bool]]:
     """``(text, adds)`` of a Foley marker (name first, then note), or None for any other marker."""
-    for field in (marker.name or "", marker.comment or ""):
+    for field in (marker.name or "", marker.comment or "", _fcp_xml_comment(marker)):
         found = _PREFIX.match(field)
         if found and found.group(2).strip():
             return found.group(2).strip(), bool(found.group(1))
     return None
+
+
+def _fcp_xml_comment(marker) -> str:
+    """An FCP 7 XML marker's ``<comment>``: OTIO's adapter keeps it in the marker's metadata, not its comment."""
+    meta = marker.metadata.get("fcp_xml")
+    comment = meta.get("comment") if hasattr(meta, "get") else None
+    return comment if isinstance(comment, str) else ""
 
 
 def _start_of(item) -> Fraction:

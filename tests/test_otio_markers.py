@@ -102,8 +102,14 @@ def test_reruns_are_idempotent_and_leave_the_users_markers_alone(tmp_path, name,
 
 @pytest.mark.parametrize("name,rate,drop", MARKER_RATES, ids=IDS)
 def test_fcp7_xml_markers_come_through_otios_adapter(tmp_path, name, rate, drop):
+    """FCP 7 XML keeps clip and sequence markers, a marker's note as ``<comment>``; track markers it has not."""
     f = str(tmp_path)
-    write_timeline(marked(f, rate, drop), os.path.join(f, "cut.xml"))
+    tl = marked(f, rate, drop)
+    # As an FCP 7 XML from an editor holds them: the note in <comment>, the timeline's marker on the sequence.
+    tl.tracks[0].find_clips()[0].markers[1].metadata["fcp_xml"] = {"comment": "FOLEY: glass breaks"}
+    tl.tracks.markers.append(tl.tracks[0].markers.pop())
+    write_timeline(tl, os.path.join(f, "cut.xml"))
+    assert "<comment>FOLEY: glass breaks</comment>" in open(os.path.join(f, "cut.xml")).read()
     back = read_timeline(os.path.join(f, "cut.xml"))
     report, _ = fill_with(back, f, prompt="footsteps")
     direct, _ = fill_with(marked(f, rate, drop), f, prompt="footsteps")
