@@ -62,7 +62,7 @@ class GenerateResult:
         }
 
 
-def provenance(item: ResolvedItem, backend: str) -> Provenance:
+def provenance(item: ResolvedItem, backend: str, events=()) -> Provenance:
     """The sidecar of ``item``'s WAV: its exact range and the request that made it (for ``foley regenerate``)."""
     request = item.request
     if isinstance(request, Item):
@@ -76,7 +76,8 @@ def provenance(item: ResolvedItem, backend: str) -> Provenance:
     fields.update(start=str(item.media_range.start), end=str(item.media_range.end))
     return Provenance(media=os.path.abspath(request.media), start=item.media_range.start,
                       end=item.media_range.end, sample_rate=item.sample_rate, first_sample=item.first_sample,
-                      num_samples=item.num_samples, request=fields, backend=backend)
+                      num_samples=item.num_samples, request=fields, backend=backend,
+                      events=tuple({"kind": kind, "time": str(t)} for t, kind in events))
 
 
 def generate_to_file(
@@ -133,7 +134,7 @@ def generate_to_file(
     finally:
         if norm:
             writer.remove_partial()
-    write_sidecar(out_path, provenance(item, backend.name))
+    write_sidecar(out_path, provenance(item, backend.name, scheduler.spotted))
     return GenerateResult(
         path=os.path.abspath(out_path),
         sample_rate=sr,

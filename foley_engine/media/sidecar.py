@@ -44,12 +44,15 @@ class Provenance:
     backend: str = ""
     #: ranges re-done since (``foley regenerate``), oldest first: start, end, prompt, seed, backup
     edits: tuple = ()
+    #: the visual events the engine saw, ``{"kind", "time"}`` (exact seconds "p/q" on the file's clock:
+    #: media time unless the source was retimed), for markers in the editor (``--spot``)
+    events: tuple = ()
 
     def to_dict(self) -> dict:
         return {"foley_sidecar": VERSION, "media": self.media, "start": str(self.start), "end": str(self.end),
                 "sample_rate": self.sample_rate, "first_sample": self.first_sample,
                 "num_samples": self.num_samples, "backend": self.backend, "request": self.request,
-                "edits": list(self.edits)}
+                "edits": list(self.edits), "events": list(self.events)}
 
     @classmethod
     def from_dict(cls, obj: Any, where: str = "sidecar") -> "Provenance":
@@ -59,7 +62,8 @@ class Provenance:
             return cls(media=str(obj["media"]), start=Fraction(obj["start"]), end=Fraction(obj["end"]),
                        sample_rate=int(obj["sample_rate"]), first_sample=int(obj["first_sample"]),
                        num_samples=int(obj["num_samples"]), request=dict(obj.get("request") or {}),
-                       backend=str(obj.get("backend", "")), edits=tuple(obj.get("edits") or ()))
+                       backend=str(obj.get("backend", "")), edits=tuple(obj.get("edits") or ()),
+                       events=tuple(obj.get("events") or ()))
         except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             raise OutputError(f"{where}: not a Foley sidecar this release can read ({exc})") from None
 
