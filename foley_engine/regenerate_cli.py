@@ -43,6 +43,10 @@ def cmd_regenerate(args) -> int:
     if rate != prov.sample_rate:
         raise RangeError(f"{args.wav} is at {prov.sample_rate} Hz but backend {backend!r} writes {rate} Hz; "
                          "regenerate with the backend that made it (--backend)")
+    # Room for the new audio and the new file beside the old one (kept as the backup), before any work.
+    from .media.wav import check_free_space, wav_bytes
+
+    check_free_space(os.path.dirname(wav), os.path.getsize(wav) + wav_bytes(edit.stop - edit.start, 2, item.format))
     # The new audio is an ordinary item written beside the file, then spliced in and removed.
     stem, _ = os.path.splitext(wav)
     take = f"{os.path.dirname(wav)}/.{os.path.basename(stem)}.regenerating.wav"

@@ -68,9 +68,20 @@ class Provenance:
             raise OutputError(f"{where}: not a Foley sidecar this release can read ({exc})") from None
 
 
-def write_sidecar(wav_path: str, provenance: Provenance) -> str:
+def write_sidecar(wav_path: str, provenance: Provenance) -> Optional[str]:
+    """Write the sidecar beside the finished WAV; its path, or None when it could not be written.
+
+    The WAV is complete and in place by now, so a sidecar that cannot be written (a WAV name
+    already near the file system's 255-byte limit, a folder filling up) never fails the job:
+    that WAV is then like one made elsewhere (``foley regenerate --media`` still works)."""
     path = sidecar_path(wav_path)
-    write_json_atomic(path, provenance.to_dict(), indent=1)
+    # The atomic writer's temp name adds ".", ".<8 hex>.partial" (18 bytes) to the name.
+    if len(os.path.basename(path).encode("utf-8", "surrogateescape")) + 18 > 255:
+        return None
+    try:
+        write_json_atomic(path, provenance.to_dict(), indent=1)
+    except OSError:
+        return None
     return path
 
 
