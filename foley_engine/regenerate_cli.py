@@ -6,8 +6,10 @@ import json
 import os
 from types import SimpleNamespace
 
+from plugin_host.fields import ProtocolError
+
 from .errors import Cancelled, RangeError
-from .generate_cli import install_cancel, make_item, parse_range, run_in_process, run_on_engine
+from .generate_cli import install_cancel, parse_range, run_in_process, run_on_engine
 from .timebase import TimeError, format_seconds
 
 
@@ -30,14 +32,18 @@ def cmd_regenerate(args) -> int:
     if not os.path.isfile(wav):
         raise RangeError(f"{args.wav}: no such file")
     prov = provenance_of(wav, args.media, probe)
+    if not os.path.isfile(prov.media):
+        raise RangeError(f"{prov.media}: the video this file was made from is not there; give --media VIDEO")
     info = probe(prov.media)
     if not args.in_point or not args.out_point:
         raise RangeError("give the range to re-do with both --in and --out")
     start, end = parse_range(args, info)
     edit = plan_edit(prov, start, end, *(() if args.fade is None else (args.fade,)))
-    item = regeneration_item(prov, start, end, prompt=args.prompt, negative_prompt=args.negative_prompt,
-                             seed=args.seed, media=prov.media)
-    item = make_item(**{f: getattr(item, f) for f in item.__dataclass_fields__ if f != "label"})
+    try:
+        item = regeneration_item(prov, start, end, prompt=args.prompt, negative_prompt=args.negative_prompt,
+                                 seed=args.seed, media=prov.media)
+    except ProtocolError as exc:  # the item's own checks (a prompt over the limit, a bad seed)
+        raise RangeError(f"--{exc.field.replace('_', '-')}: {exc.message}") from None
     backend = args.backend or prov.backend or "procedural"
     rate = getattr(backend_class(backend), "sample_rate", 48000)
     if rate != prov.sample_rate:
