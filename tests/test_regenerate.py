@@ -94,6 +94,9 @@ def test_through_the_engine_it_is_byte_identical_to_in_process(engines, tmp_path
           "--connection-file", engine.connection_file)
     with open(local, "rb") as f1, open(remote, "rb") as f2:
         assert f1.read() == f2.read()
+    # An ordinary job of the engine: journalled (it lists it), over the sub-range only.
+    jobs = json.loads(foley("engine", "jobs", "--connection-file", engine.connection_file, "--json").stdout)
+    assert [(j["state"], j["items"], j["items_done"]) for j in jobs] == [("done", 1, 1)]
     assert sorted(n for n in os.listdir(tmp_path) if n.startswith("remote")) == [
         "remote.before-regenerate-1.wav", "remote.before-regenerate-1.wav.foley.json", "remote.wav",
         "remote.wav.foley.json"]
