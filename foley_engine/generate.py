@@ -15,6 +15,7 @@ from .loudness import LoudnessMeter, Normalisation, finish_file
 from .longform.scheduler import LongformScheduler, Progress, Span
 from .media.probe import MediaInfo
 from .generate_set import generate_set
+from .media.sidecar import Provenance, write_sidecar
 from .media.wav import AtomicWavWriter, check_output_path
 
 
@@ -65,6 +66,24 @@ class GenerateResult:
         }
 
 
+def provenance(item: ResolvedItem, backend: str, events=()) -> Provenance:
+    """The sidecar of ``item``'s WAV: its exact range and the request that made it (for ``foley regenerate``)."""
+    request = item.request
+    if isinstance(request, Item):
+        fields = request.to_wire()
+    else:  # a library Job: the same field names, written the wire's way
+        fields = {"media": request.media, "speed": str(request.speed), "prompt": request.prompt,
+                  "negative_prompt": request.negative_prompt, "seed": int(request.seed),
+                  "options": dict(request.options), "align": request.align, "motion": request.motion,
+                  "loudness": request.loudness, "true_peak": request.true_peak, "format": item.format}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.update(start=str(item.media_range.start), end=str(item.media_range.end))
+    return Provenance(media=os.path.abspath(request.media), start=item.media_range.start,
+                      end=item.media_range.end, sample_rate=item.sample_rate, first_sample=item.first_sample,
+                      num_samples=item.num_samples, request=fields, backend=backend,
+                      events=tuple({"kind": kind, "time": str(t)} for t, kind in events))
+
+
 def generate_to_file(
     job: "Request | ResolvedItem",
     backend: Backend,
@@ -84,7 +103,8 @@ def generate_to_file(
     here), or a request that is resolved once here (probing the media unless ``info`` is given).
     ``out_path`` defaults to the resolved item's. ``pool`` (a :class:`~.longform.scheduler.WindowPool`)
     fans the windows of a backend with independent windows out over several generators; the
-    bytes written are the same."""
+    bytes written are the same.  A sidecar (``<out>.foley.json``, see :mod:`.media.sidecar`) is
+    written beside the finished WAV: its range and request, for ``foley regenerate``."""
     scheduler = scheduler or LongformScheduler(backend)
     item = scheduler.resolved(job, info)
     out_path = out_path or item.out_path
@@ -122,6 +142,7 @@ def generate_to_file(
     finally:
         if norm:
             writer.remove_partial()
+    write_sidecar(out_path, provenance(item, backend.name, scheduler.spotted))
     return _result(item, backend, out_path, windows, started, tuple(scheduler.notes))
 
 

@@ -344,6 +344,9 @@ def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, canc
             os.replace(theirs.path, ours.path)
         return dataclasses.replace(done.result, path=out, outputs=mine)
     os.replace(done.result.path, out)
+    from .media.sidecar import move_sidecar
+
+    move_sidecar(done.result.path, out)
     return dataclasses.replace(done.result, path=out)
 
 

@@ -11,6 +11,10 @@ USAGE_EXAMPLES = """examples:
   foley otio fill cut.otio -o out.otio --select marker:FOLEY      (the marker's comment is the clip's prompt)
   foley otio fill cut.xml -o out.xml --select track:V2 --range 01:00:10:00-01:02:00:00
   foley otio fill out.otio -o out.otio                           (updates, never duplicates)
+  foley otio fill cut.otio -o out.otio --spot                    (the events seen, as markers on the Foley clips)
+
+Markers named or noted "foley: rain on a roof" set the prompt over their range ("foley+: ..." adds to it;
+a point marker adds a one-shot at its frame): the clip is generated in parts cut at the marker edges.
 """
 
 
@@ -45,6 +49,9 @@ def register(subparsers) -> None:
                         '"Foley take 2", ... (enable the one you want; re-runs keep your choice)')
     p.add_argument("--partial", action="store_true", help="rewrite the output as each clip finishes (import early)")
     p.add_argument("--dry-run", action="store_true", help="list what would be generated and exit")
+    p.add_argument("--spot", action="store_true",
+                   help="write the events the engine saw (impact, footstep, flash, cut, ...) as markers on the "
+                        "Foley clips; a re-run replaces these and never touches your own markers")
     p.add_argument("--backend", default="procedural", help="backend when an engine has to be started (default procedural)")
     p.add_argument("--connection-file", help="engine connection file (default: the user runtime folder)")
     p.add_argument("--no-autostart", action="store_true", help="fail instead of starting an engine")
@@ -172,11 +179,13 @@ def cmd_fill(args, generator=None) -> int:
             return _fail(str(exc))
         for line in selection.left_out:
             print(line)
-        for vc in chosen:
+        from .markers import split_clip
+
+        for part in (p for vc in chosen for p in split_clip(vc, timeline)):
             try:
-                plan = plan_clip(vc, base_dir, args.relink)
+                plan = plan_clip(part, base_dir, args.relink)
                 r = plan.request
-                print(f"{vc.label}: media {r.media} {float(r.start):.3f}-{float(r.end):.3f} s, record sample "
+                print(f"{part.label}: media {r.media} {float(r.start):.3f}-{float(r.end):.3f} s, record sample "
                       f"{plan.record_start} +{plan.record_samples}, prompt {r.prompt!r}")
             except ClipError as exc:
                 print(str(exc))
@@ -198,6 +207,11 @@ def cmd_fill(args, generator=None) -> int:
         report = fill(timeline, generator, options)
     except (EngineError, TimelineError) as exc:
         return _fail(str(exc))
+    if args.spot:
+        from .spot import spot_markers
+
+        spotted, notes = spot_markers(report.timeline, base_dir)
+        report.warnings += notes
     write(report.timeline)
     if args.json:
         print(json.dumps({"output": out, "out_dir": out_dir, "filled": report.filled, "reused": report.reused,

@@ -93,6 +93,8 @@ def foley_clip(plan: Plan, result: Result) -> otio.schema.Clip:
     }
     if result.outputs:
         clip.metadata[FOLEY_KEY]["outputs"] = outputs_metadata(result.outputs)
+    if vc.base_prompt is not None:  # a part of a clip cut by Foley markers (otio_adapters.markers)
+        clip.metadata[FOLEY_KEY]["base_prompt"] = vc.base_prompt
     return clip
 
 

@@ -18,6 +18,7 @@ import opentimelineio as otio
 
 from .generator import Generator, Result
 from .output_sets import add_set_tracks, is_set_track
+from .markers import split_clip
 from .placement import (
     CLIP_PREFIX, Placed, TrackPlan, build_track, foley_clip, mirrored_transition, placement_fingerprint,
     request_fingerprint,
@@ -166,21 +167,26 @@ class FillPlan:
         for vc in chosen:
             earlier = next((foley_metadata(o.clip) for o in old_by_label.get(vc.track_label, []) if o.key == vc.key), {})
             if vc.prompt is None:
-                vc.prompt = str(earlier.get("prompt", ""))
+                # A clip cut by Foley markers keeps its own prompt apart from the markers' (base_prompt).
+                vc.prompt = str(earlier.get("base_prompt", earlier.get("prompt", "")))
             if vc.seed is None:
                 vc.seed = int(earlier.get("seed", 0))
 
         plans: list[Plan] = []
+        split_keys = set()
         for vc in chosen:
-            try:
-                one = plan_clip(vc, options.base_dir, options.relink)
-                if options.stems or options.takes != 1:
-                    one.request = dataclasses.replace(one.request, stems=tuple(options.stems), takes=options.takes)
-                plans.append(one)
-            except ClipError as exc:
-                (report.skipped if vc.skip else report.failed).append(str(exc))
+            # Foley markers cut a clip into parts, each with its prompt (otio_adapters.markers).
+            for part in split_clip(vc, source):
+                split_keys.add(part.key)
+                try:
+                    one = plan_clip(part, options.base_dir, options.relink)
+                    if options.stems or options.takes != 1:
+                        one.request = dataclasses.replace(one.request, stems=tuple(options.stems), takes=options.takes)
+                    plans.append(one)
+                except ClipError as exc:
+                    (report.skipped if vc.skip else report.failed).append(str(exc))
 
-        self.keys_now = {vc.key for vc in all_clips}
+        self.keys_now = {vc.key for vc in all_clips} | split_keys
         self.starts_now = {to_index(vc.record_start, SAMPLE_RATE) for vc in all_clips}
         self.reuse: dict = {}  # key -> _Old that is already up to date
         self.to_generate: list[Plan] = []

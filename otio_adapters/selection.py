@@ -39,6 +39,8 @@ class VideoClip:
     #: why the clip is not heard/seen (OTIO ``enabled`` false on it, its track or a nested stack), else None
     disabled: Optional[str] = None
     prompt: Optional[str] = None  #: set by the selection (marker comment or metadata)
+    #: for a part of a clip cut by Foley markers: the clip's own prompt (the markers' apply on top)
+    base_prompt: Optional[str] = None
     seed: Optional[int] = None
 
     @property

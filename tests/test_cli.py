@@ -137,7 +137,7 @@ def test_console_script_with_mux(clip_24, outdir):
     )
     assert proc.returncode == 0, proc.stderr
     assert wav.exists() and mp4.exists()
-    assert sorted(p.name for p in outdir.iterdir()) == ["m.mp4", "m.wav"]
+    assert sorted(p.name for p in outdir.iterdir()) == ["m.mp4", "m.wav", "m.wav.foley.json"]
 
 
 def test_backends_listing(capsys):

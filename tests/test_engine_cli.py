@@ -38,7 +38,7 @@ def test_cli_serve_refuses_a_second_engine_and_status_jobs_stop(engines, clip, t
                 "--prompt", "steps")
     assert gen.stdout.startswith(f"wrote {out} (72000 samples at 48000 Hz, media 00:00:00.500-00:00:02.000")
     assert sf.info(str(out)).frames == 72000
-    assert sorted(os.listdir(tmp_path)) == ["cli.wav", "engine"]
+    assert sorted(os.listdir(tmp_path)) == ["cli.wav", "cli.wav.foley.json", "engine"]
     bad = foley("generate", clip, "--engine", *conn, "--in", "2", "--out", "9", "-o", str(tmp_path / "x.wav"), check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("foley: error: ") and "beyond the end" in bad.stderr
     status = foley("engine", "status", *conn).stdout

@@ -47,7 +47,8 @@ def test_worker_kill_9_mid_job_retries_to_identical_output(engines, clip, tmp_pa
         st = eng.status()
         assert st["workers"]["restarts"] == 1 and st["worker"]["pid"] != worker
         assert eng.job(job.job_id)["items"][0]["attempts"] == 2
-    assert os.listdir(out) == [os.path.basename(results[0]["path"])]  # no partial file left behind
+    name = os.path.basename(results[0]["path"])
+    assert sorted(os.listdir(out)) == [name, name + ".foley.json"]  # the WAV and its sidecar; no partial file
     reference = in_process(clip, tmp_path, seed=9)
     np.testing.assert_array_equal(sf.read(results[0]["path"], dtype="int32")[0], reference)
 

@@ -186,7 +186,7 @@ def test_stale_partials_of_dead_writers_are_swept(clip, out):
     live = out / f".o.wav.{os.getpid()}.abcd.partial"
     live.write_bytes(b"RIFF")
     assert foley("generate", clip, "-o", str(out / "o.wav"), "--out", "1").returncode == 0
-    assert sorted(os.listdir(out)) == sorted(["o.wav", live.name])
+    assert sorted(os.listdir(out)) == sorted(["o.wav", "o.wav.foley.json", live.name])
 
 
 # ------------------------------------------------------------------ SMPTE at the media's own rate

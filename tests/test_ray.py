@@ -168,7 +168,8 @@ def test_an_actor_killed_mid_item_reruns_it_to_identical_output(engines, cluster
     assert st["slots"][0]["restarts"] == 1 and "Ray actor was lost" in st["slots"][0]["last_exit"]
     assert st["slots"][0]["where"]["pid"] != actor
     assert file_bytes(results[0]["path"]) == want[0]
-    assert os.listdir(out) == [os.path.basename(results[0]["path"])]
+    name = os.path.basename(results[0]["path"])
+    assert sorted(os.listdir(out)) == [name, name + ".foley.json"]  # the WAV and its sidecar; no partial file
 
 
 def test_a_node_removed_mid_item_its_items_finish_elsewhere(engines, cluster, clip, tmp_path):

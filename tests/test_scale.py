@@ -227,4 +227,6 @@ def test_a_killed_slot_restarts_and_its_item_reruns_identically(engines, clip, t
     assert "SIGKILL" in st["slots"][1]["last_exit"]
     for a, b in zip(reference, results):
         assert file_bytes(a["path"]) == file_bytes(b["path"])
-    assert sorted(os.listdir(out)) == sorted(os.path.basename(r["path"]) for r in results)
+    # Each WAV and its sidecar (<wav>.foley.json), nothing else: no partial file left behind.
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(r["path"]) + tail for r in results
+                                             for tail in ("", ".foley.json"))

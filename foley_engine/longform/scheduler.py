@@ -122,6 +122,8 @@ class LongformScheduler:
             raise ValueError("overlap must be under half the window")
         #: what the last item's analysis based its events on (result warnings), e.g. footsteps from bounce
         self.notes: list[str] = []
+        #: (job time, kind) of every visual event of the last item, in time order ("cut" for shot cuts)
+        self.spotted: list[tuple[Fraction, str]] = []
 
     def resolved(self, item: "Request | ResolvedItem", info: Optional[MediaInfo] = None) -> ResolvedItem:
         """``item`` resolved at this scheduler's rate: as given when it already is, else resolved once here."""
@@ -262,6 +264,9 @@ class LongformScheduler:
 
         start = first
         index = 0
+        # The events seen over the item, each once (job time), for the WAV's sidecar and the editors' markers.
+        self.spotted = []
+        spotted_until, spot_end = to_time(first, sr), to_time(stop, sr)
         try:
             while True:
                 if cancel is not None and cancel():
@@ -293,6 +298,10 @@ class LongformScheduler:
                     options=dict(asked.options),
                     stem=stem,
                 )
+                until = spot_end if window.is_last else min(to_time(window.next_start, sr), spot_end)
+                self.spotted += sorted([(o.time, o.kind) for o in log.events.onsets if spotted_until <= o.time < until]
+                                       + [(c, "cut") for c in log.events.cuts if spotted_until <= c < until])
+                spotted_until = until
                 yield window, request
                 if window.is_last:
                     return

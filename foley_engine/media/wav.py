@@ -276,13 +276,18 @@ class AtomicWavWriter:
     def write(self, block: np.ndarray) -> None:
         if self._file is None:
             raise RuntimeError("writer is not open")
-        block = np.asarray(block, dtype=np.float32)
+        # int32 blocks are samples read from a PCM file and go back unchanged (``foley regenerate``
+        # copies the untouched part of a file that way, bit for bit); anything else is float audio.
+        block = np.asarray(block)
+        if block.dtype != np.int32:
+            block = block.astype(np.float32, copy=False)
         if block.ndim == 1:
             block = block[:, None]
         if block.shape[1] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got {block.shape[1]}")
         try:
-            self._file.write(np.clip(block, -1.0, 1.0) if self.subtype != "FLOAT" else block)
+            clip = self.subtype != "FLOAT" and block.dtype != np.int32
+            self._file.write(np.clip(block, -1.0, 1.0) if clip else block)
         except (OSError, sf.SoundFileRuntimeError, sf.LibsndfileError) as exc:
             raise _write_error(self.path, exc) from None
         self.frames_written += block.shape[0]
