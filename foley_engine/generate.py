@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 from plugin_host.items import Item, Result
 
-from .backends.base import Backend
+from .backends.base import Backend, loudness_target_of
 from .job import Job
 from .loudness import LoudnessMeter, Normalisation, finish_file
 from .longform.scheduler import LongformScheduler, Progress, Span
@@ -87,7 +87,8 @@ def generate_to_file(
     started = time.monotonic()
     windows = 0
     # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
-    norm = Normalisation.for_job(job.loudness, job.true_peak, getattr(backend, "loudness_target", None))
+    norm = Normalisation.for_job(job.loudness, job.true_peak,
+                                 loudness_target_of(backend, job.prompt, job.negative_prompt))
     meter = LoudnessMeter(sr, backend.channels) if norm else None
     # With normalisation the spans go to a float partial file first (never renamed into place).
     writer = AtomicWavWriter(out_path, sr, backend.channels, "FLOAT" if norm else subtype, finalize=norm is None)

@@ -174,6 +174,11 @@ class Backend(abc.ABC):
         """One line per part of the prompts this backend will not use (shown, never fatal)."""
         return []
 
+    def loudness_target_for(self, prompt: str, negative_prompt: str = "") -> Optional[float]:
+        """The default loudness target of one job's stem (``loudness_target``, unless the backend
+        chooses by what the prompt asks for: the procedural backend's beds aim lower)."""
+        return self.loudness_target
+
     def close(self) -> None:
         """Release models and memory."""
 
@@ -203,3 +208,10 @@ def check_output(backend: Backend, request: WindowRequest, audio: np.ndarray) ->
 
         raise BackendError(f"backend {backend.name!r} returned non-finite samples")
     return audio
+
+
+def loudness_target_of(backend, prompt: str, negative_prompt: str = "") -> Optional[float]:
+    """A backend's default loudness target for one job; wrappers that are not :class:`Backend`
+    (the lab's shifted stand-in) give their plain ``loudness_target``, if any."""
+    rule = getattr(backend, "loudness_target_for", None)
+    return rule(prompt, negative_prompt) if rule is not None else getattr(backend, "loudness_target", None)
