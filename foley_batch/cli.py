@@ -34,7 +34,8 @@ from plugin_host.process import IDLE_EXIT_MIN
 from .inputs import BatchError, expand_inputs
 from .report import Progress, summary, write_summary
 from .units import (
-    STATE_FILE, TimelinePlan, Unit, earlier_result, load_state, plan_units, record_done, record_failures, submit_id,
+    STATE_FILE, TimelinePlan, Unit, earlier_result, give_readable_name, load_state, plan_units, record_done,
+    record_failures, record_run, submit_id,
 )
 
 __all__ = ["BatchError", "expand_inputs", "register", "cmd_batch", "run_batch"]
@@ -95,6 +96,7 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
     def done(o) -> None:
         u = pending[o.index]
         u.status, u.result, u.job_id, u.fraction = "done", o.result, o.job_id, 1.0
+        give_readable_name(u)
         record_done(u, state, state_path)
         progress.note(f"done    {u.label} -> {os.path.basename(o.result.path)}")
 
@@ -168,9 +170,6 @@ def cmd_batch(args) -> int:
         return _error(f"{out}: output folder is not writable")
     started, t0 = time.time(), time.monotonic()
     units, plans = plan_units(media, timelines, out, args.prompt, args.seed, options)
-    for p in plans:
-        if p.error is None:
-            os.makedirs(p.out_dir, exist_ok=True)
     state_path = os.path.join(out, STATE_FILE)
     state = load_state(out)
     if args.force:
@@ -188,13 +187,24 @@ def cmd_batch(args) -> int:
             if p.error:
                 print(f"error: {p.error}")
         return 0
+    for folder in {p.out_dir for p in plans if p.error is None} | {u.out_dir for u in units if u.wav}:
+        os.makedirs(folder, exist_ok=True)  # the engine writes only into folders that exist
     tty = sys.stderr.isatty()
     progress = Progress(units, sys.stderr, enabled=tty or args.progress, tty=tty)
     spec = EngineSpec(args.connection_file, serve_args=("--backend", args.backend, *args.engine_arg),
                       autostart=not args.no_autostart, idle_exit_minutes=args.engine_idle_exit)
+    started_engines: list[str] = []  # notices of engines started here (they outlive the command)
+
+    def engine_started(notice: str) -> None:
+        started_engines.append(notice)
+        if progress.enabled:
+            progress.note(f"foley: {notice}")
+        else:
+            print(f"foley: {notice}", file=sys.stderr, flush=True)
+
     try:
-        engine_info, interrupted = run_batch(units, lambda: EngineClient.open(spec), progress, state, state_path,
-                                             args.reconnect_timeout, args.on_failure)
+        engine_info, interrupted = run_batch(units, lambda: EngineClient.open(spec, on_start=engine_started),
+                                             progress, state, state_path, args.reconnect_timeout, args.on_failure)
     except EngineError as exc:
         progress.close()
         return _error(str(exc))
@@ -206,7 +216,9 @@ def cmd_batch(args) -> int:
               file=sys.stderr)
         return 130
     place_timelines(plans, units)
-    doc = summary(units, plans, out, started, time.monotonic() - t0, engine_info)
+    doc = summary(units, plans, out, started, time.monotonic() - t0, engine_info, state.get("runs", []))
+    doc["engine_started"] = started_engines
+    record_run(doc, state, state_path)
     json_path, md_path = write_summary(doc, out)
     t = doc["totals"]
     if args.json:

@@ -196,6 +196,7 @@ def cmd_fill(args, generator=None) -> int:
 
         generator = EngineGenerator(args.connection_file, autostart=not args.no_autostart,
                                     serve_args=("--backend", args.backend), idle_exit_minutes=args.engine_idle_exit)
+    engine = generator  # its `started`: the notice when it started an engine (printed then, on stderr)
     generator = _Announced(generator, sys.stderr)
     write = _timeline_writer(out)
     on_update = write if args.partial else None
@@ -212,7 +213,7 @@ def cmd_fill(args, generator=None) -> int:
     if args.json:
         print(json.dumps({"output": out, "out_dir": out_dir, "filled": report.filled, "reused": report.reused,
                           "kept_edited": report.kept_edited, "skipped": report.skipped, "failed": report.failed,
-                          "warnings": report.warnings}))
+                          "warnings": report.warnings, "engine_started": getattr(engine, "started", None)}))
     else:
         for line in report.skipped + report.kept_edited + report.warnings:
             print(f"foley: warning: {line}", file=sys.stderr)

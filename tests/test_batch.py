@@ -80,7 +80,8 @@ def test_usage_errors_are_one_line(clips, tmp_path, capsys):
 def test_dry_run_lists_longest_first(clips, tmp_path, capsys):
     assert batch(clips["folder"], "--out", str(tmp_path / "o"), "--dry-run") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split()[-1] for ln in lines] == ["c.mp4", "b.mov", "a.mp4"]
+    # Labelled by the path below the inputs' common folder, as their WAVs are placed under --out.
+    assert [ln.split()[-1] for ln in lines] == ["ep2/c.mp4", "ep1/b.mov", "ep1/a.mp4"]
 
 
 def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp_path, capsys):
@@ -93,7 +94,7 @@ def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp
             "--no-autostart", "--prompt", "footsteps", "--progress"]
     assert batch(*args) == 1  # the bad file fails alone
     err = capsys.readouterr().err
-    assert "left" in err and "failed  bad.mp4" in err and "x real time" in err
+    assert "left" in err and "/bad.mp4: the engine refused" in err and "x real time" in err
     doc = json.loads((out / "foley-batch-summary.json").read_text())
     t = doc["totals"]
     assert (t["items"], t["done"], t["failed"], t["skipped"]) == (6, 5, 1, 0)
@@ -112,7 +113,7 @@ def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp
         jobs_before = len(eng.jobs())
 
     assert batch(*args) == 1  # again: the finished items are skipped, the failed one is tried again
-    assert "failed  bad.mp4" in capsys.readouterr().err
+    assert "/bad.mp4: the engine refused" in capsys.readouterr().err
     doc = json.loads((out / "foley-batch-summary.json").read_text())
     t = doc["totals"]
     assert (t["done"], t["skipped"], t["failed"]) == (0, 5, 1)
@@ -147,9 +148,11 @@ def test_the_batch_rides_through_an_engine_restart(engines, clips, tmp_path, cap
     assert len(jobs) == 3  # the same jobs, found again by their submit ids: none submitted twice
     attempts = sorted(j["items"][0]["attempts"] for j in jobs)
     assert attempts[0] == 1  # the item finished before the kill was never run again
-    outputs = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
-    assert outputs == sorted(os.path.basename(it["output"]) for it in doc["items"])
-    assert not [n for n in os.listdir(out) if n.endswith(".partial")]
+    outputs = sorted(os.path.join(base, n) for base, _, names in os.walk(out) for n in names if n.endswith(".wav"))
+    assert outputs == sorted(it["output"] for it in doc["items"])
+    # The inputs' folders kept, each WAV named after its media file.
+    assert [os.path.relpath(p, out) for p in outputs] == ["ep1/a.wav", "ep1/b.wav", "ep2/c.wav"]
+    assert not [n for _, _, names in os.walk(out) for n in names if n.endswith(".partial")]
 
 
 def test_on_failure_stop_cancels_the_rest(engines, clips, tmp_path):
@@ -159,12 +162,14 @@ def test_on_failure_stop_cancels_the_rest(engines, clips, tmp_path):
     out = tmp_path / "out"
     assert batch(clips["folder"], str(bad), "--out", str(out), "--connection-file", engine.connection_file,
                  "--no-autostart", "--option", "delay=0.3", "--on-failure", "stop") == 1
-    items = {it["label"]: it for it in json.loads((out / "foley-batch-summary.json").read_text())["items"]}
+    items = {os.path.basename(it["label"]): it
+             for it in json.loads((out / "foley-batch-summary.json").read_text())["items"]}
     assert items["bad.mp4"]["status"] == "failed" and "refused" in items["bad.mp4"]["error"]
     stopped = [it for label, it in items.items() if label != "bad.mp4" and it["status"] == "failed"]
     # One slot: the queued items never ran; the one running may have finished its window first.
     assert len(stopped) >= 2
-    assert all(it["error"].startswith("not generated: bad.mp4: the engine refused it") for it in stopped)
+    assert all(it["error"].startswith("not generated: ") and "bad.mp4: the engine refused it" in it["error"]
+               for it in stopped)
 
 
 @pytest.mark.slow

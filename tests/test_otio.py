@@ -633,7 +633,7 @@ def test_cli_fill_partial_and_exit_status(tmp_path, capsys):
     assert "foley: error: V1 / 'C': media file not found" in captured.err
     assert "skipped: freeze frame" in captured.err
     assert seen == [1, 2, 3, 4, 5, 6]  # the output grew clip by clip
-    assert os.path.isdir(os.path.join(f, "cut_foley_foley"))
+    assert os.path.isdir(os.path.join(f, "cut_foley_otio_wavs"))  # not cut_foley_foley, nor shared with .xml
     # In place, idempotent.
     rc = run_cli([out, "-o", out, "--json"], FakeEngine())
     assert '"reused": ["V1 / ' in capsys.readouterr().out

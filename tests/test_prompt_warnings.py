@@ -33,7 +33,8 @@ def test_cli_warns_and_still_writes(clip_24, tmp_path, capsys):
     assert "foley: warning: prompt: 'bicycles'" in captured.err
     assert "rain" in captured.err.split("'rian'")[1].splitlines()[0]
     result = json.loads(captured.out)
-    assert len(result["warnings"]) == 2 and out.exists()
+    # two unknown words, and nothing known: the default plays
+    assert len(result["warnings"]) == 3 and "default plays" in result["warnings"][2] and out.exists()
 
 
 def test_result_carries_the_warnings_for_the_engine(clip_24, tmp_path):
