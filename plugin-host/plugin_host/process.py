@@ -16,6 +16,7 @@ Standard library only (the client imports this module, never the reverse).
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -71,7 +72,7 @@ def started_notice(pid: int, serve_args=(), connection_file: Optional[str] = Non
     """The one line a user sees when an engine is started on their behalf: it outlives the command,
     so say which process it is, when it goes away by itself and how to stop it now."""
     minutes = idle_exit_of(serve_args)
-    stop = "foley engine stop" + (f" --connection-file {connection_file}" if connection_file else "")
+    stop = "foley engine stop" + (f" --connection-file {shlex.quote(connection_file)}" if connection_file else "")
     if minutes is None or minutes <= 0:
         when = "it keeps running"
     else:
