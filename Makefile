@@ -14,10 +14,15 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml plugin-host/pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing the demo into $(VENV): the plug-in package and the engine (numpy, SciPy, PyAV,"
+	@echo "make: OpenTimelineIO, pyzmq, ...): about 355 MB, under a minute with a warm pip cache"
 	$(PY) -m pip install -q -e ./plugin-host -e .
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml plugin-host/pyproject.toml $(DEMO_STAMP)
+	@echo "make: installing the test extras into $(VENV): the CPU build of torch, transformers, diffusers, Ray,"
+	@echo "make: Blender as a Python module (bpy), ONNX Runtime, OpenCV, ...: the environment grows to about"
+	@echo "make: 3.2 GB; a few minutes, quiet until done (once: later runs go straight to the tests)"
 	# The CPU build of torch (a plain `torch` would pull a multi-GB CUDA build).
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ./plugin-host -e '.[test]'

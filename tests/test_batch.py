@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import threading
 
 import opentimelineio as otio
@@ -119,6 +120,12 @@ def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp
     assert (t["done"], t["skipped"], t["failed"]) == (0, 5, 1)
     with engine.client() as eng:
         assert len(eng.jobs()) == jobs_before  # nothing generated again (the engine refused the bad file)
+    # The re-run generated nothing, yet its summary keeps what the work took (it used to show zeros).
+    (first,) = doc["earlier_runs"]
+    assert first["done"] == 5 and first["media_seconds_generated"] > 0 and first["wall_seconds"] > 0
+    assert all(it["generation_seconds"] > 0 for it in doc["items"] if it["status"] == "skipped")
+    md = (out / "foley-batch-summary.md").read_text()
+    assert "Earlier run (" in md and "5 done" in md
 
 
 def test_the_batch_rides_through_an_engine_restart(engines, clips, tmp_path, capsys):
@@ -188,3 +195,17 @@ def test_an_engine_foley_batch_starts_stops_itself_when_idle(clips, tmp_path):
     args = argparse.ArgumentParser()
     register(args.add_subparsers())
     assert args.parse_args(["batch", "x", "--out", "o"]).engine_idle_exit == 30
+
+
+def test_output_names_keep_folders_and_read_well():
+    """WAVs mirror the inputs' folders and are named after their media; a hash only where names clash."""
+    from foley_batch.names import mirrored_folders, readable_names
+
+    media = ["/s/ep1/a.mov", "/s/ep2/a.mov", "/s/ep1/c.mov", "/s/ep1/c.mp4", "/s/ep1/d e.mov", "/s/ep1/D e.mov"]
+    wavs = readable_names(media, mirrored_folders(media, "/out"))
+    assert wavs["/s/ep1/a.mov"] == "/out/ep1/a.wav" and wavs["/s/ep2/a.mov"] == "/out/ep2/a.wav"
+    assert (wavs["/s/ep1/c.mov"], wavs["/s/ep1/c.mp4"]) == ("/out/ep1/c_mov.wav", "/out/ep1/c_mp4.wav")
+    # Names that differ only in case would clash on macOS and Windows: a short hash keeps them apart.
+    clashing = [wavs["/s/ep1/d e.mov"], wavs["/s/ep1/D e.mov"]]
+    assert all(re.fullmatch(r"/out/ep1/[dD]_e_mov_[0-9a-f]{8}\.wav", w) for w in clashing)
+    assert len({w.lower() for w in wavs.values()}) == len(media)
