@@ -76,10 +76,12 @@ class Run(Task):
     one unreadable strip fails alone and the others are still placed.
     """
 
-    def __init__(self, scene_name: str, items: list, placements: list, out_dir: str, engine: EngineSpec,
+    def __init__(self, scene_name: str, items: list, targets: list, out_dir: str, engine: EngineSpec,
                  channel: int = 0, label: str = "job"):
+        """``items[i]`` (typed :class:`~plugin_host.items.Item`) is placed at ``targets[i]``
+        (a :class:`~.place.Target`); results stay typed until they are placed."""
         super().__init__(label)
-        self.scene_name, self.items, self.placements = scene_name, items, placements
+        self.scene_name, self.items, self.targets = scene_name, items, targets
         self.out_dir, self.engine, self.channel = out_dir, engine, channel
         self.job_ids: list = []
         self.items_done = 0
@@ -148,7 +150,7 @@ class Run(Task):
         elif kind == "result":
             self.items_done += 1
             self.fraction = max(self.fraction, self.items_done / max(1, len(self.items)))
-            self._place(payload.index, payload.result.to_wire(), payload.job_id)
+            self._place(payload.index, payload.result, payload.job_id)
             for warning in payload.result.warnings:  # e.g. prompt words the backend does not know
                 self.messages.append(("WARNING", f"Foley: {payload.item.name}: {warning}"))
         elif kind == "failure":
@@ -173,18 +175,18 @@ class Run(Task):
             self.messages.append(("INFO" if not failed else "WARNING", f"Foley: {len(self.placed)} clip(s) placed"
                                   f"{failed}"))
 
-    def _place(self, index: int, result: dict, job_id: str) -> None:
+    def _place(self, index: int, result, job_id: str) -> None:
         if self.scene_name is None:
-            self.messages.append(("WARNING", f"Foley: the file was closed; {result['path']} was not placed"))
+            self.messages.append(("WARNING", f"Foley: the file was closed; {result.path} was not placed"))
             return
         scene = bpy.data.scenes.get(self.scene_name)
         if scene is None or scene.sequence_editor is None:
-            self.messages.append(("WARNING", f"Foley: scene {self.scene_name!r} is gone; {result['path']} was not placed"))
+            self.messages.append(("WARNING", f"Foley: scene {self.scene_name!r} is gone; {result.path} was not placed"))
             return
         try:
-            sound, warning = place(scene, self.placements[index], result, job_id, self.channel)
+            sound, warning = place(scene, self.items[index], self.targets[index], result, job_id, self.channel)
         except (StripError, RuntimeError) as exc:
-            self.messages.append(("ERROR", f"Foley: could not place {result['path']}: {exc}"))
+            self.messages.append(("ERROR", f"Foley: could not place {result.path}: {exc}"))
             return
         self.placed.append(sound.name)
         if warning:

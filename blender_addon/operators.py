@@ -41,23 +41,23 @@ class _Submit:
         except (StripError, OSError) as exc:
             self.report({"ERROR"}, f"Foley: {exc}")
             return {"CANCELLED"}
-        items, placements, skipped, frame_counts = [], [], [], {}
+        items, targets, skipped, frame_counts = [], [], [], {}
         for strip in strips:
             prompt, negative, seed = self.prompt_for(strip, scene.foley)
             try:
-                item, placement = plan_item(scene, strip, prompt, negative, seed, frame_counts)
+                item, target = plan_item(scene, strip, prompt, negative, seed, frame_counts)
             except StripError as exc:
                 skipped.append(str(exc))
                 continue
             items.append(item)
-            placements.append(placement)
+            targets.append(target)
         if not items:
             more = f" (and {len(skipped) - 1} more strips)" if len(skipped) > 1 else ""
             self.report({"ERROR"}, f"Foley: nothing to generate: {skipped[0] if skipped else 'no movie strip'}{more}")
             return {"CANCELLED"}
         for reason in skipped:
             self.report({"WARNING"}, f"Foley: skipped {reason}")
-        run = jobs.Run(scene.name, items, placements, out, engine, channel=scene.foley.channel,
+        run = jobs.Run(scene.name, items, targets, out, engine, channel=scene.foley.channel,
                        label=f"{len(items)} clip(s)")
         if self.wait:
             run.run_inline()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
@@ -22,6 +23,18 @@ from .strips import (
 SOURCE_ID = "foley_id"
 LINK = "foley_source_id"
 CHANNEL_NAME = "Foley"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a strip's Foley goes: the strip as it stood at submit.  Everything else a placement
+    needs (the media range, speed, prompt, seed, the strip's name) is the item's own, read from it typed."""
+
+    source_id: str
+    #: the strip's visible frames [start_frame, end_frame) and channel
+    start_frame: int
+    end_frame: int
+    channel: int
 
 
 def rate_of(scene) -> Fraction:
@@ -89,7 +102,7 @@ def stored_prompt(strip, settings) -> tuple[str, str, int]:
 
 
 def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict):
-    """One engine :class:`~plugin_host.items.Item` for a movie strip, and what is needed to place its result."""
+    """One engine :class:`~plugin_host.items.Item` for a movie strip, and the :class:`Target` its result goes to."""
     if strip.type != "MOVIE":
         raise StripError(f"{strip.name}: not a movie strip")
     path = media_path(strip)
@@ -107,12 +120,7 @@ def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_
             record_start={"frame": compat.left_handle(strip), "rate": time_string(rate_of(scene)), "source": sid})
     except host.module("fields").ProtocolError as exc:  # the item's own checks: this strip alone is skipped
         raise StripError(f"{strip.name}: {exc}") from None
-    placement = {"source_id": sid, "source_name": strip.name, "frame_start": compat.left_handle(strip),
-                 "frame_end": compat.right_handle(strip), "channel": int(strip.channel),
-                 "media_start": time_string(t0), "media_end": time_string(t1), "speed": time_string(speed),
-                 "prompt": prompt,
-                 "negative_prompt": negative_prompt, "seed": seed}
-    return item, placement
+    return item, Target(sid, compat.left_handle(strip), compat.right_handle(strip), int(strip.channel))
 
 
 def find_source(scene, sid: str):
@@ -135,11 +143,11 @@ def remove_strip(scene, strip) -> None:
         bpy.data.sounds.remove(sound)
 
 
-def _foley_channel(scene, placement: dict, wanted: int) -> int:
+def _foley_channel(scene, picture_channel: int, wanted: int) -> int:
     """The user's channel, else the channel named Foley above the picture, else the one just above it."""
     if wanted > 0:
         return wanted
-    above = placement["channel"] + 1
+    above = picture_channel + 1
     named = [i for i, name in compat.channel_names(scene.sequence_editor).items() if name == CHANNEL_NAME]
     for index in sorted(named):
         if index >= above:
@@ -147,8 +155,9 @@ def _foley_channel(scene, placement: dict, wanted: int) -> int:
     return above
 
 
-def place(scene, placement: dict, result: dict, job_id: str, wanted_channel: int = 0) -> tuple:
-    """Put one finished result under its source strip; returns ``(sound strip, warning or None)``.
+def place(scene, item, target: Target, result, job_id: str, wanted_channel: int = 0) -> tuple:
+    """Put one finished :class:`~plugin_host.items.Result` of ``item`` under its source strip;
+    returns ``(sound strip, warning or None)``.
 
     The previous Foley strip of the same source is replaced.  If the source
     moved while generating but still shows the same media, the sound follows
@@ -156,45 +165,40 @@ def place(scene, placement: dict, result: dict, job_id: str, wanted_channel: int
     """
     se = scene.sequence_editor
     warning = None
-    frame0, frame1 = placement["frame_start"], placement["frame_end"]
-    source = find_source(scene, placement["source_id"])
+    frame0, frame1, picture_channel = target.start_frame, target.end_frame, target.channel
+    source = find_source(scene, target.source_id)
     if source is None:
-        warning = f"{placement['source_name']}: the strip is gone; its Foley was placed where it was"
+        warning = f"{item.name}: the strip is gone; its Foley was placed where it was"
     else:
         try:
-            now = plan_range(scene, source)
+            now = visible_media_range(timing_of(scene, source, {}))
         except StripError:
             now = None
-        if now == (placement["media_start"], placement["media_end"]):
+        if now == (item.start, item.end):
             frame0, frame1 = compat.left_handle(source), compat.right_handle(source)
-            placement = dict(placement, channel=int(source.channel))
+            picture_channel = int(source.channel)
         elif (compat.left_handle(source), compat.right_handle(source)) != (frame0, frame1):
             warning = f"{source.name}: the strip changed while generating; its Foley was placed where it was"
-    for old in foley_strips(scene, placement["source_id"]):
+    for old in foley_strips(scene, target.source_id):
         remove_strip(scene, old)
-    first = _foley_channel(scene, placement, wanted_channel)
+    first = _foley_channel(scene, picture_channel, wanted_channel)
     occupied = [(int(s.channel), compat.left_handle(s), compat.right_handle(s)) for s in compat.top_strips(se)]
     channel = free_channel(occupied, first, frame0, frame1)
     if wanted_channel <= 0 and compat.channel_names(se).get(channel, "").startswith("Channel"):
         compat.rename_channel(se, channel, CHANNEL_NAME)
-    name = f"Foley {placement['source_name']}"
-    sound = compat.top_strips(se).new_sound(name, result["path"], channel, frame0)
+    name = f"Foley {item.name}"
+    sound = compat.top_strips(se).new_sound(name, result.path, channel, frame0)
     # The sound's own length rounds up to whole frames; the visible length is what we want.
     if compat.right_handle(sound) != frame1:
         compat.set_right_handle(sound, frame1)
-    sound[LINK] = placement["source_id"]
-    sound["foley_source"] = placement["source_name"]
-    sound["foley_prompt"] = placement["prompt"]
-    sound["foley_negative_prompt"] = placement["negative_prompt"]
-    sound["foley_seed"] = placement["seed"]
+    # Custom properties hold text and ints only: the exact times are written as protocol strings.
+    sound[LINK] = target.source_id
+    sound["foley_source"] = item.name
+    sound["foley_prompt"] = item.prompt
+    sound["foley_negative_prompt"] = item.negative_prompt
+    sound["foley_seed"] = item.seed
     sound["foley_job"] = job_id
-    sound["foley_media_start"] = placement["media_start"]
-    sound["foley_media_end"] = placement["media_end"]
-    sound["foley_num_samples"] = int(result["num_samples"])
+    sound["foley_media_start"] = time_string(item.start)
+    sound["foley_media_end"] = time_string(item.end)
+    sound["foley_num_samples"] = result.num_samples
     return sound, warning
-
-
-def plan_range(scene, strip) -> tuple[str, str]:
-    """The strip's current visible media range as protocol strings."""
-    t0, t1 = visible_media_range(timing_of(scene, strip, {}))
-    return time_string(t0), time_string(t1)

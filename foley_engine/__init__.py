@@ -1,6 +1,7 @@
 """foley_engine: exact-time, long-form Foley generation for video.
 
-The public entry points are :class:`Job`, :func:`generate_to_file`,
+The public entry points are :class:`Job` (and its one resolution,
+:class:`ResolvedItem`, in :mod:`foley_engine.job`), :func:`generate_to_file`,
 :class:`LongformScheduler` and :func:`load_backend`.
 """
 from .errors import FoleyError

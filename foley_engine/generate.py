@@ -1,4 +1,4 @@
-"""One job to one WAV file: the scheduler's spans streamed into an atomic writer."""
+"""One resolved item to one WAV file: the scheduler's spans streamed into an atomic writer."""
 from __future__ import annotations
 
 import os
@@ -10,10 +10,10 @@ from typing import Callable, Optional
 from plugin_host.items import Item, Result
 
 from .backends.base import Backend, loudness_target_of
-from .job import Job
+from .job import Request, ResolvedItem
 from .loudness import LoudnessMeter, Normalisation, finish_file
 from .longform.scheduler import LongformScheduler, Progress, Span
-from .media.probe import MediaInfo, probe
+from .media.probe import MediaInfo
 from .media.wav import AtomicWavWriter, check_output_path
 
 
@@ -62,9 +62,9 @@ class GenerateResult:
 
 
 def generate_to_file(
-    job: Job,
+    job: "Request | ResolvedItem",
     backend: Backend,
-    out_path: str,
+    out_path: Optional[str] = None,
     *,
     subtype: str = "PCM_24",
     info: Optional[MediaInfo] = None,
@@ -76,26 +76,30 @@ def generate_to_file(
 ) -> GenerateResult:
     """Generate ``job`` into ``out_path`` (WAV). Nothing is left at ``out_path`` on failure.
 
-    ``pool`` (a :class:`~.longform.scheduler.WindowPool`) fans the windows of a backend with
-    independent windows out over several generators; the bytes written are the same."""
-    check_output_path(out_path, inputs=(job.media,))
-    info = info or probe(job.media)
-    media_range = job.resolve_range(info)
+    ``job`` is a :class:`~.job.ResolvedItem` (the engine's worker: its media is never probed
+    here), or a request that is resolved once here (probing the media unless ``info`` is given).
+    ``out_path`` defaults to the resolved item's. ``pool`` (a :class:`~.longform.scheduler.WindowPool`)
+    fans the windows of a backend with independent windows out over several generators; the
+    bytes written are the same."""
     scheduler = scheduler or LongformScheduler(backend)
+    item = scheduler.resolved(job, info)
+    out_path = out_path or item.out_path
+    request = item.request
+    check_output_path(out_path, inputs=(request.media,))
     sr = scheduler.sample_rate
-    first, stop = job.output_range(media_range).samples(sr)
+    first, stop = item.first_sample, item.stop_sample
     started = time.monotonic()
     windows = 0
     # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
-    norm = Normalisation.for_job(job.loudness, job.true_peak,
-                                 loudness_target_of(backend, job.prompt, job.negative_prompt))
+    norm = Normalisation.for_job(request.loudness, request.true_peak,
+                                 loudness_target_of(backend, request.prompt, request.negative_prompt))
     meter = LoudnessMeter(sr, backend.channels) if norm else None
     # With normalisation the spans go to a float partial file first (never renamed into place).
     writer = AtomicWavWriter(out_path, sr, backend.channels, "FLOAT" if norm else subtype, finalize=norm is None)
     try:
         with writer:
             expected = first
-            for span in scheduler.spans(job, info, progress=progress, cancel=cancel, pool=pool):
+            for span in scheduler.spans(item, progress=progress, cancel=cancel, pool=pool):
                 # Spans arrive in order and tile exactly; anything else is a bug.
                 assert span.start == expected, (span.start, expected)
                 writer.write(span.audio)
@@ -116,12 +120,12 @@ def generate_to_file(
         sample_rate=sr,
         start_sample=first,
         num_samples=stop - first,
-        media_start=media_range.start,
-        media_end=media_range.end,
+        media_start=item.media_range.start,
+        media_end=item.media_range.end,
         windows=windows,
         seconds=time.monotonic() - started,
-        speed=job.speed,
+        speed=item.speed,
         backend=backend.name,
-        seed=job.seed,
-        warnings=tuple(backend.prompt_warnings(job.prompt, job.negative_prompt)),
+        seed=request.seed,
+        warnings=tuple(backend.prompt_warnings(request.prompt, request.negative_prompt)) + tuple(scheduler.notes),
     )

@@ -3,7 +3,11 @@
 Both executors get the same :class:`~plugin_host.items.Item` (same range
 parsing, same checks, same backend options) and return the same
 :class:`~plugin_host.items.Result`, which one tail turns into the preview mux
-and the printed report.  Backend options are declared by the backend classes
+and the printed report.  The item is resolved once, by whoever generates: in
+process, here (one probe, one :class:`~foley_engine.job.ResolvedItem` handed to
+``generate_to_file``); with ``--engine``, by the engine at submit, so this
+command opens the media only to read its own timecode for SMPTE ``--in``/``--out``.
+Backend options are declared by the backend classes
 (:class:`~foley_engine.backends.base.BackendOption`) and become flags here.
 """
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Callable, Optional
 from plugin_host.items import Item, Result
 
 from .errors import BackendError, Cancelled, EngineCommandError, OutputError, RangeError
-from .timebase import TimeError, exact_rate, format_seconds, parse_media_time, parse_number
+from .timebase import TimeError, exact_rate, format_seconds, is_timecode, parse_media_time, parse_number
 
 OPTION_DEST = "backend_opt_"
 
@@ -76,10 +80,18 @@ def _default_output(media: str) -> str:
     return f"{stem}_foley.wav"
 
 
+def needs_media_timecode(args) -> bool:
+    """Whether ``--in``/``--out`` is SMPTE timecode: only then does reading them need the media
+    (its start timecode, and its rate unless ``--fps`` gives one)."""
+    return any(text and is_timecode(text) for text in (args.in_point, args.out_point))
+
+
 def parse_range(args, info) -> tuple[Optional[Fraction], Optional[Fraction]]:
-    fps = exact_rate(args.fps) if args.fps else info.fps
-    start = parse_media_time(args.in_point, fps=fps, start_timecode=info.start_timecode) if args.in_point else None
-    end = parse_media_time(args.out_point, fps=fps, start_timecode=info.start_timecode) if args.out_point else None
+    """``--in``/``--out`` as media seconds; ``info`` (the probe) may be None when neither is timecode."""
+    fps = exact_rate(args.fps) if args.fps else info.fps if info else None
+    tc = info.start_timecode if info else None
+    start = parse_media_time(args.in_point, fps=fps, start_timecode=tc) if args.in_point else None
+    end = parse_media_time(args.out_point, fps=fps, start_timecode=tc) if args.out_point else None
     if start is not None and end is not None and end <= start:
         raise RangeError(f"--in {args.in_point} is not before --out {args.out_point}")
     return start, end
@@ -150,20 +162,32 @@ def make_item(*args, **fields) -> Item:
         raise RangeError(f"{flag}: {exc.message}") from None
 
 
-def check_output(args, item: Item, info, out: str, sample_rate: int, channels: int) -> None:
-    """Refuse, before any work, an output of no samples, one over ``--max-duration`` or one the disk cannot hold."""
-    from .job import Job
-    from .media.wav import check_free_space, check_output_budget, default_max_duration, wav_bytes
+def check_output(args, item: Item, out: str, sample_rate: int, channels: int, info=None):
+    """Refuse, before any work, an output of no samples, one over ``--max-duration`` or one the disk cannot hold.
 
-    job = Job.from_item(item)
-    media_range = job.resolve_range(info)  # fail on a bad range before loading a model or asking an engine
-    first, stop = job.output_range(media_range).samples(sample_rate)
-    span = f"{format_seconds(media_range.start)}-{format_seconds(media_range.end)}"
-    if job.speed != 1:
-        span += f" at speed {job.speed}"
+    With the probed media (``info``), the item is resolved here once (RangeError on a bad range,
+    before a model loads) and the :class:`~foley_engine.job.ResolvedItem` returned for generation.
+    Without it (``--engine``: the engine resolves), a closed range is checked as it stands and an
+    open one is left to the engine's own checks; None is returned."""
+    from .job import output_range, resolve
+    from .media.wav import check_free_space, check_output_budget, default_max_duration, wav_bytes
+    from .timebase import TimeRange
+
+    if info is not None:
+        resolved = resolve(item, info, sample_rate, out)
+        rng = resolved.media_range
+    elif item.start is not None and item.end is not None:
+        resolved, rng = None, TimeRange(item.start, item.end)
+    else:
+        return None
+    first, stop = output_range(rng, item.speed).samples(sample_rate)
+    span = f"{format_seconds(rng.start)}-{format_seconds(rng.end)}"
+    if item.speed != 1:
+        span += f" at speed {item.speed}"
     limit = args.max_duration or default_max_duration()
     check_output_budget(stop - first, sample_rate, max_duration=limit, what=f"the range {span}")
     check_free_space(os.path.dirname(out), wav_bytes(stop - first, channels, item.format))
+    return resolved
 
 
 def _max_duration(text: str) -> Fraction:
@@ -236,10 +260,9 @@ def chosen_options(args, backend: str) -> tuple[dict, dict]:
 Executor = Callable[..., Result]
 
 
-def run_in_process(args, item: Item, out: str, info, load_options: dict, cancel: threading.Event) -> Result:
+def run_in_process(args, item: Item, out: str, resolved, load_options: dict, cancel: threading.Event) -> Result:
     from .backends.registry import load_backend
     from .generate import generate_to_file
-    from .job import Job
 
     options = dict(load_options)
     if args.device:
@@ -248,14 +271,17 @@ def run_in_process(args, item: Item, out: str, info, load_options: dict, cancel:
     bar = ProgressBar(f"foley {os.path.basename(item.media)}", backend.sample_rate,
                       enabled=True if args.progress else None)
     try:
-        generated = generate_to_file(Job.from_item(item), backend, out, subtype=item.format, info=info,
-                                     progress=bar.update, cancel=cancel.is_set)
+        # Resolved once by cmd_generate (at the backend class's rate; a loaded backend at another
+        # rate resolves it again at its own, without probing).
+        generated = generate_to_file(resolved if resolved.sample_rate == backend.sample_rate else item, backend,
+                                     out, subtype=item.format, info=resolved.info, progress=bar.update,
+                                     cancel=cancel.is_set)
     finally:
         backend.close()
     return generated.to_result(item, 0, backend.channels)
 
 
-def run_on_engine(args, item: Item, out: str, info, load_options: dict, cancel: threading.Event) -> Result:
+def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, cancel: threading.Event) -> Result:
     from plugin_host.batch import BatchRunner
     from plugin_host.client import EngineClient, EngineError
 
@@ -319,21 +345,23 @@ def cmd_generate(args) -> int:
             raise OutputError(f"--mux {args.mux}: the preview is an MP4; name it {', '.join(MUX_EXTENSIONS)}")
         check_output_path(os.path.abspath(args.mux), inputs=(media, out), new_folders=True)
     item_options, load_options = chosen_options(args, args.backend)
-    info = probe(media)
+    # In process, the media is probed once here; through the engine, only SMPTE --in/--out need it.
+    info = probe(media) if not args.engine or needs_media_timecode(args) else None
     start, end = parse_range(args, info)
     item = make_item(media, start, end, speed=args.speed, prompt=args.prompt,
                      negative_prompt=args.negative_prompt, seed=args.seed, options=item_options,
                      align=args.align, format=args.format, loudness=_loudness_arg(args.loudness),
                      true_peak=args.true_peak, motion=args.motion)
     cls = backend_class(args.backend)
-    check_output(args, item, info, out, getattr(cls, "sample_rate", 48000), getattr(cls, "channels", 2))
+    resolved = check_output(args, item, out, getattr(cls, "sample_rate", 48000), getattr(cls, "channels", 2),
+                            info=None if args.engine else info)
     from .backends.registry import prompt_warnings
 
     for line in prompt_warnings(args.backend, item.prompt, item.negative_prompt):
         print(f"foley: warning: {line}", file=sys.stderr)
     executor: Executor = run_on_engine if args.engine else run_in_process
     with output_folders(out, *([args.mux] if args.mux else [])):  # `-o renders/new/x.wav` makes renders/new
-        result = executor(args, item, out, info, load_options, install_cancel(terminate_at_once=not args.engine))
+        result = executor(args, item, out, resolved, load_options, install_cancel(terminate_at_once=not args.engine))
         report(args, media, result)
     return 0
 
@@ -385,7 +413,8 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
                      help="motion from frame differences (default) or camera-compensated optical flow "
                           "(needs opencv-python-headless)")
     gen.add_argument("--max-duration", type=_max_duration, default=None, metavar="SECONDS",
-                     help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h)")
+                     help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h; "
+                          "through --engine, a range without both --in and --out meets the engine's own limit)")
     gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: the video and the clip's own audio "
                                                  "copied (every track, every channel), the Foley as a second "
                                                  "AAC track titled \"Foley\"")

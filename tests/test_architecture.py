@@ -53,8 +53,9 @@ LAYERS = {
         ["foley_engine.models"],                        # shared model parts (torch): for backends only
         ["foley_engine.backends"],
         ["foley_engine.longform"],                      # the scheduler, stitching and alignment
-        ["foley_engine.generate"],
-        ["foley_engine.engine", "foley_engine.generate_cli", "foley_engine.events_cli"],
+        ["foley_engine.generate", "foley_engine.spotting", "foley_engine.review"],
+        ["foley_engine.engine", "foley_engine.generate_cli"],
+        ["foley_engine.events_cli"],                    # `foley events` / `foley review` (reuses the range flags)
         ["foley_engine.cli"],
         ["foley_engine.lab"],                           # benchmarks, demo, sample videos, seam metrics
     ],

@@ -202,16 +202,16 @@ def test_one_unreadable_strip_among_three_fails_alone(bpy, prefs, media, tmp_pat
     shutil.copy(media["24"].path, broken)
     strips = [add_movie(bpy, scene, media["24"].path, 1), add_movie(bpy, scene, str(broken), 200, channel=3),
               add_movie(bpy, scene, media["25"].path, 400, channel=4)]
-    frame_counts, items, placements = {}, [], []
+    frame_counts, items, targets = {}, [], []
     for strip in strips:
-        item, placement = plan_item(scene, strip, "knocks", "", 0, frame_counts)
+        item, target = plan_item(scene, strip, "knocks", "", 0, frame_counts)
         items.append(item)
-        placements.append(placement)
+        targets.append(target)
     broken.write_bytes(b"\x00not a movie any more" * 512)  # unreadable by the time the engine gets it
     with bpy.context.temp_override(**sequencer(bpy, scene)):
         spec = engine_spec(bpy.context)
     (tmp_path / "out").mkdir()
-    run = jobs.Run(scene.name, items, placements, str(tmp_path / "out"), spec)
+    run = jobs.Run(scene.name, items, targets, str(tmp_path / "out"), spec)
     run.run_inline()
     assert run.state == "done" and len(run.placed) == 2, run.messages
     errors = [text for level, text in run.messages if level == "ERROR"]
@@ -317,7 +317,7 @@ def test_strip_added_by_a_script_gets_foley_at_its_playback_speed(bpy, prefs, me
     slow = scene.sequence_editor.strips.new_movie("slow", media["25"].path, 4, 300)
     assert slow.frame_final_duration == 150  # one movie frame per scene frame
     slow.frame_offset_start = 10  # trim 10 frames off the head
-    item, placement = plan_item(scene, slow, "", "", 0, {})
+    item, target = plan_item(scene, slow, "", "", 0, {})
     assert item.speed == Fraction(24, 25) and (item.start, item.end) == (Fraction(10, 25), Fraction(150, 25))
     for s in scene.sequence_editor.strips:
         s.select = s == slow
@@ -338,8 +338,8 @@ def test_timing_reads_prefer_the_5_1_names(bpy, prefs, media):
     deprecated = []
     proxy = Strip51(strip, deprecated)
     assert timing_of(scene, proxy, {}) == timing_of(scene, strip, {})
-    item, placement = plan_item(scene, proxy, "", "", 0, {})
-    assert deprecated == [] and placement["frame_start"] == strip.frame_final_start == 6
+    item, target = plan_item(scene, proxy, "", "", 0, {})
+    assert deprecated == [] and target.start_frame == strip.frame_final_start == 6
     assert (item.start, item.end) == (Fraction(5, 25), Fraction(150, 25))
 
 
@@ -545,7 +545,7 @@ def test_engine_refusal_is_reported_with_its_reason(bpy, prefs, engine, media, t
 
     spec = jobs.EngineSpec(engine.connection_file, ["foley"], (), autostart=False)
     item = Item(media["25"].path, Fraction(0), Fraction(99), label="c25.mp4")
-    run = jobs.Run("Scene", [item], [{"source_name": "c25.mp4"}], str(tmp_path), spec)
+    run = jobs.Run("Scene", [item], [None], str(tmp_path), spec)  # refused: nothing is placed
     run.run_inline()
     assert run.state == "failed"
     (level, text), (summary_level, summary) = run.messages

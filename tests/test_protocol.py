@@ -135,7 +135,7 @@ def test_submit_schema_names_the_bad_field(content, field):
 def test_submit_normalises_times_and_keeps_opaque_fields():
     out = check_request("submit", submit(start="12.50", end=20, record_start={"frame": 86400, "rate": "24"},
                                          seed=7, options={"steps": 25, "cfg": 4.5}, speed="1.25"))
-    item = out["items"][0]
+    item = out["items"][0].to_wire()  # typed once; its wire form is the normalised one
     assert item["start"] == "25/2" and item["end"] == "20" and item["seed"] == 7 and item["speed"] == "5/4"
     assert item["record_start"] == {"frame": 86400, "rate": "24"} and item["options"]["cfg"] == 4.5
 

@@ -179,6 +179,11 @@ class Backend(abc.ABC):
         chooses by what the prompt asks for: the procedural backend's beds aim lower)."""
         return self.loudness_target
 
+    @classmethod
+    def wants_people(cls, prompt: str, negative_prompt: str = "") -> bool:
+        """Does this prompt need footsteps where feet land (the pose model's events)?  Off by default."""
+        return False
+
     def close(self) -> None:
         """Release models and memory."""
 

@@ -185,6 +185,12 @@ class RemoteBackend(Backend):
 
         return prompt_warnings(self.registry_name, prompt, negative_prompt)
 
+    def wants_people(self, prompt: str, negative_prompt: str = "") -> bool:
+        """The real backend class's answer, so a Ray slot runs the pose model exactly when a local one does."""
+        from foley_engine.backends.registry import backend_class
+
+        return bool(backend_class(self.registry_name).wants_people(prompt, negative_prompt))
+
     def submit(self, request: WindowRequest) -> "_RemoteWindow":
         actor = self.actors[self._next % len(self.actors)]
         self._next += 1

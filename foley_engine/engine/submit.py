@@ -5,8 +5,10 @@ outside the media is refused at once with the field named, instead of
 failing the job minutes later.  Probing opens files, and a stalled network
 mount can block that for ever, so it runs off the request loop
 (:class:`Probes`), with a time-out: the loop keeps answering ``status``.
-The spec stored in the journal is the item's wire form with its exact
-resolved range and its output path.
+Each item is resolved there, once (:func:`~foley_engine.job.resolve`): the
+journal stores that :class:`~foley_engine.job.ResolvedItem` (the item's wire
+form with its exact range, its output path, the samples and the probed media
+facts), and the worker reads it back typed, probing nothing.
 
 Where outputs may go (:func:`check_out_dir`): an existing, writable folder,
 never inside a system folder (``/etc``, ``/usr``, ``/dev``, ...); when the
@@ -15,6 +17,7 @@ of those folders.  Links are resolved first, so a link cannot lead out.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -28,7 +31,7 @@ from plugin_host.items import Item
 from plugin_host.fields import ProtocolError
 
 from ..errors import FoleyError, MediaError, RangeError
-from ..job import Job
+from ..job import ResolvedItem, resolve
 from ..media.probe import MediaInfo, probe
 from ..media.wav import FREE_SPACE_RESERVE, check_output_budget, wav_bytes
 from .outputs import output_name
@@ -79,8 +82,8 @@ def check_out_dir(out_dir: str, roots: tuple[str, ...] = ()) -> str:
     return out_dir
 
 
-def resolve_items(items: list[dict], out_dir: str, job_id: str, limits: Optional[Limits] = None) -> list[dict]:
-    """Specs with the exact resolved range and the output path; ProtocolError names a bad item.
+def resolve_items(items: list[Item], out_dir: str, job_id: str, limits: Optional[Limits] = None) -> list[dict]:
+    """The items resolved, in the form the journal stores; ProtocolError names a bad item.
 
     Each item must make at least one sample and at most ``limits.max_duration`` seconds,
     and the folder's disk must hold all of the job's files.
@@ -89,9 +92,9 @@ def resolve_items(items: list[dict], out_dir: str, job_id: str, limits: Optional
     probes: dict[str, MediaInfo] = {}  # timeline items often share a few source files: probe each once
     specs, total = [], 0
     for i, item in enumerate(items):
-        spec, samples = _resolve(i, item, out_dir, job_id, probes, limits)
-        specs.append(spec)
-        total += wav_bytes(samples, limits.channels, spec.get("format", "pcm24"))
+        resolved = _resolve(i, item, out_dir, job_id, probes, limits)
+        specs.append(resolved.to_journal())
+        total += wav_bytes(resolved.num_samples, limits.channels, item.format)
     try:
         free = _free_bytes(out_dir)
     except OSError:
@@ -112,9 +115,8 @@ def _free_bytes(folder: str) -> int:
     return usage.free
 
 
-def _resolve(i: int, wire: dict, out_dir: str, job_id: str, probes: dict, limits: Limits) -> tuple[dict, int]:
+def _resolve(i: int, item: Item, out_dir: str, job_id: str, probes: dict, limits: Limits) -> ResolvedItem:
     name = f"items[{i}]"
-    item = Item.from_wire(wire, name)
     if not os.path.isabs(item.media):
         raise ProtocolError("schema", f"{name}.media", "must be an absolute path")
     try:
@@ -122,26 +124,19 @@ def _resolve(i: int, wire: dict, out_dir: str, job_id: str, probes: dict, limits
     except MediaError as exc:
         raise ProtocolError("media", f"{name}.media", str(exc)) from None
     probes[item.media] = info
-    job = Job.from_item(item)
     try:
-        media_range = job.resolve_range(info)
-        first, stop = job.output_range(media_range).samples(limits.sample_rate)
-        check_output_budget(stop - first, limits.sample_rate, max_duration=limits.max_duration,
-                            what="the range" + (f" at speed {job.speed}" if job.speed != 1 else ""))
+        resolved = resolve(item, info, limits.sample_rate)
+        check_output_budget(resolved.num_samples, limits.sample_rate, max_duration=limits.max_duration,
+                            what="the range" + (f" at speed {item.speed}" if item.speed != 1 else ""))
     except RangeError as exc:
-        beyond = job.end is not None and job.end > info.duration
+        beyond = item.end is not None and item.end > info.duration
         field = f"{name}.end" if beyond or "0 samples" in str(exc) else f"{name}.start"
         raise ProtocolError("range", field, str(exc)) from None
     except FoleyError as exc:
-        raise ProtocolError("range", f"{name}.speed" if job.speed != 1 else f"{name}.end", str(exc)) from None
-    spec = dict(wire, start=str(media_range.start), end=str(media_range.end))
-    spec["out_path"] = os.path.join(out_dir, output_name(item.media, media_range.start, media_range.end, job_id, i))
-    return spec, stop - first
-
-
-def spec_item(spec: dict) -> Item:
-    """The item a journal spec holds (its engine-only ``out_path`` aside)."""
-    return Item.from_wire({k: v for k, v in spec.items() if k != "out_path"})
+        raise ProtocolError("range", f"{name}.speed" if item.speed != 1 else f"{name}.end", str(exc)) from None
+    rng = resolved.media_range
+    return dataclasses.replace(resolved, out_path=os.path.join(
+        out_dir, output_name(item.media, rng.start, rng.end, job_id, i)))
 
 
 class Probes:
@@ -164,7 +159,7 @@ class Probes:
     def __contains__(self, key: str) -> bool:
         return key in self.pending
 
-    def start(self, key: str, context: dict, items: list[dict], out_dir: str, job_id: str, limits: Limits) -> None:
+    def start(self, key: str, context: dict, items: list[Item], out_dir: str, job_id: str, limits: Limits) -> None:
         if len(self.pending) >= self.max_in_flight:
             raise ProtocolError("busy", "", f"the engine is checking {len(self.pending)} other submits; "
                                 "send this one again shortly")

@@ -23,17 +23,38 @@ from .slots import SlotLost
 
 
 class Channel:
+    """The worker's reports, as JSON lines on a private copy of stdout, written by a thread of their own.
+
+    A pipe write releases the GIL, and taking it back from the busy decode thread can cost the
+    thread that generates up to a switch interval (5 ms) per report; handing the line to the
+    writer costs it nothing.  :meth:`close` delivers what is queued before the process exits.
+    """
+
     def __init__(self):
         self._out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-        self._lock = threading.Lock()
+        self._lines: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="reports", daemon=True)
+        self._writer.start()
 
     def send(self, msg: dict) -> None:
-        line = json.dumps(msg, separators=(",", ":"))
-        with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+        self._lines.put(json.dumps(msg, separators=(",", ":")) + "\n")
+
+    def _write(self) -> None:
+        while True:
+            line = self._lines.get()
+            if line is None:
+                return
+            try:
+                self._out.write(line)
+                self._out.flush()
+            except (OSError, ValueError):
+                return  # the server is gone; nobody reads the reports
+
+    def close(self) -> None:
+        self._lines.put(None)
+        self._writer.join(timeout=10)
 
 
 class Worker:
@@ -74,10 +95,7 @@ class Worker:
     def run(self, msg: dict) -> None:
         from foley_engine.errors import Cancelled, FoleyError
         from foley_engine.generate import generate_to_file
-
-        from foley_engine.job import Job
-
-        from .submit import spec_item
+        from foley_engine.job import ResolvedItem
 
         key = msg["key"]
         with self._lock:
@@ -96,15 +114,15 @@ class Worker:
                   "sample_rate": span.sample_rate, "window": span.window.index})
 
         try:
-            spec = msg["spec"]
-            item = spec_item(spec)
+            # The engine resolved the item at submit: read it back typed; nothing is probed again.
+            resolved = ResolvedItem.from_journal(msg["spec"], self.backend.sample_rate)
             generated = generate_to_file(
-                Job.from_item(item), self.backend, spec["out_path"], subtype=item.format,
-                progress=progress, cancel=self.cancel.is_set, on_span=on_span,
+                resolved, self.backend, subtype=resolved.format, progress=progress, cancel=self.cancel.is_set,
+                on_span=on_span,
                 # A ray slot with several actors fans the windows of one item out over them.
                 pool=self.backend if getattr(self.backend, "width", 1) > 1 else None,
             )
-            result = generated.to_result(item, msg["index"], self.backend.channels)
+            result = generated.to_result(resolved.request, msg["index"], self.backend.channels)
             report = {"type": "done", "key": key, "result": result.to_wire()}
         except Cancelled:
             report = {"type": "cancelled", "key": key}
@@ -114,6 +132,7 @@ class Worker:
             sys.stderr.flush()
             from .worker_process import SLOT_LOST_EXIT
 
+            self.channel.close()  # the spans already made still reach the engine, as before
             os._exit(SLOT_LOST_EXIT)
         except FoleyError as exc:
             report = {"type": "error", "key": key, "code": exc.code, "message": str(exc)}
@@ -131,6 +150,13 @@ class Worker:
 
 def main() -> int:
     channel = Channel()
+    try:
+        return _main(channel)
+    finally:
+        channel.close()
+
+
+def _main(channel: Channel) -> int:
     init = json.loads(sys.stdin.readline() or "{}")
     try:
         if init.get("ray"):

@@ -34,6 +34,9 @@ class ShiftedBackend:
     def prompt_warnings(self, prompt: str, negative_prompt: str = "") -> list:
         return self.inner.prompt_warnings(prompt, negative_prompt)
 
+    def wants_people(self, prompt: str, negative_prompt: str = "") -> bool:
+        return self.inner.wants_people(prompt, negative_prompt)
+
     def close(self) -> None:
         self.inner.close()
 

@@ -34,6 +34,20 @@ class MediaInfo:
     start_timecode: Optional[str]
     has_audio: bool
 
+    def to_dict(self) -> dict:
+        """JSON-safe form (exact times as fraction strings): the engine journals the probe once."""
+        return {"path": self.path, "width": self.width, "height": self.height, "codec": self.codec,
+                "first_pts": str(self.first_pts), "duration": str(self.duration),
+                "fps": None if self.fps is None else str(self.fps), "start_timecode": self.start_timecode,
+                "has_audio": self.has_audio}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MediaInfo":
+        return cls(path=str(d["path"]), width=int(d["width"]), height=int(d["height"]), codec=str(d["codec"]),
+                   first_pts=Fraction(d["first_pts"]), duration=Fraction(d["duration"]),
+                   fps=None if d.get("fps") is None else Fraction(d["fps"]), start_timecode=d.get("start_timecode"),
+                   has_audio=bool(d["has_audio"]))
+
     def describe(self) -> str:
         tc = f", starts at {self.start_timecode}" if self.start_timecode else ""
         fps = f"{float(self.fps):.3f} fps" if self.fps else "unknown fps"

@@ -275,6 +275,11 @@ class AtomicWavWriter:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _write_error(self.path, exc) from None
             raise OutputError(f"{folder}: cannot write ({exc.strerror or exc})") from None
+        except BaseException:
+            # A signal while opening (`foley generate` turns SIGTERM/SIGHUP into an exception): the
+            # temp file exists but no `with` block owns it yet, so remove it here.
+            self._discard()
+            raise
         return self
 
     def write(self, block: np.ndarray) -> None:

@@ -30,7 +30,7 @@ def _job_id(content: dict) -> str:
 
 
 def check_request(msg_type: str, content: dict) -> dict:
-    """Validate a request's content; returns the normalised content."""
+    """Validate a request's content; returns the normalised content (a submit's items as typed ``Item`` s)."""
     if msg_type not in REQUEST_TYPES:
         raise ProtocolError("unknown_type", "header.msg_type", f"unknown message type {msg_type[:40]!r}")
     if msg_type == "hello":
@@ -49,7 +49,8 @@ def check_request(msg_type: str, content: dict) -> dict:
             raise ProtocolError("schema", "out_dir", "must be an absolute path")
         submit_id = string_field(content, "submit_id", "submit_id", limit=64)
         return {
-            "items": [Item.from_wire(item, f"items[{i}]").to_wire() for i, item in enumerate(items)],
+            # Typed once here; the engine resolves these objects, never their wire form again.
+            "items": [Item.from_wire(item, f"items[{i}]") for i, item in enumerate(items)],
             "out_dir": out_dir,
             "submit_id": submit_id,
         }

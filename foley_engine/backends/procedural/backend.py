@@ -83,6 +83,11 @@ class ProceduralBackend(Backend):
         return known_words()
 
     @classmethod
+    def wants_people(cls, prompt: str, negative_prompt: str = "") -> bool:
+        """Footsteps (footsteps, walking, running, ...) asked for with a positive gain."""
+        return any(KINDS[k].family == FOOTSTEPS for k, gain in parse_prompt(prompt, negative_prompt).items() if gain > 0)
+
+    @classmethod
     def prompt_warnings(cls, prompt: str, negative_prompt: str = "") -> list[str]:
         lines = []
         for which, text in (("prompt", prompt), ("negative prompt", negative_prompt)):

