@@ -20,6 +20,8 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
+from .iir import cascade
+
 
 DEFAULT_TARGET_LUFS = -23.0  # EBU R 128
 DEFAULT_TRUE_PEAK_DBTP = -1.0
@@ -87,16 +89,12 @@ class LoudnessMeter:
     CHUNK = 1 << 16
 
     def __init__(self, sample_rate: int, channels: int):
-        # Imported here: scipy.signal costs ~60 MB of RSS, paid only when a stem is measured.
-        from scipy.signal import sosfilt
-
-        self._sosfilt = sosfilt
         self.sr = sample_rate
         self.channels = channels
         self.step = sample_rate // 10  # 100 ms (exact at 48 kHz and 44.1 kHz)
-        # Both biquads as one second-order-sections filter over channel-major rows (fast, stateful).
-        self._sos = np.array([np.concatenate([b, a]) for b, a in k_weighting(sample_rate)])
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        # Both biquads over channel-major rows, stateful (numpy only: importing scipy.signal
+        # would cost every `foley generate` about a CPU second).
+        self._k_filter = cascade(k_weighting(sample_rate), channels)
         self._carry = np.zeros((channels, 0))  # filtered samples short of a whole step (channel-major)
         self._steps: list[np.ndarray] = []  # sum of squares per 100 ms step, per channel
         self._context = 64  # samples either side for the oversampling filter
@@ -115,7 +113,7 @@ class LoudnessMeter:
             return
         self.samples += n
         self._true_peak_add(x)
-        y, self._zi = self._sosfilt(self._sos, x.T.astype(np.float64), axis=1, zi=self._zi)
+        y = self._k_filter(x.T)
         if self._carry.shape[1]:
             y = np.concatenate([self._carry, y], axis=1)
         whole = y.shape[1] // self.step * self.step
@@ -131,7 +129,10 @@ class LoudnessMeter:
         if n < 3 * c:
             self._tp_buf = data
             return
-        level = np.abs(data[c: n - c]).max(axis=1)
+        inner = data[c: n - c]
+        level = np.abs(inner[:, 0])
+        for ch in range(1, self.channels):  # column by column: a max over a 2-wide axis is slow in numpy
+            np.maximum(level, np.abs(inner[:, ch]), out=level)
         self._peak = max(self._peak, float(level.max()))  # the samples themselves bound it from below
         # Between samples a band-limited signal rises at most ~3 dB above them: only stretches
         # whose samples come within 6 dB of the peak so far need oversampling (a few per stem).

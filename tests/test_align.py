@@ -83,6 +83,9 @@ class Late:
     def describe(self):
         return self.inner.describe()
 
+    def wants_people(self, prompt, negative_prompt=""):
+        return self.inner.wants_people(prompt, negative_prompt)
+
     def close(self):
         self.inner.close()
 

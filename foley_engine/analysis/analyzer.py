@@ -97,7 +97,7 @@ def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarr
 class Analyzer:
     """Feed grey uint8 frames in presentation order; get :class:`FrameFeatures` in order, later."""
 
-    def __init__(self, history: int = 15, motion: str = "diff"):
+    def __init__(self, motion: str = "diff"):
         if motion not in ("diff", "flow"):
             raise ValueError(f"motion must be 'diff' or 'flow', not {motion!r}")
         # Optional dense flow for what sounds (flow.py); cuts and cadence stay on differences.
@@ -109,7 +109,6 @@ class Analyzer:
         self._pending: deque[_Picture] = deque()
         self._last: Optional[_Picture] = None  # the latest new picture
         self._decided: Optional[_Picture] = None  # the latest decided picture outside an insert
-        self._recent_motion: deque[float] = deque(maxlen=history)
         self._recent_changes: deque[float] = deque(maxlen=shots.CUT_CONTEXT)  # of decided non-cuts
         self._window: deque[_Picture] = deque(maxlen=2 * max(shots.GRADUAL_HALF_SPANS) + 1)
         self._region_level: Optional[np.ndarray] = None  # each region's usual motion in this shot
@@ -198,7 +197,6 @@ class Analyzer:
                     score, list(self._recent_changes), [p.change for p in ahead[: shots.CUT_CONTEXT]]):
                 cut = True
                 onsets.append(Onset(cur.pts, "cut", 1.0, 0.0))
-        baseline = float(np.median(self._recent_motion)) if self._recent_motion else 0.0
         next_cut = nxt is not None and (nxt.gradual or nxt.change >= shots.CUT_MIN_CHANGE and shots.is_hard_cut(
             nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]]))
         quiet = cut or inside
@@ -216,7 +214,6 @@ class Analyzer:
                     and nxt.motion > IMPACT_MIN_MOTION and nxt.motion > START_RISE_RATIO * max(m, 1e-4):
                 onsets.append(Onset(nxt.pts, "start", min(1.0, nxt.motion * 15.0), nxt.x, nxt.y))
         motion = 0.0 if quiet else (score if self._flow is None else cur.motion)
-        self._recent_motion.append(motion)
         if cut:
             self._region_level = None  # a new shot: its regions' usual motion is not known yet
         elif not quiet and cur.regions is not None:

@@ -9,7 +9,6 @@ import zlib
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft as sfft
 
 SR = 48_000
 _MASK = (1 << 64) - 1
@@ -73,9 +72,25 @@ def band_magnitude(freqs: np.ndarray, lo: float, hi: float, order: float = 2.0, 
 @lru_cache(maxsize=512)
 def _magnitude(size: int, lo: float, hi: float, order: float, tilt: float) -> np.ndarray:
     """Cached shaping curve for an rfft of ``size`` (recipes reuse a handful of bands)."""
-    mag = band_magnitude(sfft.rfftfreq(size, 1.0 / SR), lo, hi, order, tilt)
+    mag = band_magnitude(np.fft.rfftfreq(size, 1.0 / SR), lo, hi, order, tilt)
     mag.setflags(write=False)
     return mag
+
+
+@lru_cache(maxsize=4096)
+def next_fast_len(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= ``n``: a length the FFT handles fast (as scipy's
+    ``next_fast_len(n, real=True)``; scipy.fft itself costs every start-up ~0.3 s to import)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            size = p35 << max(0, (-(-n // p35) - 1).bit_length())  # times the smallest power of 2 reaching n
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def shaped_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order: float = 2.0,
@@ -87,19 +102,19 @@ def shaped_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order: 
     """
     if n <= 0:
         return np.zeros(0)
-    size = n if periodic else sfft.next_fast_len(n + n // 8, real=True)
+    size = n if periodic else next_fast_len(n + n // 8)
     mag = _magnitude(size, float(lo), float(hi), float(order), float(tilt))
     spec = rng.standard_normal(mag.size) + 1j * rng.standard_normal(mag.size)
     spec *= mag
-    out = sfft.irfft(spec, size)[:n]
+    out = np.fft.irfft(spec, size)[:n]
     return out / max(1e-12, float(np.sqrt(np.mean(out * out))))
 
 
 def convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Linear convolution truncated to ``len(x)`` (FFT based)."""
     n = x.size + kernel.size - 1
-    size = sfft.next_fast_len(n, real=True)
-    return sfft.irfft(sfft.rfft(x, size) * sfft.rfft(kernel, size), size)[: x.size]
+    size = next_fast_len(n)
+    return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(kernel, size), size)[: x.size]
 
 
 # --------------------------------------------------------------- envelopes

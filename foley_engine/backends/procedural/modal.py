@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...blas import matmul_rows
 from .dsp import SR
 
 BLOCK = 256
@@ -37,7 +38,7 @@ def modal(freqs, taus, amps, n: int, phases=None) -> np.ndarray:
     steps = np.concatenate([np.ones((1, z.size)), np.repeat(z_block[None, :], blocks - 1, axis=0)], axis=0)
     starts = (a * np.exp(1j * ph))[None, :] * np.cumprod(steps, axis=0)  # (blocks, modes)
     # Re(starts @ within) as one real product: Re(A)Re(W) - Im(A)Im(W).
-    real = np.concatenate([starts.real, -starts.imag], axis=1) @ np.concatenate([within.real, within.imag], axis=0)
+    real = matmul_rows(np.concatenate([starts.real, -starts.imag], axis=1), np.concatenate([within.real, within.imag], axis=0))
     return real.ravel()[:n]
 
 
