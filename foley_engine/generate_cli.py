@@ -371,8 +371,8 @@ def report(args, media: str, result: Result) -> None:
     if args.mux:
         from .media.mux import mux_preview
 
-        mux_preview(media, result.path, os.path.abspath(args.mux), audio_start=result.start,
-                    keep_original=not args.mux_replace_audio)
+        kept = mux_preview(media, result.path, os.path.abspath(args.mux), audio_start=result.start,
+                           keep_original=not args.mux_replace_audio)
     if args.json:
         # The result's wire form; media_start/media_end name the range as earlier releases printed it.
         print(json.dumps(dict(result.to_wire(), media_start=str(result.start), media_end=str(result.end))))
@@ -381,7 +381,7 @@ def report(args, media: str, result: Result) -> None:
     print(f"wrote {result.path} ({result.num_samples} samples at {result.sample_rate} Hz, media {span}, "
           f"{result.windows} window(s), {result.seconds:.1f} s)")
     if args.mux:
-        tracks = "Foley as AAC" if args.mux_replace_audio else "original audio kept, Foley as a second AAC track"
+        tracks = f"its {kept} audio track(s) kept, Foley as one more AAC track" if kept else "Foley as AAC"
         print(f"wrote {os.path.abspath(args.mux)} (video copied, {tracks})")
 
 

@@ -214,7 +214,7 @@ def test_the_clips_own_audio_stays_first_with_every_channel(tmp_path, name, code
     """A 5.1 original used to come out as stereo Foley only: it is kept, the Foley added and titled."""
     src = six_channel_clip(tmp_path / name, codec)
     out = str(tmp_path / "preview.mp4")
-    mux_preview(src, click_wav(tmp_path / "a.wav"), out)
+    assert mux_preview(src, click_wav(tmp_path / "a.wav"), out) == 1  # the source's tracks kept
     with av.open(out) as container:
         original, foley = container.streams.audio
         assert original.channels == 6 and original.codec_context.layout.name == "5.1"
@@ -234,7 +234,7 @@ def test_the_clips_own_audio_stays_first_with_every_channel(tmp_path, name, code
 def test_the_foley_alone_on_request(tmp_path):
     src = six_channel_clip(tmp_path / "camera.mp4", "aac")
     out = str(tmp_path / "preview.mp4")
-    mux_preview(src, click_wav(tmp_path / "a.wav"), out, keep_original=False)
+    assert mux_preview(src, click_wav(tmp_path / "a.wav"), out, keep_original=False) == 0
     with av.open(out) as container:
         (foley,) = container.streams.audio
         assert foley.channels == 2

@@ -42,18 +42,19 @@ MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac
 
 
 def mux_preview(video_path, audio_path, out_path, *, audio_start: Fraction = Fraction(0),
-                keep_original: bool = True) -> None:
+                keep_original: bool = True) -> int:
     """Write ``out_path``: ``video_path``'s video stream copied, its audio tracks (unless not
-    ``keep_original``), then ``audio_path`` as an AAC track titled "Foley" from ``audio_start``."""
+    ``keep_original``), then ``audio_path`` as an AAC track titled "Foley" from ``audio_start``.
+    Returns how many of the source's audio tracks were kept."""
     video_path, audio_path = os.fspath(video_path), os.fspath(audio_path)
     out_path = check_output_path(os.fspath(out_path), inputs=(video_path, audio_path))
     audio_start = as_fraction(audio_start)
     with atomic_path(out_path, suffix=".mp4") as tmp:  # PyAV picks the container by the extension
-        _write(video_path, audio_path, tmp, out_path, audio_start, keep_original)
+        return _write(video_path, audio_path, tmp, out_path, audio_start, keep_original)
 
 
 def _write(video_path: str, audio_path: str, tmp: str, out_path: str, audio_start: Fraction,
-           keep_original: bool) -> None:
+           keep_original: bool) -> int:
     first = _first_video_pts(video_path)
     # The first WAV sample's place in the container, in samples at 48 kHz.
     start_sample = round_half_away((first + audio_start) * AAC_RATE)
@@ -81,6 +82,7 @@ def _write(video_path: str, audio_path: str, tmp: str, out_path: str, audio_star
             _close_quietly(out)
             raise
         _close(out, out_path)
+        return len(originals)
 
 
 def _first_video_pts(path: str) -> Fraction:
