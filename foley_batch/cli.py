@@ -34,8 +34,8 @@ from plugin_host.process import IDLE_EXIT_MIN
 from .inputs import BatchError, expand_inputs
 from .report import Progress, summary, write_summary
 from .units import (
-    STATE_FILE, TimelinePlan, Unit, earlier_result, give_readable_name, load_state, plan_units, record_done,
-    record_failures, record_run, submit_id,
+    STATE_FILE, TimelinePlan, Unit, earlier_result, give_readable_name, load_state, output_exists, plan_units,
+    record_done, record_failures, record_run, submit_id,
 )
 
 __all__ = ["BatchError", "expand_inputs", "register", "cmd_batch", "run_batch"]
@@ -75,10 +75,15 @@ def register(subparsers) -> None:
 
 
 def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state_path: str,
-              reconnect_timeout: float = 120.0, policy: str = ISOLATE) -> tuple[Optional[dict], bool]:
+              reconnect_timeout: float = 120.0, policy: str = ISOLATE,
+              last_try: bool = True) -> tuple[Optional[dict], bool]:
     """Every pending unit (longest first) on the batch runner, riding through engine restarts.
     ``connect()`` returns a connected client.  Returns the engine's backend and slot count, and
-    whether the user interrupted (Ctrl-C)."""
+    whether the user interrupted (Ctrl-C).
+
+    A result whose WAV is not there (the engine answered a re-run's submit id with the job it
+    finished before, and the user deleted its output since) is not done: it is left pending with a
+    fresh submit id for another pass, or, when ``last_try``, failed naming the missing file."""
     from plugin_host.batch import BatchRunner
 
     pending = sorted((u for u in units if u.status == "pending"), key=lambda u: (-u.seconds, u.label))
@@ -95,7 +100,17 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
 
     def done(o) -> None:
         u = pending[o.index]
-        u.status, u.result, u.job_id, u.fraction = "done", o.result, o.job_id, 1.0
+        # (a media file's WAV may already carry its readable name: renamed by an earlier run)
+        if not output_exists(o.result.path) and not (u.wav and output_exists(u.wav)):
+            gone = f"{o.result.path} is not there (deleted after the engine made it?)"
+            if last_try:
+                u.status, u.error = "failed", gone
+                progress.note(f"failed  {u.label}: {gone}")
+            else:
+                u.submit_id, u.error = f"{u.key}-r{time.time_ns():x}", gone  # a new job, not the finished one
+                progress.note(f"again   {u.label}: {gone}; generating it again")
+            return
+        u.status, u.result, u.job_id, u.fraction, u.error = "done", o.result, o.job_id, 1.0, None
         give_readable_name(u)
         record_done(u, state, state_path)
         progress.note(f"done    {u.label} -> {os.path.basename(o.result.path)}")
@@ -203,8 +218,13 @@ def cmd_batch(args) -> int:
             print(f"foley: {notice}", file=sys.stderr, flush=True)
 
     try:
-        engine_info, interrupted = run_batch(units, lambda: EngineClient.open(spec, on_start=engine_started),
-                                             progress, state, state_path, args.reconnect_timeout, args.on_failure)
+        # A second pass only for results whose WAV was deleted since an earlier run made it.
+        for last_try in (False, True):
+            engine_info, interrupted = run_batch(units, lambda: EngineClient.open(spec, on_start=engine_started),
+                                                 progress, state, state_path, args.reconnect_timeout,
+                                                 args.on_failure, last_try)
+            if interrupted or not any(u.status == "pending" for u in units):
+                break
     except EngineError as exc:
         progress.close()
         return _error(str(exc))

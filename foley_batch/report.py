@@ -8,7 +8,7 @@ from typing import Optional
 
 from plugin_host.atomic import write_atomic, write_json_atomic
 
-from .units import TimelinePlan, Unit
+from .units import TimelinePlan, Unit, output_exists
 
 SUMMARY_JSON = "foley-batch-summary.json"
 SUMMARY_MD = "foley-batch-summary.md"
@@ -85,7 +85,8 @@ def summary(units: list[Unit], plans: list[TimelinePlan], out: str, started: flo
             "input": u.source, "label": u.label, "timeline": u.timeline, "status": u.status,
             "start": str(u.item.start) if u.item.start is not None else None,
             "end": str(u.item.end) if u.item.end is not None else None, "seconds": float(u.seconds),
-            "output": u.result.path if u.result is not None else None, "error": u.error, "job_id": u.job_id or None,
+            # never a file that is not there (a summary is what an editor imports from)
+            "output": u.result.path if u.result is not None and output_exists(u.result.path) else None, "error": u.error, "job_id": u.job_id or None,
             # the engine's time for the item, in whichever run made it
             "generation_seconds": round(u.result.seconds, 3) if u.result is not None else None,
         } for u in units],

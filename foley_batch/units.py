@@ -140,7 +140,15 @@ def earlier_result(u: Unit, state: dict) -> Optional[Result]:
         result = Result.from_wire(earlier["result"])
     except Exception:  # noqa: BLE001 - a state file from elsewhere: generate again
         return None
-    return result if os.path.isfile(result.path) and os.path.getsize(result.path) > 44 else None
+    return result if output_exists(result.path) else None
+
+
+def output_exists(path: str) -> bool:
+    """Whether a result's WAV is still there (more than a bare 44-byte header: the engine writes atomically)."""
+    try:
+        return os.path.isfile(path) and os.path.getsize(path) > 44
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def give_readable_name(u: Unit) -> None:

@@ -65,7 +65,7 @@ class TimeRange:
 
 # ---------------------------------------------------------------- timecode
 
-_CLOCK = re.compile(r"^(?:(\d{1,6}):)?(\d{1,2}):(\d{1,2})(?:\.(\d{1,18}))?$")
+_CLOCK = re.compile(r"^(?:([0-9]{1,6}):)?([0-9]{1,2}):([0-9]{1,2})(?:\.([0-9]{1,18}))?$")
 
 
 def timecode_to_seconds(timecode: str, rate: Fraction) -> Fraction:

@@ -54,6 +54,9 @@ class PulseBackend(Backend):
 class EngineProcess:
     """A real engine subprocess (``python -m foley_engine.engine.server``) in its own folder."""
 
+    #: the module run as the engine (a test may run the engine under a fault injector)
+    server_module = "foley_engine.engine.server"
+
     def __init__(self, folder, *args: str, backend: str = PULSE):
         self.folder = str(folder)
         os.makedirs(self.folder, exist_ok=True)
@@ -74,7 +77,7 @@ class EngineProcess:
         from plugin_host.connection import read_connection_file
 
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "foley_engine.engine.server", *self.args],
+            self.proc = subprocess.Popen([sys.executable, "-m", self.server_module, *self.args],
                                          stdout=log, stderr=log, env=self.env())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

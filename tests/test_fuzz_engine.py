@@ -112,6 +112,33 @@ def test_random_signed_item_fields(wire, clip, out_dir, items, out, msg_type):
     assert drain(sock, 5000), "no answer within 5 s"
 
 
+#: per case: the engine answers within this many seconds and grows by at most this much memory
+FRAME_CASE_SECONDS = 10
+FRAME_CASE_GROWTH = 256 * 2**20
+
+
+@settings(FUZZ, max_examples=25)
+@given(count=st.integers(0, 300_000), size=st.integers(0, 4 * 2**20), where=st.sampled_from(["before", "after"]),
+       sign=st.booleans())
+def test_multipart_frame_counts_and_sizes(engine, wire, count, size, where, sign):
+    """Many frames, large frames, before or after a (signed or unsigned) message: the whole message is
+    bounded before anything else, so each case is answered in bounded time and memory."""
+    from foley_engine.engine.memory import process_rss
+
+    sock, session = wire
+    count = min(count, (64 * 2**20) // max(size, 1))  # this side's memory: at most 64 MiB on the wire
+    header = json.dumps(session.header("status")).encode()
+    body = [DELIMITER, session.sign(header, b"{}", b"{}") if sign else b"0" * 64, header, b"{}", b"{}"]
+    extra = [b"x" * size] * count
+    baseline = process_rss(engine.proc.pid)
+    started = time.monotonic()
+    sock.send_multipart(extra + body if where == "before" else body + extra)
+    assert drain(sock, FRAME_CASE_SECONDS * 1000), f"no answer within {FRAME_CASE_SECONDS} s"
+    assert time.monotonic() - started < FRAME_CASE_SECONDS
+    grown = process_rss(engine.proc.pid) - baseline
+    assert grown < FRAME_CASE_GROWTH, f"the engine grew by {grown / 2**20:.0f} MiB"
+
+
 def test_still_answers_and_completes_a_job_afterwards(engine, clip, tmp_path):
     # Runs after the fuzzers in this module (pytest keeps file order).
     assert engine.proc.poll() is None, engine.log()

@@ -8,13 +8,14 @@ tells the book what happened and the book says what to announce through the
 """
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections import deque
 from fractions import Fraction
 from typing import Callable, Optional
 
 from ..timebase import output_duration
-from .journal import Journal
+from .journal import Journal, unwritable
 from .outputs import remove_partials
 
 #: emit(job_id, event type, content) announces a persisted job event
@@ -34,6 +35,10 @@ class JobBook:
         #: items handed to a worker and not yet reported back
         self.running: set[ItemKey] = set()
         self._cancel_requested: set[str] = set()
+        #: results the journal could not record (its disk was full): still announced, with their file names
+        self._unrecorded: dict[ItemKey, dict] = {}
+        #: why the last journal write failed, or None once one succeeds again
+        self.journal_error: Optional[str] = None
         for job_id, idx, attempts in getattr(journal, "interrupted", ()):
             self._announce_retry(job_id, idx, attempts, "the engine stopped while the item ran")
 
@@ -44,7 +49,8 @@ class JobBook:
         return uuid.uuid4().hex
 
     def add(self, job_id: str, submit_id: str, out_dir: str, specs: list[dict]) -> None:
-        self.journal.add_job(job_id, submit_id, out_dir, specs)
+        self.journal.add_job(job_id, submit_id, out_dir, specs)  # a full disk refuses the job (sqlite3.Error)
+        self.journal_error = None
         self.queue.append(job_id)
 
     def is_active(self, job_id: str) -> bool:
@@ -65,7 +71,7 @@ class JobBook:
             if job_id in self._cancel_requested:
                 continue
             waiting = [(idx, spec) for idx, spec in self.journal.pending_items(job_id)
-                       if (job_id, idx) not in self.running]
+                       if (job_id, idx) not in self.running and (job_id, idx) not in self._unrecorded]
             if not waiting:
                 if not busy:
                     self._finish_job(job_id)
@@ -86,13 +92,27 @@ class JobBook:
 
     # ------------------------------------------------------------------ what workers report
 
+    def _record(self, write: Callable, *args, **kwargs) -> bool:
+        """A journal write; False when the journal cannot be written (its disk is full): the work in hand
+        still finishes and is announced (the WAV is in place, and a client's own output name depends on
+        the announcement), and :attr:`journal_error` says why."""
+        try:
+            write(*args, **kwargs)
+        except sqlite3.Error as exc:
+            self.journal_error = unwritable(self.journal.path, exc)
+            return False
+        self.journal_error = None
+        return True
+
     def item_done(self, job_id: str, idx: int, result: dict) -> None:
         self.running.discard((job_id, idx))
-        self.journal.item_done(job_id, idx, result)
+        recorded = self._record(self.journal.item_done, job_id, idx, result)
         if job_id not in self.queue:
             return  # its job already failed or was cancelled while this item ran: kept, not announced
+        if not recorded:
+            self._unrecorded[(job_id, idx)] = result
         self.emit(job_id, "item", {"job_id": job_id, "item": idx, "result": result})
-        if not self.journal.pending_items(job_id):
+        if not [i for i, _ in self.journal.pending_items(job_id) if (job_id, i) not in self._unrecorded]:
             self._finish_job(job_id)
 
     def item_failed(self, job_id: str, idx: int, code: str, message: str) -> None:
@@ -170,22 +190,30 @@ class JobBook:
         self.running.discard((job_id, idx))
         remove_partials(self.journal.item_spec(job_id, idx)["out_path"])
 
+    def _results(self, job_id: str) -> list[dict]:
+        unrecorded = {i: r for (j, i), r in self._unrecorded.items() if j == job_id}
+        recorded = self.journal.results(job_id)
+        return sorted(recorded + list(unrecorded.values()), key=lambda r: r.get("item", 0)) if unrecorded \
+            else recorded
+
     def _finish_job(self, job_id: str) -> None:
-        self.journal.set_job_state(job_id, "done")
-        self.emit(job_id, "done", {"job_id": job_id, "results": self.journal.results(job_id)})
+        self._record(self.journal.set_job_state, job_id, "done")
+        self.emit(job_id, "done", {"job_id": job_id, "results": self._results(job_id)})
         self._retire(job_id)
 
     def _fail_job(self, job_id: str, code: str, message: str, item: Optional[int]) -> None:
-        self.journal.set_job_state(job_id, "failed", error_code=code, error=message, error_item=item)
+        self._record(self.journal.set_job_state, job_id, "failed", error_code=code, error=message, error_item=item)
         self.emit(job_id, "failed", {"job_id": job_id, "code": code, "message": message, "item": item})
         self._retire(job_id)
 
     def _cancel_job(self, job_id: str) -> None:
-        self.journal.set_job_state(job_id, "cancelled")
-        self.emit(job_id, "cancelled", {"job_id": job_id, "results": self.journal.results(job_id)})
+        self._record(self.journal.set_job_state, job_id, "cancelled")
+        self.emit(job_id, "cancelled", {"job_id": job_id, "results": self._results(job_id)})
         self._retire(job_id)
 
     def _retire(self, job_id: str) -> None:
+        for key in [k for k in self._unrecorded if k[0] == job_id]:
+            del self._unrecorded[key]
         if job_id in self.queue:
             self.queue.remove(job_id)
         self._cancel_requested.discard(job_id)

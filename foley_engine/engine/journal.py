@@ -46,6 +46,13 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 UNFINISHED = ("queued", "running")
 
 
+def unwritable(path: str, exc: Exception) -> str:
+    """One line for a journal write that failed (a full disk, mostly): what happened and what the engine does."""
+    why = str(exc).strip() or type(exc).__name__
+    return (f"the engine cannot write its journal {path} ({why}); it takes no new jobs until there is room "
+            f"(free some disk space there)")
+
+
 def _private_file(path: str) -> None:
     """The journal holds media paths and prompts: owner-only, like the connection file.
 

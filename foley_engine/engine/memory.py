@@ -68,3 +68,15 @@ def gpu_memory() -> Optional[dict]:
         "free": free,
         "total": total,
     }
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped (SIGSTOP, a debugger): it holds its job but cannot move it on.
+
+    Linux only (/proc/<pid>/stat, state T or t); False where that cannot be read.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False

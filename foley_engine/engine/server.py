@@ -22,7 +22,8 @@ import zmq
 
 from foley_engine import __version__
 from plugin_host.connection import default_connection_file
-from plugin_host.envelope import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ReplayGuard, Session
+from plugin_host.envelope import (MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message, ReplayGuard, Session,
+                                  check_frame_budget)
 from plugin_host.fields import ProtocolError
 from plugin_host.schema import TERMINAL_EVENTS, check_request
 from plugin_host.timebase import SAMPLE_RATE
@@ -30,7 +31,7 @@ from plugin_host.timebase import SAMPLE_RATE
 from .config import EngineConfig, add_serve_arguments, config_from_args, default_journal
 from .connection import ConnectionFile, new_key
 from .jobbook import JobBook
-from .journal import Journal
+from .journal import Journal, unwritable
 from .memory import process_rss
 from .submit import Limits, Probes, check_out_dir
 from .supervisor import Supervisor, key_item
@@ -42,6 +43,50 @@ def log(text: str) -> None:
     sys.stderr.write(f"foley engine: {text}\n")
     sys.stderr.flush()
 
+
+class OverBudget(Exception):
+    """A message over the whole-message bound; ``more``: frames of it are still to be drained."""
+
+    def __init__(self, identity: bytes, error: ProtocolError, more: bool):
+        super().__init__(str(error))
+        self.identity, self.error, self.more = identity, error, more
+
+
+#: frames of a refused message drained per loop turn, so draining 2,000,000 of them never freezes the loop
+DRAIN_PER_TURN = 20_000
+
+
+def drain(sock: zmq.Socket, budget: int = DRAIN_PER_TURN) -> bool:
+    """Throw away up to ``budget`` frames of the message being received; True once its last frame is read."""
+    for _ in range(budget):
+        if not sock.recv(copy=False).more:  # the rest of a multipart message has already arrived
+            return True
+    return False
+
+
+def recv_bounded(sock: zmq.Socket) -> list[bytes]:
+    """One multipart message, refused as soon as it passes the frame-count or byte bound.
+
+    Frames are taken one at a time without copying and checked before they are
+    kept; a message over the bound raises :class:`OverBudget` at once, and the
+    rest of it is left to :func:`drain` (a slice per loop turn), so a peer
+    sending 2,000,000 empty frames or 100 frames of 15 MiB costs a drain, never
+    a list of them, and no frame of it is parsed.  Raises ``zmq.Again`` when
+    nothing is waiting.
+    """
+    frames: list[bytes] = []
+    total = 0
+    frame = sock.recv(zmq.NOBLOCK, copy=False)
+    while True:
+        total += len(frame)
+        try:
+            check_frame_budget(len(frames) + 1, total)
+        except ProtocolError as exc:
+            raise OverBudget(frames[0] if frames else b"", exc, frame.more) from None
+        frames.append(frame.bytes)
+        if not frame.more:
+            return frames
+        frame = sock.recv(copy=False)
 
 class Engine:
     """The ZeroMQ loop and the request handlers; job state is the book's, worker policy the supervisor's."""
@@ -56,6 +101,9 @@ class Engine:
         self.replay = ReplayGuard()
         self.known_client = False
         self.last_busy = time.monotonic()  #: when a job was last queued or running (for --idle-exit)
+        #: a message over the whole-message bound whose remaining frames are being drained
+        self.refusing: Optional[OverBudget] = None
+        self.journal_error_logged: Optional[str] = None  #: the journal failure last logged (logged once)
         self.probes = Probes(config.probe_timeout, wake=self.wake)
 
     # ------------------------------------------------------------------ lifecycle
@@ -123,7 +171,7 @@ class Engine:
         last_sweep = time.monotonic()
         while True:
             try:
-                ready = dict(poller.poll(50))
+                ready = dict(poller.poll(0 if self.refusing is not None else 50))
             except zmq.ZMQError as exc:
                 if exc.errno == zmq.EINTR:  # a signal; the handler set the flag
                     continue
@@ -134,12 +182,24 @@ class Engine:
                         self.on_worker(self.inbox.recv_json(zmq.NOBLOCK))
                     except zmq.Again:
                         break
-            if self.router in ready:
+                    except sqlite3.Error as exc:  # the journal's disk is full: the report is handled as far as it can be
+                        self.journal_trouble(exc)
+            if self.router in ready or self.refusing is not None:
                 for _ in range(200):  # bounded, so worker reports are never starved
+                    if self.refusing is not None:  # the rest of a message over the bound, a slice a turn
+                        if not drain(self.router):
+                            break
+                        self.reply_error(self.refusing.identity, self.refusing.error, {})
+                        self.refusing = None
                     try:
-                        frames = self.router.recv_multipart(zmq.NOBLOCK)
+                        frames = recv_bounded(self.router)
                     except zmq.Again:
                         break
+                    except OverBudget as over:
+                        self.refusing = over if over.more else None
+                        if not over.more:
+                            self.reply_error(over.identity, over.error, {})
+                        continue
                     self.on_frames(frames)
             now = time.monotonic()
             if self.probes.pending:
@@ -152,7 +212,10 @@ class Engine:
                     return
             else:
                 self.supervisor.tick(now)
-                self.dispatch()
+                try:
+                    self.dispatch()
+                except sqlite3.Error as exc:  # no item can be marked started: they wait for room
+                    self.journal_trouble(exc)
                 if self.idle_expired(now):
                     log(f"no job for {self.config.idle_exit / 60:g} min (--idle-exit); stopping")
                     self.begin_stop()
@@ -271,12 +334,24 @@ class Engine:
 
     def emit(self, job_id: str, msg_type: str, content: dict, *, persist: bool = True) -> None:
         if persist:
-            content = dict(content, seq=self.journal.add_event(job_id, msg_type, content))
+            try:
+                content = dict(content, seq=self.journal.add_event(job_id, msg_type, content))
+            except sqlite3.Error as exc:  # a full disk: the watchers still hear it, only a replay would miss it
+                self.journal_trouble(exc)
         for identity, parent in self.watchers.get(job_id, {}).items():
             frames, _ = self.session.serialize(msg_type, content, parent, [identity])
             self.router.send_multipart(frames)
         if msg_type in TERMINAL_EVENTS:
             self.watchers.pop(job_id, None)
+
+    def journal_trouble(self, exc: Exception) -> str:
+        """A journal write failed (a full disk): logged once per reason; the engine keeps serving."""
+        reason = unwritable(self.journal.path, exc)
+        if reason != self.journal_error_logged:
+            log(reason)
+            self.journal_error_logged = reason
+        self.book.journal_error = reason
+        return reason
 
     def watch(self, job_id: str, identity: bytes, header: dict) -> None:
         self.watchers.setdefault(job_id, {})[identity] = header
@@ -318,6 +393,8 @@ class Engine:
             getattr(self, f"on_{msg.msg_type}")(msg, content)
         except ProtocolError as exc:
             self.reply_error(identity, exc, msg.header)
+        except sqlite3.Error as exc:
+            self.reply_error(identity, ProtocolError("journal", "", self.journal_trouble(exc)), msg.header)
         except Exception as exc:  # a bug must cost one request, never the engine
             traceback.print_exc()
             self.reply_error(identity, ProtocolError("internal", "", f"engine error: {type(exc).__name__}: {exc}"),
@@ -364,6 +441,7 @@ class Engine:
                       "running": {"job_id": running[0][0], "item": running[0][1]} if running else None,
                       "running_items": [{"job_id": j, "item": i} for j, i in running]},
             "jobs": self.journal.counts(),
+            "journal_error": self.book.journal_error,
             "clients": len(self.clients),
         })
 
@@ -431,6 +509,9 @@ class Engine:
                 self.accept_job(msg, context, specs)
             except ProtocolError as exc:
                 self.reply_error(msg.identities[0], exc, msg.header)
+            except sqlite3.Error as exc:  # the job could not be recorded: refused, with the reason
+                self.reply_error(msg.identities[0], ProtocolError("journal", "", self.journal_trouble(exc)),
+                                 msg.header)
             except Exception as exc:  # a bug must cost one request, never the engine
                 traceback.print_exception(exc)
                 self.reply_error(msg.identities[0], ProtocolError(

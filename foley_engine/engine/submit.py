@@ -13,7 +13,11 @@ facts), and the worker reads it back typed, probing nothing.
 Where outputs may go (:func:`check_out_dir`): an existing, writable folder,
 never inside a system folder (``/etc``, ``/usr``, ``/dev``, ...); when the
 engine was started with ``--output-root DIR`` (repeatable), only inside one
-of those folders.  Links are resolved first, so a link cannot lead out.
+of those folders.  Links are resolved first, so a link cannot lead out, and the
+job keeps the resolved folder: its worker refuses to write if a link appears in
+it later (swapped in while the job was queued).  Process views (``/proc/self/cwd``,
+``/dev/fd/N``) are refused before resolving: they name another folder for the
+engine than for the client.
 """
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ from ..media.wav import FREE_SPACE_RESERVE, check_output_budget, wav_bytes
 from .outputs import output_name
 
 #: folders no job may write into (with their sub-folders), unless an --output-root says otherwise
+#: paths that name something else for each process (never an output folder, whatever they resolve to)
+PROCESS_VIEWS = ("/proc", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr")
 SYSTEM_FOLDERS = (
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys",
     "/usr", "/var", "/System", "/Library", "/private/etc", "/private/var", "/Applications",
@@ -64,6 +70,10 @@ def check_out_dir(out_dir: str, roots: tuple[str, ...] = ()) -> str:
     """The output folder a job may write into, links resolved; ProtocolError (field ``out_dir``) if not."""
     if not os.path.isdir(out_dir):
         raise ProtocolError("output", "out_dir", f"{out_dir}: folder does not exist")
+    if any(_inside(os.path.abspath(out_dir), v) for v in PROCESS_VIEWS):
+        # /proc/self/cwd, /dev/fd/3: the same words name another folder for the engine than for the client
+        raise ProtocolError("output", "out_dir", f"{out_dir}: a process or device view, not a folder; "
+                            f"give the folder's own path")
     real = os.path.realpath(out_dir)
     if roots:
         allowed = [os.path.realpath(r) for r in roots]
@@ -77,9 +87,9 @@ def check_out_dir(out_dir: str, roots: tuple[str, ...] = ()) -> str:
                             and not any(_inside(real, f) for f in USER_FOLDERS_INSIDE_SYSTEM)):
         raise ProtocolError("output", "out_dir", f"{out_dir}: is a system folder; the engine does not write there "
                             f"(start it with --output-root to allow a folder)")
-    if not os.access(out_dir, os.W_OK | os.X_OK):
+    if not os.access(real, os.W_OK | os.X_OK):
         raise ProtocolError("output", "out_dir", f"{out_dir}: folder is not writable")
-    return out_dir
+    return real  # the job writes here; its worker refuses it if a link appears in it later
 
 
 def resolve_items(items: list[Item], out_dir: str, job_id: str, limits: Optional[Limits] = None) -> list[dict]:

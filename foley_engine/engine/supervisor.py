@@ -64,7 +64,7 @@ class Slot:
     def describe(self) -> dict:
         w = self.worker
         out = dict(self.spec.describe(), restarts=self.restarts, recycles=self.recycles, items_run=self.items_run,
-                   state=w.state if w is not None else "restarting", current=None)
+                   state=w.reported_state() if w is not None else "restarting", current=None)
         if w is not None:
             out.update(w.describe())
             out["current"] = _current(w.current)

@@ -17,6 +17,7 @@ import threading
 import traceback
 
 from foley_engine.malloc_tuning import trim_heap
+from foley_engine.media.wav import pin_output_folders
 
 from .memory import gpu_memory, process_rss
 from .slots import SlotLost
@@ -149,6 +150,7 @@ class Worker:
 
 
 def main() -> int:
+    pin_output_folders()  # folders were resolved and checked at submit: a link in them now is a swap
     channel = Channel()
     try:
         return _main(channel)

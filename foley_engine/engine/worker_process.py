@@ -17,7 +17,7 @@ from typing import Optional
 
 import zmq
 
-from .memory import process_rss
+from .memory import process_rss, process_stopped
 
 
 #: a ray slot's worker exits with this when its actor (or the actor's node) died mid-item
@@ -159,7 +159,13 @@ class WorkerProcess:
         rss = self.rss() or self.last_rss
         return rss - self.rss_at_ready if rss and self.rss_at_ready else None
 
+    def reported_state(self) -> str:
+        """``state`` as a user should read it: a stopped process is "not responding", whatever it was doing."""
+        if self.proc.poll() is None and process_stopped(self.pid):
+            return "not responding"
+        return self.state
+
     def describe(self) -> dict:
         rss = self.rss() or self.last_rss
-        return {"pid": self.pid, "state": self.state, "items_done": self.items_done, "rss": rss,
+        return {"pid": self.pid, "state": self.reported_state(), "items_done": self.items_done, "rss": rss,
                 "rss_at_load": self.rss_at_ready, "rss_growth": self.rss_growth()}

@@ -239,6 +239,33 @@ def _write_error(path: str, exc: BaseException) -> OutputError:
     return OutputError(f"{path}: write failed ({detail})")
 
 
+_pinned_folders = False
+
+
+def pin_output_folders() -> None:
+    """From now on in this process, an output folder must be its own real path when written.
+
+    The engine resolves a job's folder (links and all) when it accepts the job
+    and checks it against ``--output-root`` then; its worker calls this, so a
+    folder swapped for a link while the job waited in the queue (or during its
+    write) is refused instead of followed outside the root.  The ``foley
+    generate`` command does not: a user's own path may well go through a link.
+    """
+    global _pinned_folders
+    _pinned_folders = True
+
+
+def _folder_identity(folder: str, path: str) -> tuple[int, int]:
+    """(device, inode) of ``folder``; OutputError when a pinned folder is no longer its own real path."""
+    if _pinned_folders:
+        real = os.path.realpath(folder)
+        if real != os.path.abspath(folder):
+            raise OutputError(f"{path}: its folder now leads to {real} (a link was put in its path after the job "
+                              f"was accepted); refusing to write there")
+    info = os.stat(folder)
+    return info.st_dev, info.st_ino
+
+
 class AtomicWavWriter:
     """``with AtomicWavWriter(path, 48000, 2) as w: w.write(block)`` — renamed into place on success."""
 
@@ -257,9 +284,14 @@ class AtomicWavWriter:
         self.frames_written = 0
         self._file: Optional[sf.SoundFile] = None
         self._tmp: Optional[str] = None
+        self._folder_id: Optional[tuple[int, int]] = None
 
     def open(self) -> "AtomicWavWriter":
         folder, name = os.path.split(self.path)
+        try:
+            self._folder_id = _folder_identity(folder, self.path)
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot write ({exc.strerror or exc})") from None
         sweep_stale_partials(self.path)
         try:
             # The writer's pid is in the name, so a later run can tell a stale partial from a live one.
@@ -304,6 +336,10 @@ class AtomicWavWriter:
             os.chmod(self._tmp, 0o644)
             # Checked again at the last moment: a device or FIFO put there meanwhile is never replaced.
             refuse_special_file(self.path)
+            # ... and the folder must be the one the temp file was written in (no link swapped in meanwhile)
+            if _folder_identity(os.path.dirname(self.path), self.path) != self._folder_id:
+                raise OutputError(f"{self.path}: its folder was replaced while the file was written; "
+                                  f"refusing to put it there")
             os.replace(self._tmp, self.path)
         except (OSError, RuntimeError, sf.SoundFileRuntimeError) as exc:
             self._discard()

@@ -28,8 +28,10 @@ from .fields import ProtocolError, json_bytes
 
 PROTOCOL_VERSION = "1.0"
 DELIMITER = b"<IDS|MSG>"
-#: hard limit on one message, enforced by the socket (ZMQ_MAXMSGSIZE) and on receipt
+#: hard limit on one message: per frame by the socket (ZMQ_MAXMSGSIZE), for the whole multipart on receipt
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: frames in one message: routing ids (one per proxy hop), the delimiter and the four signed frames
+MAX_FRAMES = 16
 #: messages older than this are refused, so the replay guard need only remember this long
 REPLAY_WINDOW_S = 300.0
 #: clock skew tolerated for messages that claim to come from the future
@@ -102,6 +104,7 @@ class Session:
         only then is any JSON parsed (with bounded nesting), so an unsigned message
         costs one HMAC and can never reach the parser.
         """
+        check_frame_budget(len(frames), sum(len(f) for f in frames))
         try:
             split = frames.index(DELIMITER)
         except ValueError:
@@ -128,6 +131,19 @@ class Session:
                               if isinstance(header.get(k), str) and len(header[k]) <= 128}
             raise
         return Message(header["msg_type"], content, header, parent, identities)
+
+
+def check_frame_budget(count: int, total_bytes: int) -> None:
+    """Refuse a multipart message over :data:`MAX_FRAMES` frames or :data:`MAX_MESSAGE_BYTES` in all.
+
+    ZMQ_MAXMSGSIZE bounds each frame only, so a peer could send thousands of
+    frames before the delimiter; a receiver calls this as each frame arrives
+    (before keeping it), the way the signature is checked before any parsing.
+    """
+    if count > MAX_FRAMES:
+        raise ProtocolError("size", "frames", f"message has more than {MAX_FRAMES} frames")
+    if total_bytes > MAX_MESSAGE_BYTES:
+        raise ProtocolError("size", "frames", f"message is over {MAX_MESSAGE_BYTES} bytes in all")
 
 
 def _loads_object(data: bytes, name: str) -> dict:

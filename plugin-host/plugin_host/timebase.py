@@ -48,7 +48,8 @@ MAX_TIME_TEXT = 64
 #: the largest frame or sample rate accepted (768 kHz audio is the largest rate in use)
 MAX_RATE = 10**6
 
-_NUMBER = re.compile(r"^([+-]?)(?:(\d{1,%d})(?:\.(\d{0,%d}))?|\.(\d{1,%d})|(\d{1,%d})/(\d{1,%d}))$"
+# [0-9], not \d: \d also matches other scripts' digits ("١٢" would read as 12)
+_NUMBER = re.compile(r"^([+-]?)(?:([0-9]{1,%d})(?:\.([0-9]{0,%d}))?|\.([0-9]{1,%d})|([0-9]{1,%d})/([0-9]{1,%d}))$"
                      % ((MAX_NUMBER_DIGITS,) * 5))
 NUMBER_FORMS = "digits (12), a decimal (12.5) or a ratio (1001/30000)"
 
@@ -154,7 +155,7 @@ def time_string(t: Fraction) -> str:
 
 # ---------------------------------------------------------------- timecode
 
-_TIMECODE = re.compile(r"^(\d{1,3}):(\d{2}):(\d{2})([:;])(\d{1,3})$")
+_TIMECODE = re.compile(r"^([0-9]{1,3}):([0-9]{2}):([0-9]{2})([:;])([0-9]{1,3})$")
 
 
 def timecode_base(rate: Fraction) -> int:
@@ -174,15 +175,21 @@ def is_timecode(text: str) -> bool:
 def timecode_to_frames(timecode: str, rate: Fraction, drop_frame: Optional[bool] = None) -> int:
     """Frames from ``HH:MM:SS:FF`` at the media's own ``rate``.
 
-    ``;`` before the frames marks drop-frame; ``drop_frame``
-    overrides the separator.  Drop-frame applies only at 29.97 and 59.94,
-    whatever the text or a stale setting says.
+    ``;`` before the frames marks drop-frame and is refused at rates without
+    it, unless ``drop_frame`` (a host's own setting, which overrides the
+    separator) is given.  Drop-frame applies only at 29.97 and 59.94, whatever
+    a stale setting says.
     """
     m = _TIMECODE.match(timecode.strip())
     if not m:
         raise TimeError(f"not a timecode: {timecode!r} (use HH:MM:SS:FF)")
     hours, minutes, secs, sep, frames = int(m[1]), int(m[2]), int(m[3]), m[4], int(m[5])
     base, drop = timecode_base(rate), drop_frame_count(rate)
+    # Typed text: ';' at a rate without drop-frame would silently mean another frame than the user's.
+    # A host that states its setting (drop_frame given) formats with ';' from a stale setting: accepted.
+    if sep == ";" and not drop and drop_frame is None:
+        raise TimeError(f"bad timecode {timecode!r}: ';' marks drop-frame timecode, which exists only at "
+                        f"29.97 and 59.94 fps, not at {format_rate(rate)} (use ':')")
     if drop_frame is None:
         drop_frame = sep == ";"
     if minutes >= 60 or secs >= 60 or frames >= base:

@@ -74,7 +74,7 @@ class HunyuanFoleyPipeline:
         """Load every component from a models folder laid out as in :mod:`.loading`."""
         from .checkpoints.layout import CLAP_DIR, DIT_FILES, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size
         from .checkpoints.load import load_dit, load_synchformer, load_vae
-        from .checkpoints.state import require_finite
+        from .checkpoints.state import check_hf_weights, require_finite
 
         size = check_size(size)
         if dit_dtype is None:  # bf16 on accelerators, as released; float32 where bf16 matmuls are slow
@@ -85,6 +85,8 @@ class HunyuanFoleyPipeline:
         dit = load_dit(paths["dit"], dit_dtype, size=size, check_finite=False)
         vae = load_vae(paths["vae"], torch.float32, check_finite=False)
         synchformer = load_synchformer(paths["synchformer"], torch.float32, check_finite=False)
+        for hf_dir in (SIGLIP_DIR, CLAP_DIR):  # verify's header policy before transformers reads them
+            check_hf_weights(Path(folder) / hf_dir)
         siglip = SiglipVisionEncoder.from_pretrained(str(Path(folder) / SIGLIP_DIR))
         clap = ClapTextEncoder.from_pretrained(str(Path(folder) / CLAP_DIR), dit.config.text_length)
         pipeline = cls(dit, vae, synchformer, siglip, clap, device=device, offload=offload)

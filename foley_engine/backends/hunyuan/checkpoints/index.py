@@ -18,6 +18,7 @@ import collections
 import io
 import json
 import pickle
+import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -148,6 +149,10 @@ def _unpickle(data: bytes, records: dict) -> tuple[object, dict, int]:
     stream = io.BytesIO(data)
     reader = _IndexUnpickler(stream, records)
     try:
+        # Walked once by pickletools first: it reads what is there, where the C unpickler would
+        # allocate whatever length a crafted BINBYTES/BINUNICODE claims (4 GiB from 5 bytes).
+        for _ in pickletools.genops(data):
+            pass
         root = reader.load()
     except UnreadableIndex:
         raise
@@ -169,18 +174,30 @@ def _read_torch_zip(path: Path) -> CheckpointIndex:
             names = [n for n in zf.namelist() if _inner(n) == "data.pkl"]
             if not names:
                 raise UnreadableIndex("a zip file without data.pkl: not a torch checkpoint")
-            root = _unpickle(zf.read(names[0]), records)[0]
+            root = _unpickle(_read_capped(zf, names[0]), records)[0]
             truncated = None
     except zipfile.BadZipFile:
         root, truncated = _salvage(path)
     return CheckpointIndex(path, "torch zip", root, truncated)
 
 
+def _read_capped(zf: zipfile.ZipFile, name: str) -> bytes:
+    """A zip member of at most :data:`_MAX_PICKLE` bytes (a zip bomb is refused unread).
+
+    zipfile inflates no more than the directory's stated size (and fails the
+    CRC past it), so checking that size bounds the read.
+    """
+    if zf.getinfo(name).file_size > _MAX_PICKLE:
+        raise UnreadableIndex(f"its index (data.pkl) is over {_MAX_PICKLE // 2**20} MiB: not a tensor checkpoint")
+    return zf.read(name)
+
+
 #: a zip local header: signature, (version), flags, method, (time, date, crc, sizes), name and extra lengths
 _LOCAL = struct.Struct("<I2xHH8xI4xHH")
 #: how far to look for the end of a small record of unknown size (torch's version, byteorder, ...)
 _SMALL_RECORD = 4096
-_MAX_PICKLE = 256 * 2**20
+#: torch's data.pkl is a few hundred KiB for the largest model here; a larger one is refused unread
+_MAX_PICKLE = 64 * 2**20
 
 
 def _salvage(path: Path) -> tuple[object, str]:
@@ -297,26 +314,107 @@ def _read_safetensors(path: Path) -> CheckpointIndex:
         raw = fh.read(n)
     if len(raw) < n:
         raise UnreadableIndex(f"the file ends at {file_bytes:,} bytes, inside its safetensors header")
-    try:
-        header = json.loads(raw)
-    except ValueError:
-        raise UnreadableIndex("not a safetensors file (header is not JSON)") from None
-    tensors, end = {}, 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        code = info.get("dtype")
-        if code not in SAFETENSORS_DTYPES:
-            raise UnreadableIndex(f"tensor {name} has an unknown dtype {code!r}")
-        dtype, itemsize = SAFETENSORS_DTYPES[code]
-        begin, stop = info["data_offsets"]
-        shape = tuple(int(d) for d in info["shape"])
-        tensors[name] = TensorEntry(dtype, shape, stop - begin, 8 + n + stop <= file_bytes)
-        end = max(end, stop)
+    tensors, end = safetensors_entries(raw, n, file_bytes)
     truncated = None
     if 8 + n + end > file_bytes:
         truncated = f"the file ends at {file_bytes:,} bytes of {8 + n + end:,}"
     return CheckpointIndex(path, "safetensors", tensors, truncated)
+
+
+#: the limits a safetensors header is held to (docs/hunyuan.md, "Checkpoint-header limits")
+MAX_DIM_DIGITS = 19  # a dimension fits an int64, as in the format's own reader
+MAX_DIMS = 16
+
+
+def _parse_header_json(raw: bytes, what: str):
+    """JSON of a header; too deep a nesting (C json's recursion guard) or bad JSON is one line, not a traceback.
+
+    Nothing deeper than a shape list is ever looked at: the entries are checked field by field after.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise UnreadableIndex(f"{what} is nested too deep to be a checkpoint header") from None
+    except ValueError:
+        raise UnreadableIndex(f"{what} is not JSON") from None
+
+
+def _dims(shape, name: str) -> tuple:
+    if not isinstance(shape, list) or len(shape) > MAX_DIMS:
+        raise UnreadableIndex(f"tensor {name}: shape is not a list of at most {MAX_DIMS} dimensions")
+    for d in shape:
+        # bool is an int in Python; strings ("1e999"), floats and huge numbers are not dimensions
+        if type(d) is not int or d < 0 or len(str(d)) > MAX_DIM_DIGITS:
+            raise UnreadableIndex(f"tensor {name}: dimension {str(d)[:24]!r} is not a non-negative integer")
+    return tuple(shape)
+
+
+def safetensors_entries(raw: bytes, n: int, file_bytes: int) -> tuple[dict, int]:
+    """(name -> TensorEntry, end of the data) of a safetensors header, or UnreadableIndex saying what is wrong.
+
+    The policy the loader shares: every entry a dict with a known dtype, a
+    shape of non-negative integers, ``data_offsets`` two integers with
+    ``0 <= begin <= end`` spanning exactly shape x dtype bytes, and no two
+    tensors' ranges overlapping.
+    """
+    header = _parse_header_json(raw, "safetensors header")
+    if not isinstance(header, dict):
+        raise UnreadableIndex("not a safetensors file (its header is not a JSON object)")
+    tensors, ranges = {}, []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            raise UnreadableIndex(f"tensor {name[:80]}: its entry is {type(info).__name__}, not an object")
+        code = info.get("dtype")
+        if not isinstance(code, str) or code not in SAFETENSORS_DTYPES:
+            raise UnreadableIndex(f"tensor {name[:80]} has an unknown dtype {str(code)[:20]!r}")
+        dtype, itemsize = SAFETENSORS_DTYPES[code]
+        shape = _dims(info.get("shape"), name[:80])
+        offsets = info.get("data_offsets")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            raise UnreadableIndex(f"tensor {name[:80]}: data_offsets must be two integers 0 <= begin <= end")
+        begin, stop = offsets
+        entry = TensorEntry(dtype, shape, stop - begin, 8 + n + stop <= file_bytes)
+        if entry.nbytes != entry.numel * itemsize:
+            raise UnreadableIndex(f"tensor {name[:80]}: its range holds {entry.nbytes} bytes, its shape and "
+                                  f"dtype need {entry.numel * itemsize}")
+        tensors[name] = entry
+        ranges.append((begin, stop, name))
+    ranges.sort()
+    for (_b, stop, first), (begin, _s, second) in zip(ranges, ranges[1:]):
+        if begin < stop:
+            raise UnreadableIndex(f"tensors {first[:80]} and {second[:80]} overlap in the file")
+    return tensors, max((stop for _b, stop, _n in ranges), default=0)
+
+
+#: a transformers folder's weights: one file, or shards named by an index
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+HF_SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def shard_names(index_file: Path) -> list[str]:
+    """The shard files a transformers ``*.index.json`` names, each confined to the index's folder.
+
+    Shared by ``foley models verify`` and the loader: an index that is not an
+    object with a ``weight_map`` of names, or a shard name that is absolute,
+    climbs out (``..``) or leads outside the folder through a link, is refused.
+    """
+    raw = index_file.read_bytes()[:MAX_SAFETENSORS_HEADER + 1]
+    if len(raw) > MAX_SAFETENSORS_HEADER:
+        raise UnreadableIndex(f"{index_file.name} is over {MAX_SAFETENSORS_HEADER // 2**20} MiB")
+    data = _parse_header_json(raw, index_file.name)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise UnreadableIndex(f"{index_file.name} is not a shard index (no weight_map of file names)")
+    folder = index_file.parent.resolve()
+    names = sorted(set(weight_map.values()))
+    for name in names:
+        target = (folder / name).resolve()
+        if not name or Path(name).is_absolute() or ".." in Path(name).parts or folder not in target.parents:
+            raise UnreadableIndex(f"{index_file.name} names a shard outside its folder: {name[:120]!r}")
+    return names
 
 
 # --------------------------------------------------------------------------- entry point
@@ -347,11 +445,22 @@ def read_index(path) -> CheckpointIndex:
 def tensors_of(index: CheckpointIndex) -> dict:
     """Every TensorEntry leaf of the object tree, by dotted path (for counting and listing)."""
     out: dict = {}
+    inside: set = set()  # containers on the current path: a pickle may hold one inside itself
 
     def walk(obj, prefix):
-        if isinstance(obj, TensorEntry):
+        if isinstance(obj, (dict, list, tuple)):
+            if id(obj) in inside or len(inside) > 64:
+                raise UnreadableIndex("its object tree contains itself (or nests over 64 deep)")
+            inside.add(id(obj))
+            try:
+                visit(obj, prefix)
+            finally:
+                inside.discard(id(obj))
+        elif isinstance(obj, TensorEntry):
             out[prefix] = obj
-        elif isinstance(obj, dict):
+
+    def visit(obj, prefix):
+        if isinstance(obj, dict):
             for k, v in obj.items():
                 walk(v, f"{prefix}.{k}" if prefix else str(k))
         elif isinstance(obj, (list, tuple)):

@@ -48,7 +48,12 @@ def unwrap(obj, is_tensor: Callable[[object], bool], what: str, layout: Optional
     ``layout`` is the wrapper key of the released layout (the VAE's ``state_dict``): no note for it.
     """
     notes = []
+    seen: set[int] = set()  # a crafted pickle can hold a dict that contains itself
     while isinstance(obj, dict) and obj and not all(is_tensor(v) for v in obj.values()):
+        if id(obj) in seen or len(seen) >= len(WRAPPER_KEYS):
+            raise CheckpointError(f"{what}: wrappers nested more than {len(WRAPPER_KEYS)} deep, or one that "
+                                  f"contains itself: not a saved state dict")
+        seen.add(id(obj))
         key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
         if key is None:
             odd = [f"{k} ({type(v).__name__})" for k, v in obj.items() if not is_tensor(v)]

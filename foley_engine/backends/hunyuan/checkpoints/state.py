@@ -26,6 +26,7 @@ def load_file(path: os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    check_header(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file as load_safetensors
@@ -38,6 +39,39 @@ def load_file(path: os.PathLike) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses pickled objects; say why in a line, not a traceback
         raise CheckpointError(f"{path}: {_why_unreadable(path, exc)}") from None
+
+
+def check_header(path: Path) -> None:
+    """Refuse a file whose index ``foley models verify`` would refuse (the same code judges both): a bad
+    safetensors header, a torch zip whose data.pkl is a bomb or holds objects.  A legacy (non-zip) torch
+    file has no index to read first; torch's ``weights_only`` reader judges it alone."""
+    from .index import UnreadableIndex, read_index
+
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if path.suffix == ".safetensors" or magic == b"PK\x03\x04":
+        try:
+            read_index(path)
+        except UnreadableIndex as why:
+            raise CheckpointError(f"{path}: refusing to load it: {why}") from None
+
+
+def check_hf_weights(folder: os.PathLike) -> None:
+    """A transformers folder's shard index and safetensors headers, under verify's policy, before transformers reads them."""
+    from .index import HF_SHARD_INDEXES, HF_WEIGHTS, UnreadableIndex, shard_names
+
+    folder = Path(folder)
+    names = list(HF_WEIGHTS[:1])
+    for index_name in HF_SHARD_INDEXES:
+        if (folder / index_name).is_file():
+            try:
+                names = shard_names(folder / index_name)
+            except UnreadableIndex as why:
+                raise CheckpointError(f"{folder}: refusing to load it: {why}") from None
+            break
+    for name in names:
+        if (folder / name).is_file():
+            check_header(folder / name)
 
 
 def _why_unreadable(path: Path, exc: Exception) -> str:

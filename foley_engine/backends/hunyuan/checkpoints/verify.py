@@ -9,14 +9,13 @@ and files cut short are indexed as far as they go and reported as partial.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from . import released
-from .index import TensorEntry, UnreadableIndex, read_index, tensors_of
+from .index import HF_SHARD_INDEXES, HF_WEIGHTS, TensorEntry, UnreadableIndex, read_index, shard_names, tensors_of
 from .layout import (
     CLAP_DIR, DIT_FILES, HF_FOLDER_MARKER, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size, download_hint, hunyuan_dir,
 )
@@ -29,8 +28,6 @@ from .state import expected_of
 OK, NOTICE, PARTIAL, MISSING, PROBLEM = "ok", "ok*", "partial", "missing", "problem"
 #: where an unfinished download of ``name`` lives inside the folder it is going to
 PARTIAL_NAMES = (".cache/huggingface/download/{name}.incomplete", "{name}.partial")
-HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-HF_SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 @dataclass
@@ -159,12 +156,12 @@ def check_hf_folder(folder: Path, role: str, needs_tokenizer: bool, hint: str = 
     for path in weights:
         try:
             index = read_index(path)
+            tensors.update(tensors_of(index))
         except UnreadableIndex as exc:
             result.problem(f"{path.name} unreadable: {exc}")
             continue
         if index.truncated:
             result.problem(f"{path.name} cut short: {index.truncated}", PARTIAL)
-        tensors.update(tensors_of(index))
     if tensors:
         result.summary = _summary(tensors)
     if needs_tokenizer and not ((folder / "tokenizer.json").is_file()
@@ -176,7 +173,11 @@ def check_hf_folder(folder: Path, role: str, needs_tokenizer: bool, hint: str = 
 def _hf_weight_files(folder: Path, result: FileCheck) -> list[Path]:
     for name in HF_SHARD_INDEXES:
         if (folder / name).is_file():
-            shards = sorted(set(json.loads((folder / name).read_text()).get("weight_map", {}).values()))
+            try:
+                shards = shard_names(folder / name)
+            except UnreadableIndex as exc:
+                result.problem(str(exc))
+                return []
             gone = [s for s in shards if not (folder / s).is_file()]
             if gone:
                 result.problem(f"shards not there yet: {', '.join(gone)}", PARTIAL)
