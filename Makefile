@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 # `make demo` installs the two distributions of this checkout (editable): the plug-in package (plugin-host/,
 # pyzmq only) and the engine that depends on it; `make test` adds the test extras (bpy, torch, transformers, ...).
 DEMO_STAMP := $(VENV)/.installed-demo
+# setuptools reports every editable install as a warning ("Editable installation. Please be careful with
+# folders ..."): information, not a problem, and the only output a quiet install printed. Hidden; real
+# warnings still show.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install bench clean blender-extension
@@ -14,13 +18,18 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml plugin-host/pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e ./plugin-host -e .
+	@echo "make: installing the demo into $(VENV): the plug-in package and the engine (numpy, SciPy, PyAV,"
+	@echo "make: OpenTimelineIO, pyzmq, ...): about 355 MB, under a minute with a warm pip cache"
+	$(PIP) install -q -e ./plugin-host -e .
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml plugin-host/pyproject.toml $(DEMO_STAMP)
+	@echo "make: installing the test extras into $(VENV): the CPU build of torch, transformers, diffusers, Ray,"
+	@echo "make: Blender as a Python module (bpy), ONNX Runtime, OpenCV, ...: the environment grows to about"
+	@echo "make: 3.2 GB; a few minutes, quiet until done (once: later runs go straight to the tests)"
 	# The CPU build of torch (a plain `torch` would pull a multi-GB CUDA build).
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ./plugin-host -e '.[test]'
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ./plugin-host -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -108,6 +108,8 @@ class Run(Task):
             return
         try:
             with client.EngineClient.open(self.engine, heartbeat=HEARTBEAT_S) as eng:
+                if getattr(eng, "started", None):  # an older bundled client has no notice
+                    sink("started", eng.started)
                 outcome = batch.BatchRunner(eng, self.out_dir).run(
                     self.items, cancel=self._cancel.is_set,
                     on_submitted=lambda job_id: sink("submitted", job_id),
@@ -138,6 +140,8 @@ class Run(Task):
         if kind == "submitted":
             self.job_ids.append(payload)
             self.state = "running"
+        elif kind == "started":  # the engine outlives this job: say how it stops
+            self.messages.append(("INFO", f"Foley: {payload}"))
         elif kind == "error":
             self.state = "error"
             self.messages.append(("ERROR", f"Foley: {payload}"))

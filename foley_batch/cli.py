@@ -37,8 +37,8 @@ from .inputs import BatchError, expand_inputs
 from .report import Progress, summary, write_summary
 from .stem_folders import sort_into_stem_folders
 from .units import (
-    STATE_FILE, TimelinePlan, Unit, earlier_result, load_state, output_exists, plan_units, record_done,
-    record_failures, submit_id,
+    STATE_FILE, TimelinePlan, Unit, earlier_result, give_readable_name, load_state, output_exists, plan_units,
+    record_done, record_failures, record_run, submit_id,
 )
 
 __all__ = ["BatchError", "expand_inputs", "register", "cmd_batch", "run_batch"]
@@ -107,8 +107,10 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
 
     def done(o) -> None:
         u = pending[o.index]
-        missing = [p for p in ([x.path for x in o.result.outputs] or [o.result.path]) if not output_exists(p)]
-        if missing:
+        paths = [x.path for x in o.result.outputs] or [o.result.path]
+        missing = [p for p in paths if not output_exists(p)]
+        # (a media file's WAV may already carry its readable name: renamed by an earlier run)
+        if missing and not (not o.result.outputs and u.wav and output_exists(u.wav)):
             gone = f"{missing[0]} is not there (deleted after the engine made it?)"
             if last_try:
                 u.status, u.error = "failed", gone
@@ -117,8 +119,11 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
                 u.submit_id, u.error = f"{u.key}-r{time.time_ns():x}", gone  # a new job, not the finished one
                 progress.note(f"again   {u.label}: {gone}; generating it again")
             return
-        u.status, u.result, u.job_id, u.fraction, u.error = (
-            "done", sort_into_stem_folders(o.result, u.out_dir), o.job_id, 1.0, None)
+        u.status, u.result, u.job_id, u.fraction, u.error = "done", o.result, o.job_id, 1.0, None
+        if o.result.outputs:  # a stems/takes set: each stem into its class folder
+            u.result = sort_into_stem_folders(o.result, u.out_dir)
+        else:
+            give_readable_name(u)
         record_done(u, state, state_path)
         progress.note(f"done    {u.label} -> {os.path.basename(o.result.path)}")
 
@@ -212,15 +217,27 @@ def cmd_batch(args) -> int:
             if p.error:
                 print(f"error: {p.error}")
         return 0
+    for folder in {p.out_dir for p in plans if p.error is None} | {u.out_dir for u in units if u.wav}:
+        os.makedirs(folder, exist_ok=True)  # the engine writes only into folders that exist
     tty = sys.stderr.isatty()
     progress = Progress(units, sys.stderr, enabled=tty or args.progress, tty=tty)
     spec = EngineSpec(args.connection_file, serve_args=("--backend", args.backend, *args.engine_arg),
                       autostart=not args.no_autostart, idle_exit_minutes=args.engine_idle_exit)
+    started_engines: list[str] = []  # notices of engines started here (they outlive the command)
+
+    def engine_started(notice: str) -> None:
+        started_engines.append(notice)
+        if progress.enabled:
+            progress.note(f"foley: {notice}")
+        else:
+            print(f"foley: {notice}", file=sys.stderr, flush=True)
+
     try:
         # A second pass only for results whose WAV was deleted since an earlier run made it.
         for last_try in (False, True):
-            engine_info, interrupted = run_batch(units, lambda: EngineClient.open(spec), progress, state,
-                                                 state_path, args.reconnect_timeout, args.on_failure, last_try)
+            engine_info, interrupted = run_batch(units, lambda: EngineClient.open(spec, on_start=engine_started),
+                                                 progress, state, state_path, args.reconnect_timeout,
+                                                 args.on_failure, last_try)
             if interrupted or not any(u.status == "pending" for u in units):
                 break
     except EngineError as exc:
@@ -234,7 +251,9 @@ def cmd_batch(args) -> int:
               file=sys.stderr)
         return 130
     place_timelines(plans, units)
-    doc = summary(units, plans, out, started, time.monotonic() - t0, engine_info)
+    doc = summary(units, plans, out, started, time.monotonic() - t0, engine_info, state.get("runs", []))
+    doc["engine_started"] = started_engines
+    record_run(doc, state, state_path)
     json_path, md_path = write_summary(doc, out)
     t = doc["totals"]
     if args.json:

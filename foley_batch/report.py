@@ -70,12 +70,15 @@ class Progress:
 
 
 def summary(units: list[Unit], plans: list[TimelinePlan], out: str, started: float, wall: float,
-            engine: Optional[dict]) -> dict:
+            engine: Optional[dict], earlier_runs: tuple = ()) -> dict:
+    """The summary document.  ``earlier_runs``: the figures of the runs that made the skipped items
+    (from the state file), so a re-run that generates nothing still says what the work took."""
     counts = {s: sum(u.status == s for u in units) for s in ("done", "skipped", "failed", "pending")}
     generated = float(sum(u.seconds for u in units if u.status == "done"))
     return {
         "out": out, "started": started, "wall_seconds": round(wall, 3),
         "engine": engine,
+        "earlier_runs": list(earlier_runs),
         "totals": dict(counts, items=len(units), media_seconds_generated=round(generated, 3),
                        x_realtime=round(generated / wall, 2) if wall > 0 else None),
         "items": [{
@@ -87,6 +90,8 @@ def summary(units: list[Unit], plans: list[TimelinePlan], out: str, started: flo
             "error": u.error, "job_id": u.job_id or None,
             # every file of a stems/takes set (the summary names each one)
             "outputs": [o.path for o in u.result.outputs if output_exists(o.path)] if u.result is not None else [],
+            # the engine's time for the item, in whichever run made it
+            "generation_seconds": round(u.result.seconds, 3) if u.result is not None else None,
         } for u in units],
         "timelines": [{"input": p.path, "output": p.output if p.error is None else None, "error": p.error,
                        "filled": len(p.report.filled) if p.report is not None and p.error is None else 0,
@@ -105,20 +110,29 @@ def write_summary(doc: dict, out: str) -> tuple[str, str]:
         f"{_clock(t['media_seconds_generated'])} of media in {_clock(doc['wall_seconds'])} "
         f"({t['x_realtime'] or 0:g}x real time).", "",
     ]
+    for run in doc.get("earlier_runs") or ():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"]))
+        lines += [f"Earlier run ({when}): {run['done']} done, {_clock(run['media_seconds_generated'])} of media in "
+                  f"{_clock(run['wall_seconds'])} ({run['x_realtime'] or 0:g}x real time).  "]
+    if doc.get("earlier_runs"):
+        lines.append("")
     eng = doc.get("engine") or {}
     if eng:
         lines += [f"Engine: backend {eng.get('backend')}, {eng.get('slots')} slot(s).", ""]
+    for notice in doc.get("engine_started") or ():
+        lines += [f"The engine: {notice}.", ""]
     if doc["timelines"]:
         lines += ["| timeline | written | clips filled | problems |", "|---|---|---|---|"]
         for tl in doc["timelines"]:
             problems = tl["error"] or "; ".join(tl["failed"]) or ""
             lines.append(f"| {_md(tl['input'])} | {_md(tl['output'] or '-')} | {tl['filled']} | {_md(problems)} |")
         lines.append("")
-    lines += ["| item | status | range (s) | output | error |", "|---|---|---|---|---|"]
+    lines += ["| item | status | range (s) | generated in (s) | output | error |", "|---|---|---|---|---|---|"]
     for it in doc["items"]:
         rng = f"{float(Fraction(it['start'])):.3f}-{float(Fraction(it['end'])):.3f}" if it["start"] else "whole file"
         files = "<br>".join(_md(p) for p in it.get("outputs") or ()) or _md(it["output"] or "-")
-        lines.append(f"| {_md(it['label'])} | {it['status']} | {rng} | {files} | "
+        took = "-" if it.get("generation_seconds") is None else f"{it['generation_seconds']:.1f}"
+        lines.append(f"| {_md(it['label'])} | {it['status']} | {rng} | {took} | {files} | "
                      f"{_md(it['error'] or '')} |")
     write_atomic(md_path, "\n".join(lines) + "\n")
     return json_path, md_path

@@ -10,6 +10,7 @@ failed before (so a re-run tries it again).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from plugin_host.items import Item, Result
 from plugin_host.timebase import output_duration
 
 from .inputs import media_seconds
+from .names import mirrored_folders, readable_names
 
 STATE_FILE = "foley-batch-state.json"
 
@@ -44,6 +46,8 @@ class Unit:
     fraction: float = 0.0
     #: the engine submit id of this run (kept across reconnects, so the engine finds its job again)
     submit_id: str = ""
+    #: a media file's readable WAV path (:mod:`.names`); the engine's file is renamed to it
+    wav: Optional[str] = None
 
     @property
     def key(self) -> str:
@@ -68,11 +72,15 @@ def plan_units(media: list[str], timelines: list[str], out: str, prompt: Optiona
     """Every input as units (a media file: one item for the whole file; a timeline: one item per clip to
     generate, exactly as ``foley otio fill`` plans them)."""
     units: list[Unit] = []
+    folders = mirrored_folders(media, out)
+    wavs = readable_names(media, folders)
     for path in media:
         seconds = media_seconds(path) or Fraction(0)
         item = Item(media=path, prompt=prompt or "", seed=seed or 0, options=dict(options),
                     label=os.path.basename(path), stems=stems, takes=takes)
-        units.append(Unit(path, os.path.basename(path), item, out, seconds))
+        # Labelled by the path below the inputs' common folder ("ep1/a.mov"), like its output.
+        label = os.path.normpath(os.path.join(os.path.relpath(folders[path], out), os.path.basename(path)))
+        units.append(Unit(path, label, item, folders[path], seconds, wav=wavs[path]))
     plans: list[TimelinePlan] = []
     for path in timelines:
         tp = _plan_timeline(path, out, prompt, seed, stems, takes)
@@ -146,9 +154,30 @@ def output_exists(path: str) -> bool:
         return False
 
 
+def give_readable_name(u: Unit) -> None:
+    """Rename the engine's WAV of media unit ``u`` to its readable path (same folder: atomic)."""
+    if u.wav is None or u.result is None or os.path.abspath(u.result.path) == u.wav:
+        return
+    if os.path.isfile(u.result.path):
+        os.replace(u.result.path, u.wav)
+    elif not os.path.isfile(u.wav):
+        return  # neither is there: the summary reports the engine's path as it is
+    u.result = dataclasses.replace(u.result, path=u.wav)
+
+
 def record_done(u: Unit, state: dict, state_path: str) -> None:
     state["done"][u.key] = {"result": u.result.to_wire(), "label": u.label, "input": u.source}
     write_json_atomic(state_path, state, indent=1, sort_keys=True)
+
+
+def record_run(doc: dict, state: dict, state_path: str) -> None:
+    """Keep this run's figures (when it generated anything), so a re-run's summary still shows them."""
+    t = doc["totals"]
+    if t["done"]:
+        state.setdefault("runs", []).append({
+            "started": doc["started"], "wall_seconds": doc["wall_seconds"], "done": t["done"],
+            "media_seconds_generated": t["media_seconds_generated"], "x_realtime": t["x_realtime"]})
+        write_json_atomic(state_path, state, indent=1, sort_keys=True)
 
 
 def record_failures(units: list[Unit], state: dict, state_path: str) -> None:

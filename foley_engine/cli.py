@@ -73,7 +73,9 @@ def build_parser(argv: Optional[list[str]] = None) -> argparse.ArgumentParser:
     sub.required = True
     add_generate_parser(sub, argv)
     be = sub.add_parser("backends", help="list installed backends and whether each can run here")
-    be.add_argument("--json", action="store_true")
+    be.add_argument("--json", action="store_true",
+                    help="print JSON: a list of {name, available, reason, origin, target}; with --vocabulary, "
+                         "an object of backend -> words (null: free text)")
     be.add_argument("--vocabulary", action="store_true", help="list the prompt words each backend understands")
     be.set_defaults(func=cmd_backends)
     add_discovered_commands(sub)

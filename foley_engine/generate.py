@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 from plugin_host.items import Item, Result
 
-from .backends.base import Backend
+from .backends.base import Backend, loudness_target_of
 from .job import Request, ResolvedItem
 from .loudness import LoudnessMeter, Normalisation, finish_file
 from .longform.scheduler import LongformScheduler, Progress, Span
@@ -119,7 +119,8 @@ def generate_to_file(
                                                progress=progress, cancel=cancel, on_span=on_span, pool=pool)
         return _result(item, backend, outputs[0].path, windows, started, notes, outputs)
     # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
-    norm = Normalisation.for_job(request.loudness, request.true_peak, getattr(backend, "loudness_target", None))
+    norm = Normalisation.for_job(request.loudness, request.true_peak,
+                                 loudness_target_of(backend, request.prompt, request.negative_prompt))
     meter = LoudnessMeter(sr, backend.channels) if norm else None
     # With normalisation the spans go to a float partial file first (never renamed into place).
     writer = AtomicWavWriter(out_path, sr, backend.channels, "FLOAT" if norm else subtype, finalize=norm is None)

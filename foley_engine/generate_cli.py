@@ -356,17 +356,19 @@ def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, canc
 def cmd_generate(args) -> int:
     from .backends.registry import backend_class
     from .media.probe import probe
-    from .media.wav import check_output_path
+    from .media.wav import check_output_path, output_folders
 
     media = os.path.abspath(args.media)
     out = os.path.abspath(args.output or _default_output(media))
-    check_output_path(out, inputs=(media,))
+    check_output_path(out, inputs=(media,), new_folders=True)
+    if args.mux_replace_audio and not args.mux:
+        raise OutputError("--mux-replace-audio goes with --mux MP4 (the preview it changes)")
     if args.mux:
         if args.stems:
             raise OutputError("--mux previews one mix; run without --stems for a preview")
         if os.path.splitext(args.mux)[1].lower() not in MUX_EXTENSIONS:
             raise OutputError(f"--mux {args.mux}: the preview is an MP4; name it {', '.join(MUX_EXTENSIONS)}")
-        check_output_path(os.path.abspath(args.mux), inputs=(media, out))
+        check_output_path(os.path.abspath(args.mux), inputs=(media, out), new_folders=True)
     item_options, load_options = chosen_options(args, args.backend)
     # In process, the media is probed once here; through the engine, only SMPTE --in/--out need it.
     info = probe(media) if not args.engine or needs_media_timecode(args) else None
@@ -392,8 +394,9 @@ def cmd_generate(args) -> int:
     for line in prompt_warnings(args.backend, item.prompt, item.negative_prompt):
         print(f"foley: warning: {line}", file=sys.stderr)
     executor: Executor = run_on_engine if args.engine else run_in_process
-    result = executor(args, item, out, resolved, load_options, install_cancel(terminate_at_once=not args.engine))
-    report(args, media, result)
+    with output_folders(out, *([args.mux] if args.mux else [])):  # `-o renders/new/x.wav` makes renders/new
+        result = executor(args, item, out, resolved, load_options, install_cancel(terminate_at_once=not args.engine))
+        report(args, media, result)
     return 0
 
 
@@ -402,7 +405,8 @@ def report(args, media: str, result: Result) -> None:
     if args.mux:
         from .media.mux import mux_preview
 
-        mux_preview(media, result.path, os.path.abspath(args.mux), audio_start=result.start)
+        kept = mux_preview(media, result.path, os.path.abspath(args.mux), audio_start=result.start,
+                           keep_original=not args.mux_replace_audio)
     if args.json:
         # The result's wire form; media_start/media_end name the range as earlier releases printed it.
         print(json.dumps(dict(result.to_wire(), media_start=str(result.start), media_end=str(result.end))))
@@ -413,7 +417,8 @@ def report(args, media: str, result: Result) -> None:
     print(f"wrote {result.path}{also} ({result.num_samples} samples at {result.sample_rate} Hz, media {span}, "
           f"{result.windows} window(s), {result.seconds:.1f} s)")
     if args.mux:
-        print(f"wrote {os.path.abspath(args.mux)} (video copied, Foley as AAC)")
+        tracks = f"its {kept} audio track(s) kept, Foley as one more AAC track" if kept else "Foley as AAC"
+        print(f"wrote {os.path.abspath(args.mux)} (video copied, {tracks})")
 
 
 def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.ArgumentParser:
@@ -454,7 +459,11 @@ def add_generate_parser(sub, argv: Optional[list[str]] = None) -> argparse.Argum
     gen.add_argument("--max-duration", type=_max_duration, default=None, metavar="SECONDS",
                      help="refuse outputs longer than this (default $FOLEY_MAX_DURATION, else 21600 = 6 h; "
                           "through --engine, a range without both --in and --out meets the engine's own limit)")
-    gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: original video copied, Foley as AAC")
+    gen.add_argument("--mux", metavar="MP4", help="also write a preview MP4: the video and the clip's own audio "
+                                                 "copied (every track, every channel), the Foley as a second "
+                                                 "AAC track titled \"Foley\"")
+    gen.add_argument("--mux-replace-audio", action="store_true",
+                     help="with --mux: leave the clip's own audio out, the Foley alone")
     gen.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -39,7 +39,8 @@ def register(subparsers) -> None:
                    help="also fill disabled clips and clips on disabled (muted/hidden) tracks (left out by default)")
     p.add_argument("--relink", action="append", default=[], metavar="DIR",
                    help="search here (recursively) for media files that moved (repeatable)")
-    p.add_argument("--out-dir", help="folder for the WAVs (default: <output>_foley next to the output)")
+    p.add_argument("--out-dir", help="folder for the WAVs (default: <name>_<ext>_wavs next to the output, "
+                                     "so cut.otio and cut.xml never share one)")
     p.add_argument("--track-name", default="Foley", help='name of the new audio track(s) (default "Foley")')
     p.add_argument("--force", action="store_true", help="also replace Foley clips you edited, and regenerate all")
     p.add_argument("--stems", metavar="CLASSES", type=stems_arg,
@@ -119,20 +120,34 @@ def readable(message: str) -> str:
     return _MANGLED.sub(_demangle, text).replace("\n", " ")
 
 
+def default_wav_folder(out: str) -> str:
+    """Where the WAVs of output timeline ``out`` go: ``cut.otio`` -> ``cut_otio_wavs`` beside it.  The
+    extension is in the name so ``cut.otio`` and ``cut.xml`` filled side by side keep apart, and no
+    suffix is doubled (``-o cut_foley.otio`` is not ``cut_foley_foley``)."""
+    stem, ext = os.path.splitext(out)
+    return f"{stem}_{ext.lstrip('.') or 'timeline'}_wavs"
+
+
 def _check_outputs(out: str, out_dir: str) -> None:
-    """Refuse before any work: a missing or read-only folder for ``-o`` or ``--out-dir``, or a special file."""
+    """Refuse before any work: a read-only folder for ``-o`` or ``--out-dir``, or a special file.  A
+    folder that does not exist yet is made (like the WAV folder), as ``-o new/cut.otio`` asks."""
     import stat
 
     folder = os.path.dirname(out)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{folder}: cannot create the output folder: {exc.strerror or exc}") from None
     if not os.path.isdir(folder):
-        raise ValueError(f"{folder}: output folder does not exist")
+        raise ValueError(f"{folder}: output folder is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{folder}: output folder is not writable")
     if os.path.exists(out) and not stat.S_ISREG(os.stat(out).st_mode):
         raise ValueError(f"{out}: not a regular file; timelines are written only to regular files or new paths")
-    parent = os.path.dirname(out_dir)
-    if not os.path.isdir(out_dir) and not os.path.isdir(parent):
-        raise ValueError(f"{parent}: folder for the WAVs does not exist (--out-dir)")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{out_dir}: cannot create the folder for the WAVs: {exc.strerror or exc}") from None
 
 
 def _timeline_writer(out: str):
@@ -160,7 +175,7 @@ def cmd_fill(args, generator=None) -> int:
     from .timeline_jobs import ClipError, plan_clip
 
     src, out = os.path.abspath(args.input), os.path.abspath(args.output)
-    out_dir = os.path.abspath(args.out_dir or os.path.splitext(out)[0] + "_foley")
+    out_dir = os.path.abspath(args.out_dir or default_wav_folder(out))
     try:
         if not args.dry_run:
             _check_outputs(out, out_dir)
@@ -195,6 +210,7 @@ def cmd_fill(args, generator=None) -> int:
 
         generator = EngineGenerator(args.connection_file, autostart=not args.no_autostart,
                                     serve_args=("--backend", args.backend), idle_exit_minutes=args.engine_idle_exit)
+    engine = generator  # its `started`: the notice when it started an engine (printed then, on stderr)
     generator = _Announced(generator, sys.stderr)
     write = _timeline_writer(out)
     on_update = write if args.partial else None
@@ -216,7 +232,7 @@ def cmd_fill(args, generator=None) -> int:
     if args.json:
         print(json.dumps({"output": out, "out_dir": out_dir, "filled": report.filled, "reused": report.reused,
                           "kept_edited": report.kept_edited, "skipped": report.skipped, "failed": report.failed,
-                          "warnings": report.warnings}))
+                          "warnings": report.warnings, "engine_started": getattr(engine, "started", None)}))
     else:
         for line in report.skipped + report.kept_edited + report.warnings:
             print(f"foley: warning: {line}", file=sys.stderr)

@@ -25,6 +25,8 @@ class EngineGenerator:
         # Only an engine started here gets the idle exit: a running one is never touched.
         self.spec = EngineSpec(connection_file, command, tuple(serve_args), autostart, idle_exit_minutes)
         self.timeout = timeout
+        #: the notice when :meth:`run` started the engine (see :mod:`plugin_host.process`), else None
+        self.started: Optional[str] = None
 
     def run(self, requests: Sequence[Request], out_dir: str,
             on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
@@ -50,6 +52,7 @@ class EngineGenerator:
         if not items:
             return results
         with EngineClient.open(self.spec) as eng:
+            self.started = self.started or eng.started
             outcome = BatchRunner(eng, out_dir, sample_rate=SAMPLE_RATE, timeout=self.timeout).run(
                 items,
                 on_result=lambda done: report(Result.of_item(requests[done.index].key, done.result, done.job_id)),

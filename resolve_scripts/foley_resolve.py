@@ -51,6 +51,8 @@ class Report:
     cancelled: bool = False
     error: Optional[str] = None
     route: str = ""  #: "otio" or "direct": where clip timing came from
+    #: the notice when this run started the engine (it outlives Resolve's dialog; see plugin_host.process)
+    engine_started: Optional[str] = None
     items: list = field(default_factory=list)  #: what was sent to the engine
 
     def summary(self) -> str:
@@ -63,7 +65,8 @@ class Report:
                 head += f" ({self.replaced} earlier Foley clip(s) replaced)"
             head += f", {len(self.skipped)} skipped, {len(self.failed)} failed"
             head += ", cancelled" if self.cancelled else ""
-        return "\n".join([head] + [f"  {line}" for line in self.skipped + self.failed + self.warnings])
+        notes = [self.engine_started] if self.engine_started else []
+        return "\n".join([head] + [f"  {line}" for line in self.skipped + self.failed + self.warnings + notes])
 
 
 def _safe(name: str) -> str:
@@ -173,6 +176,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
             if not ui.confirm("The Foley engine is not running. Start it now?"):
                 raise ResolveError("no engine is running; start one with `foley engine serve`") from None
             client = connect(options.engine, autostart=True)
+            report.engine_started = client.started
         out_dir = os.path.join(options.out_root, _safe(str(ctx.project.GetName())), _safe(ctx.name))
         try:
             outcome = ui.run(COMMANDS[command], lambda show, stop: generate(

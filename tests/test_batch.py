@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import threading
 
 import opentimelineio as otio
@@ -80,7 +81,8 @@ def test_usage_errors_are_one_line(clips, tmp_path, capsys):
 def test_dry_run_lists_longest_first(clips, tmp_path, capsys):
     assert batch(clips["folder"], "--out", str(tmp_path / "o"), "--dry-run") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split()[-1] for ln in lines] == ["c.mp4", "b.mov", "a.mp4"]
+    # Labelled by the path below the inputs' common folder, as their WAVs are placed under --out.
+    assert [ln.split()[-1] for ln in lines] == ["ep2/c.mp4", "ep1/b.mov", "ep1/a.mp4"]
 
 
 def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp_path, capsys):
@@ -93,7 +95,7 @@ def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp
             "--no-autostart", "--prompt", "footsteps", "--progress"]
     assert batch(*args) == 1  # the bad file fails alone
     err = capsys.readouterr().err
-    assert "left" in err and "failed  bad.mp4" in err and "x real time" in err
+    assert "left" in err and "/bad.mp4: the engine refused" in err and "x real time" in err
     doc = json.loads((out / "foley-batch-summary.json").read_text())
     t = doc["totals"]
     assert (t["items"], t["done"], t["failed"], t["skipped"]) == (6, 5, 1, 0)
@@ -112,12 +114,18 @@ def test_a_season_through_slots_then_resume_skips_everything(engines, clips, tmp
         jobs_before = len(eng.jobs())
 
     assert batch(*args) == 1  # again: the finished items are skipped, the failed one is tried again
-    assert "failed  bad.mp4" in capsys.readouterr().err
+    assert "/bad.mp4: the engine refused" in capsys.readouterr().err
     doc = json.loads((out / "foley-batch-summary.json").read_text())
     t = doc["totals"]
     assert (t["done"], t["skipped"], t["failed"]) == (0, 5, 1)
     with engine.client() as eng:
         assert len(eng.jobs()) == jobs_before  # nothing generated again (the engine refused the bad file)
+    # The re-run generated nothing, yet its summary keeps what the work took (it used to show zeros).
+    (first,) = doc["earlier_runs"]
+    assert first["done"] == 5 and first["media_seconds_generated"] > 0 and first["wall_seconds"] > 0
+    assert all(it["generation_seconds"] > 0 for it in doc["items"] if it["status"] == "skipped")
+    md = (out / "foley-batch-summary.md").read_text()
+    assert "Earlier run (" in md and "5 done" in md
 
 
 def test_the_batch_rides_through_an_engine_restart(engines, clips, tmp_path, capsys):
@@ -147,9 +155,11 @@ def test_the_batch_rides_through_an_engine_restart(engines, clips, tmp_path, cap
     assert len(jobs) == 3  # the same jobs, found again by their submit ids: none submitted twice
     attempts = sorted(j["items"][0]["attempts"] for j in jobs)
     assert attempts[0] == 1  # the item finished before the kill was never run again
-    outputs = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
-    assert outputs == sorted(os.path.basename(it["output"]) for it in doc["items"])
-    assert not [n for n in os.listdir(out) if n.endswith(".partial")]
+    outputs = sorted(os.path.join(base, n) for base, _, names in os.walk(out) for n in names if n.endswith(".wav"))
+    assert outputs == sorted(it["output"] for it in doc["items"])
+    # The inputs' folders kept, each WAV named after its media file.
+    assert [os.path.relpath(p, out) for p in outputs] == ["ep1/a.wav", "ep1/b.wav", "ep2/c.wav"]
+    assert not [n for _, _, names in os.walk(out) for n in names if n.endswith(".partial")]
 
 
 def test_on_failure_stop_cancels_the_rest(engines, clips, tmp_path):
@@ -159,12 +169,14 @@ def test_on_failure_stop_cancels_the_rest(engines, clips, tmp_path):
     out = tmp_path / "out"
     assert batch(clips["folder"], str(bad), "--out", str(out), "--connection-file", engine.connection_file,
                  "--no-autostart", "--option", "delay=0.3", "--on-failure", "stop") == 1
-    items = {it["label"]: it for it in json.loads((out / "foley-batch-summary.json").read_text())["items"]}
+    items = {os.path.basename(it["label"]): it
+             for it in json.loads((out / "foley-batch-summary.json").read_text())["items"]}
     assert items["bad.mp4"]["status"] == "failed" and "refused" in items["bad.mp4"]["error"]
     stopped = [it for label, it in items.items() if label != "bad.mp4" and it["status"] == "failed"]
     # One slot: the queued items never ran; the one running may have finished its window first.
     assert len(stopped) >= 2
-    assert all(it["error"].startswith("not generated: bad.mp4: the engine refused it") for it in stopped)
+    assert all(it["error"].startswith("not generated: ") and "bad.mp4: the engine refused it" in it["error"]
+               for it in stopped)
 
 
 @pytest.mark.slow
@@ -183,3 +195,17 @@ def test_an_engine_foley_batch_starts_stops_itself_when_idle(clips, tmp_path):
     args = argparse.ArgumentParser()
     register(args.add_subparsers())
     assert args.parse_args(["batch", "x", "--out", "o"]).engine_idle_exit == 30
+
+
+def test_output_names_keep_folders_and_read_well():
+    """WAVs mirror the inputs' folders and are named after their media; a hash only where names clash."""
+    from foley_batch.names import mirrored_folders, readable_names
+
+    media = ["/s/ep1/a.mov", "/s/ep2/a.mov", "/s/ep1/c.mov", "/s/ep1/c.mp4", "/s/ep1/d e.mov", "/s/ep1/D e.mov"]
+    wavs = readable_names(media, mirrored_folders(media, "/out"))
+    assert wavs["/s/ep1/a.mov"] == "/out/ep1/a.wav" and wavs["/s/ep2/a.mov"] == "/out/ep2/a.wav"
+    assert (wavs["/s/ep1/c.mov"], wavs["/s/ep1/c.mp4"]) == ("/out/ep1/c_mov.wav", "/out/ep1/c_mp4.wav")
+    # Names that differ only in case would clash on macOS and Windows: a short hash keeps them apart.
+    clashing = [wavs["/s/ep1/d e.mov"], wavs["/s/ep1/D e.mov"]]
+    assert all(re.fullmatch(r"/out/ep1/[dD]_e_mov_[0-9a-f]{8}\.wav", w) for w in clashing)
+    assert len({w.lower() for w in wavs.values()}) == len(media)

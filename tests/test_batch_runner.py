@@ -65,3 +65,16 @@ def test_isolate_and_stop(engines, clip, tmp_path):
     assert not stopped.outcomes[-1].ok
     # The first failure (refused at submit) cancelled the rest; the running one may finish its window.
     assert sum(o.reason and o.reason.startswith("not generated: past the end") for o in stopped.outcomes) >= 2
+
+
+def test_a_refused_second_clip_is_not_called_items_0(engines, clip, tmp_path):
+    """Each item is a job of its own: the engine's `items[0]` named the batch's second clip (the README's
+    example printed it); the failure names the clip and the field, and its index is the batch's."""
+    engine = engines(tmp_path / "engine", backend=ENV_PULSE)
+    good, bad = Item(clip, Fraction(0), Fraction(1), label="a.mov"), Item(clip, Fraction(0), Fraction(99),
+                                                                           label="b.mov")
+    with engine.client() as eng:
+        outcome = BatchRunner(eng, str(tmp_path)).run([good, bad])
+    (failed,) = outcome.failed
+    assert failed.index == 1 and failed.error.startswith("b.mov: the engine refused it: end")
+    assert "items[" not in failed.error

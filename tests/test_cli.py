@@ -103,8 +103,14 @@ def test_bad_ranges(capsys, clip_24, outdir):
 def test_bad_outputs(capsys, clip_24, tmp_path, outdir):
     code, _, err = run_cli(capsys, "generate", clip_24.path, "-o", clip_24.path)
     assert_clean_failure(code, err, outdir, "overwrite the input")
-    code, _, err = run_cli(capsys, "generate", clip_24.path, "-o", str(tmp_path / "no" / "such" / "x.wav"))
-    assert_clean_failure(code, err, outdir, "does not exist")
+    code, _, err = run_cli(capsys, "generate", clip_24.path, "-o", str(outdir / "x.wav" / "y.wav"),
+                           "--in", "5", "--out", "2")
+    assert_clean_failure(code, err, outdir, "not before")
+    blocked = outdir / "file"
+    blocked.write_text("")
+    code, _, err = run_cli(capsys, "generate", clip_24.path, "-o", str(blocked / "sub" / "x.wav"))
+    assert code == 2 and ("not a folder" in err or "Not a directory" in err), err
+    blocked.unlink()
     if os.geteuid() == 0:
         locked = "/sys/kernel"  # root ignores mode bits; sysfs refuses new files
     else:
@@ -144,3 +150,27 @@ def test_backends_listing(capsys):
     code, out, _ = run_cli(capsys, "backends")
     assert code == 0
     assert "procedural" in out and "available: yes" in out
+
+
+def test_output_into_new_folders_makes_them(capsys, clip_24, outdir):
+    """`-o renders/day1/x.wav` where renders/ does not exist yet: made, as users expect (it used to fail)."""
+    out = outdir / "renders" / "day1" / "x.wav"
+    code, _, err = run_cli(capsys, "generate", clip_24.path, "--in", "0", "--out", "1", "-o", str(out),
+                           "--mux", str(outdir / "previews" / "x.mp4"))
+    assert code == 0, err
+    assert sf.info(str(out)).frames == 48000 and (outdir / "previews" / "x.mp4").is_file()
+
+
+def test_a_failed_generate_leaves_no_new_folder(capsys, clip_24, outdir):
+    """The folders are made when the work starts; a failure before or during it leaves none behind."""
+    code, _, err = run_cli(capsys, "generate", clip_24.path, "--in", "0", "--out", "99",
+                           "-o", str(outdir / "new" / "x.wav"))
+    assert_clean_failure(code, err, outdir, "beyond the end")
+    from foley_engine.errors import OutputError
+    from foley_engine.media.wav import output_folders
+
+    with pytest.raises(OutputError):
+        with output_folders(str(outdir / "a" / "b" / "x.wav")):
+            assert (outdir / "a" / "b").is_dir()
+            raise OutputError("the write failed")
+    assert list(outdir.iterdir()) == []

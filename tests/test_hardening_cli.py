@@ -256,7 +256,7 @@ def empty_timeline(tmp_path):
     return path
 
 
-def test_otio_fill_keeps_the_file_mode_and_refuses_missing_folders(empty_timeline, tmp_path):
+def test_otio_fill_keeps_the_file_mode_and_makes_missing_folders(empty_timeline, tmp_path):
     fresh = tmp_path / "fresh.otio"
     proc = foley("otio", "fill", str(empty_timeline), "-o", str(fresh), "--no-autostart",
                  preexec_fn=lambda: os.umask(0o022))
@@ -265,12 +265,17 @@ def test_otio_fill_keeps_the_file_mode_and_refuses_missing_folders(empty_timelin
     os.chmod(empty_timeline, 0o640)
     assert foley("otio", "fill", str(empty_timeline), "-o", str(empty_timeline), "--no-autostart").returncode == 0
     assert stat.S_IMODE(os.stat(empty_timeline).st_mode) == 0o640
+    # Folders that do not exist yet are made, as `-o new/cut.otio` asks (they used to be refused).
     missing = tmp_path / "missing" / "deeper"
-    refused(foley("otio", "fill", str(empty_timeline), "-o", str(missing / "o.otio"), "--no-autostart"),
-            "output folder does not exist")
-    refused(foley("otio", "fill", str(empty_timeline), "-o", str(tmp_path / "o.otio"), "--out-dir",
-                  str(missing / "wavs"), "--no-autostart"), "folder for the WAVs does not exist")
-    assert not (tmp_path / "missing").exists() and not (tmp_path / "o.otio").exists()
+    assert foley("otio", "fill", str(empty_timeline), "-o", str(missing / "o.otio"), "--no-autostart").returncode == 0
+    assert (missing / "o.otio").is_file() and (missing / "o_otio_wavs").is_dir()
+    assert foley("otio", "fill", str(empty_timeline), "-o", str(tmp_path / "o.otio"), "--out-dir",
+                 str(tmp_path / "other" / "wavs"), "--no-autostart").returncode == 0
+    assert (tmp_path / "other" / "wavs").is_dir()
+    # Where a folder cannot be made, one clear line.
+    (tmp_path / "plain").write_text("")
+    refused(foley("otio", "fill", str(empty_timeline), "-o", str(tmp_path / "plain" / "o.otio"), "--no-autostart"),
+            "cannot create the output folder")
 
 
 def test_otio_parse_errors_name_types_plainly(tmp_path):

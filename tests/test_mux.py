@@ -41,15 +41,16 @@ def click_wav(path, rate=48000, channels=2, seconds=2):
 
 def packets(path, kind):
     with av.open(path) as container:
-        stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
+        # "audio": the Foley, the last audio track (the source's own come first)
+        stream = container.streams.video[0] if kind == "video" else container.streams.audio[-1]
         return [(bytes(p), Fraction(p.pts) * p.time_base, Fraction(p.dts) * p.time_base, p.is_keyframe)
                 for p in container.demux(stream) if p.size]
 
 
 def decoded_audio(path):
-    """All decoded samples (2, n) and the time of the first one, in seconds."""
+    """All decoded samples (2, n) of the Foley track and the time of the first one, in seconds."""
     with av.open(path) as container:
-        frames = list(container.decode(audio=0))
+        frames = list(container.decode(container.streams.audio[-1]))
     return np.concatenate([f.to_ndarray() for f in frames], axis=1), Fraction(frames[0].pts) * frames[0].time_base
 
 
@@ -65,8 +66,8 @@ def test_video_packets_are_copied_byte_for_byte(video, tmp_path):
     assert packets(out, "video") == packets(video.path, "video")
     assert first_video_pts(out) == video.first_pts
     with av.open(out) as container:
-        # the source's own audio is gone; the start timecode is kept
-        assert [s.type for s in container.streams if s.type != "data"] == ["video", "audio"]
+        # the source's own audio first, then the Foley; the start timecode is kept
+        assert [s.type for s in container.streams if s.type != "data"] == ["video", "audio", "audio"]
         assert container.streams.video[0].metadata["timecode"] == "01:00:00;00"
 
 
@@ -87,8 +88,9 @@ def test_audio_starts_at_audio_start_and_lasts_as_long_as_the_wav(request, tmp_p
     mux_preview(sample.path, wav, out, audio_start=audio_start)
 
     with av.open(out) as container:
-        (stream,) = container.streams.audio
+        stream = container.streams.audio[-1]
         assert (stream.codec_context.name, stream.rate, stream.channels) == ("aac", 48000, 2)
+        assert stream.metadata.get("handler_name") == "Foley"
     start = sample.first_pts + audio_start  # container time of the WAV's first sample
     first_packet = packets(out, "audio")[0][1]
     assert abs(first_packet + Fraction(PRIMING, 48000) - start) < Fraction(1, 1000)
@@ -174,3 +176,65 @@ def test_a_failure_midway_deletes_the_partial_file(video, tmp_path, monkeypatch)
     with pytest.raises(MediaError, match="disk went away"):
         mux_preview(video.path, click_wav(tmp_path / "a.wav"), str(outdir / "p.mp4"))
     assert list(outdir.iterdir()) == []
+
+
+def six_channel_clip(path, codec):
+    """A clip whose own soundtrack is 5.1 (``codec``: AAC as a camera writes it, or PCM as in a .mov)."""
+    rate, seconds = 48000, 2
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 160, 90, "yuv420p"
+        a = c.add_stream(codec, rate=rate, layout="5.1")
+        fmt = a.codec_context.format
+        t = np.arange(rate * seconds) / rate
+        # Each channel its own tone and level, so a lost or swapped channel shows.
+        tones = np.stack([0.1 * (i + 1) * np.sin(2 * np.pi * (100 + 50 * i) * t) for i in range(6)]).astype(np.float32)
+        for i in range(24 * seconds):
+            f = av.VideoFrame.from_ndarray(np.full((90, 160, 3), i * 5 % 255, np.uint8), format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                c.mux(p)
+        for s in range(0, tones.shape[1], 1024):
+            block = tones[:, s:s + 1024]
+            if fmt.name.startswith("s32"):
+                block = (block * 2**31).astype(np.int32)
+            data = block if fmt.is_planar else block.T.reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=fmt.name, layout="5.1")
+            frame.sample_rate, frame.pts = rate, s
+            for p in a.encode(frame):
+                c.mux(p)
+        for stream in (v, a):
+            for p in stream.encode(None):
+                c.mux(p)
+    return str(path)
+
+
+@pytest.mark.parametrize("name,codec", [("camera.mp4", "aac"), ("master.mov", "pcm_s24le")])
+def test_the_clips_own_audio_stays_first_with_every_channel(tmp_path, name, codec):
+    """A 5.1 original used to come out as stereo Foley only: it is kept, the Foley added and titled."""
+    src = six_channel_clip(tmp_path / name, codec)
+    out = str(tmp_path / "preview.mp4")
+    assert mux_preview(src, click_wav(tmp_path / "a.wav"), out) == 1  # the source's tracks kept
+    with av.open(out) as container:
+        original, foley = container.streams.audio
+        assert original.channels == 6 and original.codec_context.layout.name == "5.1"
+        assert foley.channels == 2 and foley.metadata.get("handler_name") == "Foley"
+        assert container.streams.audio[0].disposition & av.stream.Disposition.default
+        kept = np.concatenate([f.to_ndarray() for f in container.decode(original)], axis=1)
+    assert kept.shape[1] >= 2 * 48000  # all of it (AAC pads the end)
+    # every channel carries its tone (the LFE channel is low-passed by AAC, so only present)
+    assert all(np.abs(kept[i]).max() > 0.05 for i in range(6))
+    if codec == "aac":  # copied, not re-encoded
+        with av.open(src) as container:
+            before = [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+        with av.open(out) as container:
+            assert [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size] == before
+
+
+def test_the_foley_alone_on_request(tmp_path):
+    src = six_channel_clip(tmp_path / "camera.mp4", "aac")
+    out = str(tmp_path / "preview.mp4")
+    assert mux_preview(src, click_wav(tmp_path / "a.wav"), out, keep_original=False) == 0
+    with av.open(out) as container:
+        (foley,) = container.streams.audio
+        assert foley.channels == 2

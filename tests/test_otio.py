@@ -633,11 +633,33 @@ def test_cli_fill_partial_and_exit_status(tmp_path, capsys):
     assert "foley: error: V1 / 'C': media file not found" in captured.err
     assert "skipped: freeze frame" in captured.err
     assert seen == [1, 2, 3, 4, 5, 6]  # the output grew clip by clip
-    assert os.path.isdir(os.path.join(f, "cut_foley_foley"))
+    assert os.path.isdir(os.path.join(f, "cut_foley_otio_wavs"))  # not cut_foley_foley, nor shared with .xml
     # In place, idempotent.
     rc = run_cli([out, "-o", out, "--json"], FakeEngine())
     assert '"reused": ["V1 / ' in capsys.readouterr().out
     assert len(foley_tracks(otio.adapters.read_from_file(out))) == 1
+
+
+def test_cli_outputs_into_new_folders_and_apart(tmp_path, capsys):
+    """`-o` into a folder that does not exist made it (it used to fail); `cut_foley.otio` and
+    `cut_foley.xml` side by side each get their own WAV folder (both used to share cut_foley_foley/)."""
+    f = str(tmp_path)
+    src = os.path.join(f, "cut.otio")
+    otio.adapters.write_to_file(grid_timeline(f, Fraction(24), False, 1), src)
+    out = os.path.join(f, "deliveries", "day1", "cut_foley.otio")
+    run_cli([src, "-o", out, "--prompt", "steps"], FakeEngine())
+    assert os.path.isfile(out) and os.path.isdir(os.path.join(f, "deliveries", "day1", "cut_foley_otio_wavs"))
+    xml = os.path.join(f, "deliveries", "day1", "cut_foley.xml")
+    run_cli([src, "-o", xml, "--prompt", "steps"], FakeEngine())
+    assert os.path.isfile(xml)
+    assert sorted(n for n in os.listdir(os.path.dirname(out)) if n.endswith("_wavs")) == [
+        "cut_foley_otio_wavs", "cut_foley_xml_wavs"]
+    blocker = os.path.join(f, "a_file")
+    open(blocker, "w").close()
+    capsys.readouterr()
+    assert run_cli([src, "-o", os.path.join(blocker, "cut.otio")], FakeEngine()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("foley: error: ") and "cannot create the output folder" in err and err.count("\n") == 1
 
 
 def test_cli_dry_run_and_bad_input(tmp_path, capsys):

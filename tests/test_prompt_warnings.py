@@ -33,7 +33,8 @@ def test_cli_warns_and_still_writes(clip_24, tmp_path, capsys):
     assert "foley: warning: prompt: 'bicycles'" in captured.err
     assert "rain" in captured.err.split("'rian'")[1].splitlines()[0]
     result = json.loads(captured.out)
-    assert len(result["warnings"]) == 2 and out.exists()
+    # two unknown words, and nothing known: the default plays
+    assert len(result["warnings"]) == 3 and "default plays" in result["warnings"][2] and out.exists()
 
 
 def test_result_carries_the_warnings_for_the_engine(clip_24, tmp_path):
@@ -69,3 +70,31 @@ def test_engine_results_carry_the_warnings_to_every_adapter(clip_24, engines, tm
     request = Request("k", clip_24.path, Fraction(0), Fraction(2), prompt="rian on a roof", label="V1 clip")
     (result,) = EngineGenerator(eng.connection_file, autostart=False).run([request], str(tmp_path / "otio"))
     assert result.ok and [w for w in result.warnings if "'rian'" in w]
+
+
+def test_hints_go_by_meaning_not_spelling():
+    """`tyres` was offered `trees` (a forest bed) and `brakes` `breaks` (glass): hints now go by sound."""
+    lines = ProceduralBackend.prompt_warnings("tyres screeching, brakes")
+    hints = {line.split("'")[1]: line.split(": ", 2)[-1] for line in lines if line.count("'") >= 2}
+    assert "car" in hints["tyres"] and "traffic" in hints["tyres"] and "trees" not in hints["tyres"]
+    assert "car" in hints["brakes"] and "breaks" not in hints["brakes"] and "glass" not in hints["brakes"]
+    assert all("closest in sound" in line for line in lines if "'tyres'" in line or "'brakes'" in line)
+    # A typo still gets its spelling neighbour.
+    assert any("'rian'" in line and "did you mean: rain" in line for line in ProceduralBackend.prompt_warnings("rian"))
+
+
+def test_the_meaning_table_suggests_only_known_words_for_unknown_ones():
+    from foley_engine.backends.procedural.meanings import MEANINGS
+    from foley_engine.backends.procedural.vocabulary import parse_prompt, recognises
+
+    for word, known in MEANINGS.items():
+        assert not recognises(word), f"{word!r} is known: it needs no hint"
+        assert known and recognises(" ".join(known)), (word, known)
+        assert parse_prompt(" ".join(known)) != parse_prompt(""), (word, known)
+
+
+def test_a_prompt_with_nothing_known_says_the_default_plays():
+    (note,) = [w for w in ProceduralBackend.prompt_warnings("xyzzy plugh") if "default" in w]
+    assert note.startswith("prompt: no word of it is known, so the default plays: quiet room tone")
+    for prompt in ("", "rain, xyzzy", "footsteps"):
+        assert not [w for w in ProceduralBackend.prompt_warnings(prompt) if "default plays" in w], prompt

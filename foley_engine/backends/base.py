@@ -200,6 +200,11 @@ class Backend(abc.ABC):
         """One line per part of the prompts this backend will not use (shown, never fatal)."""
         return []
 
+    def loudness_target_for(self, prompt: str, negative_prompt: str = "") -> Optional[float]:
+        """The default loudness target of one job's stem (``loudness_target``, unless the backend
+        chooses by what the prompt asks for: the procedural backend's beds aim lower)."""
+        return self.loudness_target
+
     @classmethod
     def wants_people(cls, prompt: str, negative_prompt: str = "") -> bool:
         """Does this prompt need footsteps where feet land (the pose model's events)?  Off by default."""
@@ -234,3 +239,10 @@ def check_output(backend: Backend, request: WindowRequest, audio: np.ndarray) ->
 
         raise BackendError(f"backend {backend.name!r} returned non-finite samples")
     return audio
+
+
+def loudness_target_of(backend, prompt: str, negative_prompt: str = "") -> Optional[float]:
+    """A backend's default loudness target for one job; wrappers that are not :class:`Backend`
+    (the lab's shifted stand-in) give their plain ``loudness_target``, if any."""
+    rule = getattr(backend, "loudness_target_for", None)
+    return rule(prompt, negative_prompt) if rule is not None else getattr(backend, "loudness_target", None)

@@ -170,6 +170,17 @@ class RemoteBackend(Backend):
     def generate(self, request: WindowRequest):
         return self._get(self.actor.generate.remote(request))
 
+    def loudness_target_for(self, prompt: str, negative_prompt: str = "") -> float | None:
+        """The real backend class's rule where it is a class method (the procedural beds), else its target."""
+        import inspect
+
+        from foley_engine.backends.registry import backend_class
+
+        cls = backend_class(self.registry_name)
+        if isinstance(inspect.getattr_static(cls, "loudness_target_for", None), classmethod):
+            return cls.loudness_target_for(prompt, negative_prompt)
+        return self.loudness_target
+
     def prompt_warnings(self, prompt: str, negative_prompt: str = "") -> list[str]:
         """The real backend class's warnings (a class method: no actor round trip)."""
         from foley_engine.backends.registry import prompt_warnings

@@ -22,7 +22,8 @@ def add_soak_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--align", action="store_true", help="apply the alignment pass to every window")
     p.add_argument("--inject-ms", type=float, default=0.0,
                    help="make every window's audio this late (in-process only; to test --align)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="generation seed of every video (default 0; the same seed gives the same audio)")
     p.add_argument("--out", default="soak_results", help="folder for soak.json, soak.md and plots")
     p.add_argument("--media-dir", help="where test videos are made and reused (default OUT/media)")
     p.add_argument("--keep-audio", action="store_true", help="keep the generated WAV files")
@@ -34,11 +35,13 @@ def add_soak_arguments(p: argparse.ArgumentParser) -> None:
 def add_align_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inject-ms", type=float, default=60.0, help="lateness injected into every window (default 60)")
     p.add_argument("--alternate", action="store_true", help="alternate late and early from window to window")
-    p.add_argument("--minutes", type=float, default=1.0)
-    p.add_argument("--resolution", default="360p", choices=sorted(RESOLUTIONS))
-    p.add_argument("--backend", default="procedural")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="align_results")
+    p.add_argument("--minutes", type=float, default=1.0, help="length of the test video (default 1)")
+    p.add_argument("--resolution", default="360p", choices=sorted(RESOLUTIONS),
+                   help="size of the test video (default 360p)")
+    p.add_argument("--backend", default="procedural", help="backend to run, in this process (default procedural)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="generation seed (default 0; the same seed gives the same audio)")
+    p.add_argument("--out", default="align_results", help="folder for the test video and align.json")
 
 
 def _harness():

@@ -147,7 +147,8 @@ class FrameReader:
                 self._queue.get_nowait()
         except queue.Empty:
             pass
-        if self._thread is not None and self._thread is not threading.current_thread():
+        # ident is None: a signal (Ctrl-C, SIGTERM) interrupted start(); joining it would mask that exit.
+        if self._thread is not None and self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
 
     def _put(self, item) -> None:

@@ -1,11 +1,13 @@
 """A preview MP4: the original video stream copied as is, the Foley WAV as AAC.
 
 The video packets are copied byte for byte with their timestamps, so the
-picture and its timing are the source's.  The WAV is encoded as 48 kHz
-stereo AAC placed so that its first sample plays at media time
-``audio_start`` (media time zero is the first video frame's pts).  The
-source's audio tracks are left out.  The file appears under its name only
-when complete.
+picture and its timing are the source's.  The source's own audio tracks come
+next, every channel of each (packets copied where MP4 holds the codec, else
+re-encoded as AAC with the same channels), the default track as before.  The
+WAV follows as a track of its own, titled "Foley": 48 kHz stereo AAC placed so
+that its first sample plays at media time ``audio_start`` (media time zero is
+the first video frame's pts).  ``keep_original=False`` leaves the source's
+audio out (the Foley alone).  The file appears under its name only when complete.
 """
 from __future__ import annotations
 
@@ -33,40 +35,54 @@ READ_BLOCK = SAMPLE_RATE  # WAV frames per read (a second): memory stays small f
 MIN_TRACK_TIMESCALE = 10000
 
 
-def mux_preview(video_path, audio_path, out_path, *, audio_start: Fraction = Fraction(0)) -> None:
-    """Write ``out_path``: ``video_path``'s video stream copied, ``audio_path`` as AAC from ``audio_start``."""
+#: the title of the Foley track (players list it by this name)
+FOLEY_TRACK_TITLE = "Foley"
+#: audio codecs the MP4 muxer takes as they are (others, PCM from a .mov say, are re-encoded as AAC)
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
+
+
+def mux_preview(video_path, audio_path, out_path, *, audio_start: Fraction = Fraction(0),
+                keep_original: bool = True) -> int:
+    """Write ``out_path``: ``video_path``'s video stream copied, its audio tracks (unless not
+    ``keep_original``), then ``audio_path`` as an AAC track titled "Foley" from ``audio_start``.
+    Returns how many of the source's audio tracks were kept."""
     video_path, audio_path = os.fspath(video_path), os.fspath(audio_path)
     out_path = check_output_path(os.fspath(out_path), inputs=(video_path, audio_path))
     audio_start = as_fraction(audio_start)
     with atomic_path(out_path, suffix=".mp4") as tmp:  # PyAV picks the container by the extension
-        _write(video_path, audio_path, tmp, out_path, audio_start)
+        return _write(video_path, audio_path, tmp, out_path, audio_start, keep_original)
 
 
-def _write(video_path: str, audio_path: str, tmp: str, out_path: str, audio_start: Fraction) -> None:
+def _write(video_path: str, audio_path: str, tmp: str, out_path: str, audio_start: Fraction,
+           keep_original: bool) -> int:
     first = _first_video_pts(video_path)
     # The first WAV sample's place in the container, in samples at 48 kHz.
     start_sample = round_half_away((first + audio_start) * AAC_RATE)
     with open_container(video_path) as src, _open_wav(audio_path) as wav:
         vin = video_stream(src, video_path)
+        originals = list(src.streams.audio) if keep_original else []
         out = _open_output(tmp, out_path, vin)
         try:
             vout = out.add_stream_from_template(vin)
             _carry_timecode(vin, vout)
+            copied = {s.index: _original_track(out, s) for s in originals}
             aout = out.add_stream("aac", rate=AAC_RATE, layout="stereo")
             aout.bit_rate = AAC_BIT_RATE
+            _title(aout, FOLEY_TRACK_TITLE)
+            if originals:
+                _set_disposition(aout, 0)  # the original stays the track a player picks first
             # A start before the container's zero drops the WAV's head instead.
             blocks = _trimmed(_stereo_48k(wav, audio_path), max(0, -start_sample))
             audio = _aac_packets(aout, blocks, max(0, start_sample))
-            video = _video_packets(src, vin, video_path)
+            source = _source_packets(src, vin, vout, copied, video_path)
             # Interleave by time so the file plays from the start without seeking.
-            for packet in heapq.merge(video, audio, key=_packet_time):
-                if packet.stream.type == "video":
-                    packet.stream = vout
+            for packet in heapq.merge(source, audio, key=_packet_time):
                 _mux(out, packet, out_path)
         except BaseException:
             _close_quietly(out)
             raise
         _close(out, out_path)
+        return len(originals)
 
 
 def _first_video_pts(path: str) -> Fraction:
@@ -131,14 +147,66 @@ def _packet_time(packet) -> Fraction:
     return Fraction(stamp) * packet.time_base
 
 
-def _video_packets(src, vin, path: str) -> Iterator:
+def _source_packets(src, vin, vout, copied: dict, path: str) -> Iterator:
+    """The source's video packets and its kept audio tracks' (copied or re-encoded), in file order."""
     try:
-        for packet in src.demux(vin):
-            if packet.size == 0 or (packet.dts is None and packet.pts is None):
-                continue  # the demuxer's end-of-stream marker
-            yield packet
+        for packet in src.demux(vin, *(src.streams[i] for i in copied)):
+            if packet.stream.index == vin.index:
+                if packet.size == 0 or (packet.dts is None and packet.pts is None):
+                    continue  # the demuxer's end-of-stream marker
+                packet.stream = vout
+                yield packet
+            else:
+                yield from copied[packet.stream.index](packet)
+        for track in copied.values():
+            yield from track(None)  # flush the re-encoders
     except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: video cannot be read ({_reason(exc)}); the file may be truncated") from None
+        raise MediaError(f"{path}: cannot be read ({_reason(exc)}); the file may be truncated") from None
+
+
+def _original_track(out, stream):
+    """An output track for one source audio track, all its channels: ``feed(packet)`` -> output packets
+    (``feed(None)`` flushes).  Copied as is where MP4 holds the codec, else decoded and encoded as AAC."""
+    if stream.codec_context.name in MP4_AUDIO_CODECS:
+        track = out.add_stream_from_template(stream)
+        _title(track, stream.metadata.get("title") or "Original audio")
+
+        def copy(packet):
+            if packet is None or packet.size == 0 or (packet.dts is None and packet.pts is None):
+                return
+            packet.stream = track
+            yield packet
+
+        return copy
+    ctx = stream.codec_context
+    track = out.add_stream("aac", rate=ctx.sample_rate, layout=ctx.layout.name)
+    track.bit_rate = AAC_BIT_RATE * max(1, ctx.channels) // 2  # the Foley's rate per channel pair
+    _title(track, stream.metadata.get("title") or "Original audio")
+    # The encoder wants whole frames of its own size: the resampler re-blocks the decoded audio.
+    reblock = av.AudioResampler(format="fltp", layout=ctx.layout.name, rate=ctx.sample_rate,
+                                frame_size=track.codec_context.frame_size or 1024)
+
+    def encode(packet):
+        frames = [None] if packet is None else stream.codec_context.decode(packet)
+        for frame in frames:
+            for chunk in reblock.resample(frame):
+                yield from track.encode(chunk)
+        if packet is None:
+            yield from track.encode(None)
+
+    return encode
+
+
+def _title(stream, title: str) -> None:
+    stream.metadata["title"] = title
+    stream.metadata["handler_name"] = title  # what the MP4 track's handler box shows
+
+
+def _set_disposition(stream, value: int) -> None:
+    try:
+        stream.disposition = value
+    except (AttributeError, TypeError, ValueError):
+        pass  # an older PyAV: the muxer marks the first audio track default anyway
 
 
 # ------------------------------------------------------------------ audio

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
+from contextlib import contextmanager
 from fractions import Fraction
 from typing import Optional
 
@@ -31,11 +32,13 @@ FREE_SPACE_RESERVE = 64 * 1024 * 1024
 NAME_MAX = 255
 
 
-def check_output_path(path: str, *, inputs: tuple[str, ...] = ()) -> str:
+def check_output_path(path: str, *, inputs: tuple[str, ...] = (), new_folders: bool = False) -> str:
     """Fail early, before any work, if ``path`` cannot be written.
 
     Outputs go only to new paths or over regular files: a device (``/dev/null``,
-    ``/dev/full``), FIFO or socket is refused, never replaced by a WAV.
+    ``/dev/full``), FIFO or socket is refused, never replaced by a WAV.  ``new_folders``
+    (the ``foley`` command's ``-o``): missing folders are fine where they can be made
+    (:func:`output_folders` makes them when the work starts); the engine never makes any.
     """
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
@@ -49,11 +52,49 @@ def check_output_path(path: str, *, inputs: tuple[str, ...] = ()) -> str:
             raise OutputError(f"{path}: output would overwrite the input media")
         if os.path.abspath(src) == path:
             raise OutputError(f"{path}: output would overwrite the input media")
+    if new_folders:
+        folder = _nearest_existing(folder)
+        if not os.path.isdir(folder):
+            raise OutputError(f"{folder}: not a folder, so the output folder cannot be made in it")
     if not os.path.isdir(folder):
         raise OutputError(f"{folder}: output folder does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: output folder is not writable")
     return path
+
+
+def _nearest_existing(folder: str) -> str:
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    return folder
+
+
+@contextmanager
+def output_folders(*paths: str):
+    """Make the missing folders of ``paths`` for a write; if the write fails, remove the ones made
+    here that are still empty, so a failed command leaves nothing behind."""
+    made = []
+    try:
+        for path in paths:
+            folder = os.path.dirname(os.path.abspath(path))
+            missing = []
+            while not os.path.exists(folder):
+                missing.append(folder)
+                folder = os.path.dirname(folder)
+            for folder in reversed(missing):
+                try:
+                    os.mkdir(folder)
+                except OSError as exc:
+                    raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
+                made.append(folder)
+        yield
+    except BaseException:
+        for folder in reversed(made):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass  # something was written there after all: keep it
+        raise
 
 
 def refuse_special_file(path: str) -> None:
@@ -126,7 +167,7 @@ def check_output_budget(num_samples: int, sample_rate: int, *, max_duration: Fra
 def check_free_space(folder: str, needed: int) -> None:
     """Refuse to start when ``folder``'s file system cannot hold ``needed`` more bytes (and a reserve)."""
     try:
-        usage = shutil.disk_usage(folder)
+        usage = shutil.disk_usage(_nearest_existing(folder))  # a folder `-o` will make: its parent's disk
     except OSError:
         return  # cannot tell; the write itself reports a full disk
     if usage.total == 0:

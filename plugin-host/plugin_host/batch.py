@@ -128,9 +128,19 @@ class BatchOutcome:
 
 
 def refusal(exc: RequestRejected) -> str:
-    """An engine refusal as one line that names the field once."""
-    where = f"{exc.field}: " if exc.field and not str(exc).startswith(exc.field) else ""
-    return f"the engine refused it: {where}{exc}"
+    """An engine refusal as one line that names the field once.  Each item is a job of its own, so the
+    engine calls every item ``items[0]``: that index is dropped (the failure names the item already;
+    ``items[0]`` for the batch's second clip misled)."""
+    field, text = exc.field or "", str(exc)
+    if field.startswith(SINGLE_ITEM):
+        text = text.replace(field, field[len(SINGLE_ITEM):], 1)
+        field = field[len(SINGLE_ITEM):]
+    where = f"{field}: " if field and not text.startswith(field) else ""
+    return f"the engine refused it: {where}{text}"
+
+
+#: the field prefix of the one item in a job the runner submitted
+SINGLE_ITEM = "items[0]."
 
 
 class BatchRunner:

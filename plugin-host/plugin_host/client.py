@@ -31,7 +31,7 @@ from typing import Callable, Iterator, Optional
 
 import zmq
 
-from .process import EngineSpec, pid_alive
+from .process import EngineSpec, pid_alive, started_notice
 from .connection import ConnectionInfo, default_connection_file, read_connection_file
 from .envelope import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Session
 from .fields import ProtocolError
@@ -158,8 +158,16 @@ def start_engine(connection_file: Optional[str] = None, serve_args: tuple = (), 
     raise EngineTimeout(f"the engine did not answer within {timeout:.0f} s of starting; see {log_path}")
 
 
+def announce_start(notice: str) -> None:
+    """Tell the user on standard error (a terminal, Blender's or Resolve's console)."""
+    print(f"foley: {notice}", file=sys.stderr, flush=True)
+
+
 class EngineClient:
     """One connection to the engine. Not thread-safe: use one client per thread."""
+
+    #: the notice when this connection started its engine (see :meth:`connect`), else None
+    started: Optional[str] = None
 
     def __init__(self, info: ConnectionInfo, *, timeout: float = 5.0, retries: int = 3, heartbeat: float = 1.0,
                  connection_file: Optional[str] = None):
@@ -180,16 +188,24 @@ class EngineClient:
 
     @classmethod
     def connect(cls, connection_file: Optional[str] = None, *, autostart: bool = False, serve_args: tuple = (),
-                autostart_timeout: float = 60.0, command: Optional[list] = None, **kwargs) -> "EngineClient":
+                autostart_timeout: float = 60.0, command: Optional[list] = None,
+                on_start: Optional[Callable[[str], None]] = announce_start, **kwargs) -> "EngineClient":
         """Connect to the running engine; with ``autostart``, start one (``command``: see
-        :func:`engine_command`) when none runs."""
+        :func:`engine_command`) when none runs.  An engine started here outlives the caller: its
+        one-line notice (:func:`~plugin_host.process.started_notice`) goes to ``on_start`` (default:
+        standard error) and stays in :attr:`started` for the caller's report."""
+        started = None
         try:
             info = discover(connection_file)
         except EngineNotRunning:
             if not autostart:
                 raise
             info = start_engine(connection_file, serve_args, autostart_timeout, command=command)
+            started = started_notice(info.pid, serve_args, connection_file)
+            if on_start is not None:
+                on_start(started)
         client = cls(info, connection_file=connection_file, **kwargs)
+        client.started = started
         try:
             client.hello()
         except BaseException:

@@ -16,6 +16,7 @@ Standard library only (the client imports this module, never the reverse).
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -51,6 +52,32 @@ class EngineSpec:
     def start_args(self) -> tuple:
         """The serve arguments an engine started from this spec gets (with the idle exit)."""
         return with_idle_exit(self.serve_args, self.idle_exit_minutes)
+
+
+def idle_exit_of(serve_args) -> Optional[float]:
+    """The ``--idle-exit`` minutes in ``serve_args`` (None: not set, the engine's own default)."""
+    args = [str(a) for a in serve_args]
+    for i, a in enumerate(args):
+        value = a.split("=", 1)[1] if a.startswith("--idle-exit=") else (
+            args[i + 1] if a == "--idle-exit" and i + 1 < len(args) else None)
+        if value is not None:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def started_notice(pid: int, serve_args=(), connection_file: Optional[str] = None) -> str:
+    """The one line a user sees when an engine is started on their behalf: it outlives the command,
+    so say which process it is, when it goes away by itself and how to stop it now."""
+    minutes = idle_exit_of(serve_args)
+    stop = "foley engine stop" + (f" --connection-file {shlex.quote(connection_file)}" if connection_file else "")
+    if minutes is None or minutes <= 0:
+        when = "it keeps running"
+    else:
+        when = f"it stops itself after {minutes:g} minutes without a job"
+    return f"started a Foley engine (pid {pid}) in the background; {when}; stop it now with `{stop}`"
 
 
 def pid_alive(pid: int) -> bool:

@@ -83,7 +83,9 @@ def register(subparsers) -> None:
     ls.add_argument("--models-dir", default=os.environ.get("FOLEY_MODELS_DIR"), metavar="DIR", help=models_help)
     ls.add_argument("--device", help="device to check (default cuda:0)")
     ls.add_argument("--offload", action="store_true", help="check the memory needed with --offload")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true",
+                    help="print one JSON object: folder, installed (name, path, bytes), device, and loads "
+                         "(size -> whether it loads here, or why not)")
     ls.set_defaults(func=cmd_list)
 
     vf = msub.add_parser("verify", help="check an installed (or half-downloaded) models folder against the model "
@@ -93,5 +95,6 @@ def register(subparsers) -> None:
                     help="size to check (default: each size whose DiT file is there, else xxl)")
     vf.add_argument("--models-dir", default=os.environ.get("FOLEY_MODELS_DIR"), metavar="DIR", help=models_help)
     vf.add_argument("--sha256", action="store_true", help="also hash the released files (reads every byte)")
-    vf.add_argument("--json", action="store_true")
+    vf.add_argument("--json", action="store_true",
+                    help="print one JSON object: the folder, the sizes checked, ok, and each file's check")
     vf.set_defaults(func=cmd_verify)

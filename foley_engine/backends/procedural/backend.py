@@ -15,8 +15,9 @@ from .beds import BEDS
 from .dsp import SR, ControlGrid, pan_gains, soft_limit
 from .events import place_voices, stop_at_cut
 from .motion import MotionTrack, rustle, whoosh
+from .levels import target_for_mix
 from .vocabulary import (
-    BED, FLASH, FOOTSTEPS, IMPACT, KINDS, MOTION, across_cuts, known_words, parse_prompt, unknown_words,
+    BED, FLASH, FOOTSTEPS, IMPACT, KINDS, MOTION, across_cuts, known_words, parse_prompt, recognises, unknown_words,
 )
 from .voices import RECIPES, render_voice
 
@@ -116,14 +117,24 @@ class ProceduralBackend(Backend):
     def prompt_warnings(cls, prompt: str, negative_prompt: str = "") -> list[str]:
         lines = []
         for which, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
-            for word, close in unknown_words(text):
-                hint = f"; nearest known: {', '.join(close)}" if close else ""
+            for word, close, how in unknown_words(text):
+                hint = ""
+                if close:
+                    hint = f"; {'closest in sound' if how == 'meaning' else 'did you mean'}: {', '.join(close)}"
                 lines.append(f"{which}: {word!r} is not a word the procedural backend knows, ignored{hint}")
+        if (prompt or "").strip() and not recognises(prompt):
+            lines.append("prompt: no word of it is known, so the default plays: quiet room tone and soft thuds "
+                         "on the picture's hits (see `foley backends --vocabulary`)")
         mix = parse_prompt(prompt, negative_prompt)
         if any(KINDS[k].family == FOOTSTEPS for k in mix) and importlib.util.find_spec("mediapipe") is None:
             lines.append("footsteps follow the picture's motion (its walking rhythm, else a steady cadence), not "
                          "where feet land: install foley-engine[vision] for a pose model")
         return lines
+
+    @classmethod
+    def loudness_target_for(cls, prompt: str, negative_prompt: str = "") -> float:
+        """Beds alone aim under dialogue level (see :mod:`.levels`)."""
+        return target_for_mix(parse_prompt(prompt, negative_prompt), recognises(prompt))
 
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:

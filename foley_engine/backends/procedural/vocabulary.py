@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .meanings import by_meaning
+
 #: what makes a kind sound
 IMPACT = "impact"  # one of these plays on each impact / flash onset
 FLASH = "flash"  # flash onsets only
@@ -309,8 +311,10 @@ def known_words() -> list[str]:
                   and w not in ("rain_tin",))
 
 
-def unknown_words(prompt: str) -> list[tuple[str, list[str]]]:
-    """Words of ``prompt`` that pick nothing, each with up to three nearest known words, in order."""
+def unknown_words(prompt: str) -> list[tuple[str, list[str], str]]:
+    """Words of ``prompt`` that pick nothing, in order, each with known words to try instead and how
+    they were found: ``"meaning"`` (the table in :mod:`.meanings`: "tyres" -> car, traffic) or, for a
+    word the table lacks, ``"spelling"`` (up to three nearest: a typo such as "rian" -> rain)."""
     vocabulary = known_words()
     seen, out = set(), []
     for phrase, _ in _weighted_phrases(prompt or ""):
@@ -319,5 +323,14 @@ def unknown_words(prompt: str) -> list[tuple[str, list[str]]]:
                 continue
             seen.add(token)
             if _lookup(token) is None and token not in KINDS:
-                out.append((token, difflib.get_close_matches(token, vocabulary, n=3, cutoff=0.75)))
+                meant = by_meaning(token)
+                if meant:
+                    out.append((token, list(meant), "meaning"))
+                else:
+                    out.append((token, difflib.get_close_matches(token, vocabulary, n=3, cutoff=0.75), "spelling"))
     return out
+
+
+def recognises(prompt: str) -> bool:
+    """Whether any phrase of ``prompt`` picks a kind (else the fallback bed and impacts play)."""
+    return any(_phrase_kinds(phrase, negative=False) for phrase, _ in _weighted_phrases(prompt or ""))
