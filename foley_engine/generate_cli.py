@@ -34,11 +34,11 @@ OPTION_DEST = "backend_opt_"
 class ProgressBar:
     """A one-line progress bar on stderr (only when stderr is a terminal, unless forced)."""
 
-    def __init__(self, label: str, sample_rate: int, enabled: Optional[bool] = None, stream=sys.stderr):
+    def __init__(self, label: str, sample_rate: int, enabled: Optional[bool] = None, stream=None):
         self.label = label
         self.sample_rate = sample_rate
-        self.stream = stream
-        self.enabled = stream.isatty() if enabled is None else enabled
+        self.stream = stream if stream is not None else sys.stderr  # today's stderr, not the one at import
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self._last = -1
 
     def update(self, progress) -> None:
@@ -356,7 +356,7 @@ def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, canc
 def cmd_generate(args) -> int:
     from .backends.registry import backend_class
     from .media.probe import probe
-    from .media.wav import check_output_path, output_folders
+    from .media.wav import check_output_path, output_folders, remove_own_partials
 
     media = os.path.abspath(args.media)
     out = os.path.abspath(args.output or _default_output(media))
@@ -395,7 +395,12 @@ def cmd_generate(args) -> int:
         print(f"foley: warning: {line}", file=sys.stderr)
     executor: Executor = run_on_engine if args.engine else run_in_process
     with output_folders(out, *([args.mux] if args.mux else [])):  # `-o renders/new/x.wav` makes renders/new
-        result = executor(args, item, out, resolved, load_options, install_cancel(terminate_at_once=not args.engine))
+        try:
+            result = executor(args, item, out, resolved, load_options,
+                              install_cancel(terminate_at_once=not args.engine))
+        except Terminated:
+            remove_own_partials(out)  # whatever the signal interrupted, no temp file of ours stays
+            raise
         report(args, media, result)
     return 0
 

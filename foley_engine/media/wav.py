@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -223,6 +224,24 @@ def sweep_stale_partials(path: str) -> list[str]:
         except OSError:
             pass
     return removed
+
+
+def remove_own_partials(path: str) -> None:
+    """Remove this process's temp files in ``path``'s folder (every output of a set, not just ``path``'s):
+    the last word after a SIGTERM, which can land between a temp file's creation and the moment a
+    writer owns it (then no ``with`` block removes it).  Partial names carry the writer's pid."""
+    folder = os.path.dirname(os.path.abspath(path))
+    mine = re.compile(rf"^\..*\.{os.getpid()}\.[A-Za-z0-9_]+\.partial$")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if mine.match(name):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def _write_error(path: str, exc: BaseException) -> OutputError:
