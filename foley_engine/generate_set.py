@@ -28,7 +28,7 @@ import soundfile as sf
 
 from plugin_host.items import Output
 
-from .backends.base import STEMS_BY_PASSES, STEMS_NATIVE, Backend
+from .backends.base import STEMS_BY_PASSES, STEMS_NATIVE, Backend, loudness_target_of
 from .errors import BackendError
 from .job import ResolvedItem, stem_seed, take_seed
 from .loudness import LoudnessMeter, Normalisation, edge_fade, sounds_at_edge
@@ -69,7 +69,13 @@ def generate_set(item: ResolvedItem, backend: Backend, out_path: str, *, subtype
     for out in outputs:
         check_output_path(out.path, inputs=(request.media,))
     sr, channels, n = scheduler.sample_rate, backend.channels, item.num_samples
-    norm = Normalisation.for_job(request.loudness, request.true_peak, getattr(backend, "loudness_target", None))
+    # The set's default target by what the prompt holds (beds alone aim lower), and with
+    # --loudness-per-stem each stem's by its own class: a background stem never goes to dialogue level.
+    norm = Normalisation.for_job(request.loudness, request.true_peak,
+                                 loudness_target_of(backend, request.prompt, request.negative_prompt))
+    stem_norms = [Normalisation.for_job(request.loudness, request.true_peak,
+                                        loudness_target_of(backend, request.prompt, request.negative_prompt, o.stem))
+                  for o in outputs]
     windows, notes = 0, []
     passes: list[AtomicWavWriter] = []   # float temp files, one per output
     finals: list[AtomicWavWriter] = []   # what is renamed into place, together
@@ -97,7 +103,7 @@ def generate_set(item: ResolvedItem, backend: Backend, out_path: str, *, subtype
             # Without a target the files are the passes as they are (no gain, no fades, like a single mix).
             gain, fades = _set_level([passes[i].partial_path for i in group], sr, channels, norm) if norm \
                 else (0.0, (False, False))
-            gains = [norm.gain_db(meters[i].integrated(), meters[i].true_peak()) if meters[i] else gain
+            gains = [stem_norms[i].gain_db(meters[i].integrated(), meters[i].true_peak()) if meters[i] else gain
                      for i in group]
             writers = [AtomicWavWriter(outputs[i].path, sr, channels, subtype).open() for i in group]
             finals.extend(writers)

@@ -46,3 +46,19 @@ def test_the_users_loudness_still_wins(clip_24, tmp_path):
     out = tmp_path / "x.wav"
     assert main(["generate", clip_24.path, "--prompt", "room tone", "--loudness", "-23", "-o", str(out)]) == 0
     assert _measure(out)[0] == pytest.approx(-23.0, abs=0.5)
+
+
+def test_a_background_stem_is_not_pushed_to_dialogue_level(clip_24, tmp_path):
+    """Issue 21: with --loudness-per-stem the bg stem aims at the beds' level, the others at dialogue level;
+    as a set (one gain) a beds-only prompt aims at the beds' level too."""
+    assert ProceduralBackend.loudness_target_for("footsteps, rain", stem="bg") == BEDS_LUFS
+    assert ProceduralBackend.loudness_target_for("footsteps, room tone", stem="bg") == ROOM_TONE_LUFS
+    assert ProceduralBackend.loudness_target_for("footsteps, rain", stem="feet") == DEFAULT_TARGET_LUFS
+    out = tmp_path / "s.wav"
+    assert main(["generate", clip_24.path, "--prompt", "wood impacts, rain", "--stems", "props,bg",
+                 "--loudness-per-stem", "-o", str(out)]) == 0
+    assert _measure(tmp_path / "s_FOLEY_BG.wav")[0] == pytest.approx(BEDS_LUFS, abs=0.5)
+    assert _measure(tmp_path / "s_FOLEY_PROPS.wav")[0] > BEDS_LUFS + 5
+    out = tmp_path / "r.wav"
+    assert main(["generate", clip_24.path, "--prompt", "rain", "--stems", "bg", "-o", str(out)]) == 0
+    assert _measure(tmp_path / "r_FOLEY_BG.wav")[0] == pytest.approx(BEDS_LUFS, abs=0.5)

@@ -200,9 +200,10 @@ class Backend(abc.ABC):
         """One line per part of the prompts this backend will not use (shown, never fatal)."""
         return []
 
-    def loudness_target_for(self, prompt: str, negative_prompt: str = "") -> Optional[float]:
-        """The default loudness target of one job's stem (``loudness_target``, unless the backend
-        chooses by what the prompt asks for: the procedural backend's beds aim lower)."""
+    def loudness_target_for(self, prompt: str, negative_prompt: str = "", stem: Optional[str] = None) -> Optional[float]:
+        """The default loudness target of one job's output, or of one Foley class of it (``stem``):
+        ``loudness_target``, unless the backend chooses by what is asked for (the procedural
+        backend's beds aim lower, so a background stem is never pushed up to dialogue level)."""
         return self.loudness_target
 
     @classmethod
@@ -241,8 +242,10 @@ def check_output(backend: Backend, request: WindowRequest, audio: np.ndarray) ->
     return audio
 
 
-def loudness_target_of(backend, prompt: str, negative_prompt: str = "") -> Optional[float]:
-    """A backend's default loudness target for one job; wrappers that are not :class:`Backend`
-    (the lab's shifted stand-in) give their plain ``loudness_target``, if any."""
+def loudness_target_of(backend, prompt: str, negative_prompt: str = "", stem: Optional[str] = None) -> Optional[float]:
+    """A backend's default loudness target for one job (or one stem of it); wrappers that are not
+    :class:`Backend` (the lab's shifted stand-in) give their plain ``loudness_target``, if any."""
     rule = getattr(backend, "loudness_target_for", None)
-    return rule(prompt, negative_prompt) if rule is not None else getattr(backend, "loudness_target", None)
+    if rule is None:
+        return getattr(backend, "loudness_target", None)
+    return rule(prompt, negative_prompt, stem) if stem else rule(prompt, negative_prompt)

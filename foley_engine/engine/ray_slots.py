@@ -170,7 +170,7 @@ class RemoteBackend(Backend):
     def generate(self, request: WindowRequest):
         return self._get(self.actor.generate.remote(request))
 
-    def loudness_target_for(self, prompt: str, negative_prompt: str = "") -> float | None:
+    def loudness_target_for(self, prompt: str, negative_prompt: str = "", stem: str | None = None) -> float | None:
         """The real backend class's rule where it is a class method (the procedural beds), else its target."""
         import inspect
 
@@ -178,7 +178,8 @@ class RemoteBackend(Backend):
 
         cls = backend_class(self.registry_name)
         if isinstance(inspect.getattr_static(cls, "loudness_target_for", None), classmethod):
-            return cls.loudness_target_for(prompt, negative_prompt)
+            return cls.loudness_target_for(prompt, negative_prompt, stem) if stem else \
+                cls.loudness_target_for(prompt, negative_prompt)
         return self.loudness_target
 
     def prompt_warnings(self, prompt: str, negative_prompt: str = "") -> list[str]:

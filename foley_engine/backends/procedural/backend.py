@@ -132,9 +132,12 @@ class ProceduralBackend(Backend):
         return lines
 
     @classmethod
-    def loudness_target_for(cls, prompt: str, negative_prompt: str = "") -> float:
-        """Beds alone aim under dialogue level (see :mod:`.levels`)."""
-        return target_for_mix(parse_prompt(prompt, negative_prompt), recognises(prompt))
+    def loudness_target_for(cls, prompt: str, negative_prompt: str = "", stem: Optional[str] = None) -> float:
+        """Beds alone aim under dialogue level (see :mod:`.levels`); a stem by the kinds it holds."""
+        mix = parse_prompt(prompt, negative_prompt)
+        if stem:
+            mix = {k: w for k, w in mix.items() if STEM_OF_FAMILY[KINDS[k].family] == stem}
+        return target_for_mix(mix, recognises(prompt))
 
     def generate(self, request: WindowRequest) -> np.ndarray:
         if request.sample_rate != self.sample_rate:
