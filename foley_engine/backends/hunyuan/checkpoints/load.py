@@ -24,15 +24,20 @@ def _depth(state: dict, prefix: str) -> int:
     return max(found) + 1
 
 
+def _config_from(read, state: dict, what: str):
+    """``read(state)``, with any shape it cannot read said in one line naming ``what`` the file should be."""
+    try:
+        return read(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"not a {what} state dict, or an incomplete one: {exc}") from None
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"not a {what} state dict, or one without a tensor its "
+                              f"configuration is read from: {exc} is missing or malformed") from None
+
+
 def dit_config_from_state(state: dict):
     """The DiT configuration implied by a checkpoint's tensor shapes."""
-    try:
-        return _dit_config_from_state(state)
-    except CheckpointError as exc:
-        raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict, or an incomplete one: {exc}") from None
-    except (KeyError, ValueError, IndexError, AttributeError) as exc:
-        raise CheckpointError(f"not a HunyuanVideo-Foley DiT state dict, or one without a tensor its "
-                              f"configuration is read from: {exc} is missing or malformed") from None
+    return _config_from(_dit_config_from_state, state, "HunyuanVideo-Foley DiT")
 
 
 def _dit_config_from_state(state: dict):
@@ -61,13 +66,7 @@ def _dit_config_from_state(state: dict):
 
 def synchformer_config_from_state(state: dict):
     """Synchformer configuration from tensor shapes (heads: one per 64 channels, as released)."""
-    try:
-        return _synchformer_config_from_state(state)
-    except CheckpointError as exc:
-        raise CheckpointError(f"not a Synchformer state dict, or an incomplete one: {exc}") from None
-    except (KeyError, ValueError, IndexError, AttributeError) as exc:
-        raise CheckpointError(f"not a Synchformer state dict, or one without a tensor its "
-                              f"configuration is read from: {exc} is missing or malformed") from None
+    return _config_from(_synchformer_config_from_state, state, "Synchformer")
 
 
 def _synchformer_config_from_state(state: dict):
