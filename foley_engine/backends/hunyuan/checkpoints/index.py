@@ -411,8 +411,10 @@ def shard_names(index_file: Path) -> list[str]:
     folder = index_file.parent.resolve()
     names = sorted(set(weight_map.values()))
     for name in names:
+        if not name or "\x00" in name:  # no file has that name (and the OS refuses a NUL in a path)
+            raise UnreadableIndex(f"{index_file.name} names a shard that cannot be a file name: {name[:120]!r}")
         target = (folder / name).resolve()
-        if not name or Path(name).is_absolute() or ".." in Path(name).parts or folder not in target.parents:
+        if Path(name).is_absolute() or ".." in Path(name).parts or folder not in target.parents:
             raise UnreadableIndex(f"{index_file.name} names a shard outside its folder: {name[:120]!r}")
     return names
 
