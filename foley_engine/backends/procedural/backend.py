@@ -1,13 +1,13 @@
 """The procedural backend: prompt -> kinds, visual events -> synthesis, one window at a time."""
 from __future__ import annotations
 
-import importlib.util
 from fractions import Fraction
 from typing import Optional
 
 import numpy as np
 
 from ...analysis import VisualEvents
+from ...analysis.pose import vision_missing
 from ...errors import BackendError
 from ...loudness import DEFAULT_TARGET_LUFS
 from ..base import STEMS_NATIVE, Backend, WindowRequest
@@ -126,7 +126,7 @@ class ProceduralBackend(Backend):
             lines.append("prompt: no word of it is known, so the default plays: quiet room tone and soft thuds "
                          "on the picture's hits (see `foley backends --vocabulary`)")
         mix = parse_prompt(prompt, negative_prompt)
-        if any(KINDS[k].family == FOOTSTEPS for k in mix) and importlib.util.find_spec("mediapipe") is None:
+        if any(KINDS[k].family == FOOTSTEPS for k in mix) and vision_missing():  # the one check of the extra
             lines.append("footsteps follow the picture's motion (its walking rhythm, else a steady cadence), not "
                          "where feet land: install foley-engine[vision] for a pose model")
         return lines

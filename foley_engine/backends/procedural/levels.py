@@ -27,7 +27,7 @@ def target_for_mix(mix: dict[str, float], recognised: bool = True) -> float:
     """The default loudness target (LUFS) for a stem of these kinds (``parse_prompt``'s result);
     ``recognised=False``: the prompt named nothing, ``mix`` is the fallback."""
     if not recognised:
-        # Mostly room tone (the soft thuds play only on the picture's hits): a placeholder, not a lead.
+        # The default bed is mostly room tone (soft thuds only on the picture's hits): level it as a bed.
         return BEDS_LUFS
     kinds = {k for k, weight in mix.items() if weight > 0}
     if not kinds or any(KINDS[k].family != BED for k in kinds):
