@@ -113,6 +113,32 @@ def test_an_object_thrown_onto_a_live_street_hits_where_it_lands(bikes, tmp_path
     assert all(-1 <= o.x <= 1 and -1 <= o.y <= 1 and 0 < o.strength <= 1 for o in hits)
 
 
+def test_a_large_object_landing_fast_is_a_hit_never_a_cut():
+    # A dark box a sixth of the picture wide falls 20 px a frame and lands: the total change per
+    # frame is as large as a cut's, but only where the box is (shots.spread).
+    base = still(2)
+    pictures = []
+    for y in list(range(-18, 30, 12)) + [30] * 12:
+        p = base.copy()
+        top = max(y, 0)
+        p[top: y + 18, 40:56] = 250
+        pictures.append(p)
+    ev = analyse_frames(grey_frames([base] * 10 + pictures))
+    assert ev.cuts == []
+    hits = [o.time * RATE for o in ev.onsets if o.kind == "impact"]
+    assert len(hits) == 1 and abs(hits[0] - 14) <= 1, hits  # it lands on frame 14 (+-1 as everywhere)
+
+
+def test_spread_tells_a_whole_picture_change_from_a_local_one():
+    from foley_engine.analysis import shots
+
+    a, b = still(0), still(1)
+    assert shots.spread(np.abs(a.astype(np.float32) - b) / 255) >= 0.6
+    local = a.copy()
+    local[10:30, 20:40] = 255
+    assert shots.spread(np.abs(a.astype(np.float32) - local) / 255) < shots.CUT_MIN_SPREAD
+
+
 def test_a_camera_pan_over_a_still_has_no_hit():
     wide = np.kron(np.random.default_rng(4).integers(30, 200, (6, 40)).astype(np.uint8), np.ones((9, 12), np.uint8))
     # Pans 2 px a frame, stops, pans again: the whole picture stops, no region hits anything.

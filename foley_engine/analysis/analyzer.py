@@ -63,6 +63,7 @@ class _Picture:
     repeats: list[tuple[Fraction, np.ndarray, np.ndarray]] = field(default_factory=list)  # (pts, grey, u8)
     confirmed: bool = False  # its repeats are confirmed: no new picture, not a stop
     gradual: bool = False  # the middle of a dissolve or fade
+    spread: float = 1.0  # how much of the picture the change covers (shots.spread; measured if it could be a cut)
 
     def __post_init__(self):
         if self.motion < 0:
@@ -91,7 +92,9 @@ def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarr
     motion = -1.0
     if flow is not None:
         motion, x, _ = flow.measure(ref.u8, u8)
-    return _Picture(pts, g, change, float(g.mean()), x, u8, motion, y, blocks)
+    # Only a change this large can be a cut; only then is its spread worth measuring.
+    spread = shots.spread(diff) if change >= shots.CUT_MIN_CHANGE else 1.0
+    return _Picture(pts, g, change, float(g.mean()), x, u8, motion, y, blocks, spread=spread)
 
 
 class Analyzer:
@@ -194,11 +197,12 @@ class Analyzer:
                 inside = True
                 onsets.append(Onset(cur.pts, "flash" if brighter else "insert", strength, x, y))
             elif cur.gradual or shots.is_hard_cut(
-                    score, list(self._recent_changes), [p.change for p in ahead[: shots.CUT_CONTEXT]]):
+                    score, list(self._recent_changes), [p.change for p in ahead[: shots.CUT_CONTEXT]], cur.spread):
                 cut = True
                 onsets.append(Onset(cur.pts, "cut", 1.0, 0.0))
         next_cut = nxt is not None and (nxt.gradual or nxt.change >= shots.CUT_MIN_CHANGE and shots.is_hard_cut(
-            nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]]))
+            nxt.change, list(self._recent_changes)[1:] + [score], [p.change for p in ahead[1: 1 + shots.CUT_CONTEXT]],
+            nxt.spread))
         quiet = cut or inside
         if not quiet and prev is not None:
             # Hit: a region that moved into this picture stops in the next one.  The picture

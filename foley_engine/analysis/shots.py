@@ -5,7 +5,10 @@ footage (a fast pan or a car crossing the lens changes as much as a cut;
 a cut between two similar shots changes little), so, like PySceneDetect's
 adaptive detector, a frame's change is compared with the changes of the
 new pictures around it: a cut stands out several times above its
-neighbourhood.  Chosen over ffmpeg's scene score, PySceneDetect and
+neighbourhood.  A cut also changes most of the picture: a large object moving
+fast or landing close to the lens can change the picture as much in total,
+but in a few places only, so the change must be spread over the frame.
+Chosen over ffmpeg's scene score, PySceneDetect and
 TransNetV2 on the numbers in docs/events.md.
 
 Gradual transitions (dissolves, fades): across a dissolve every frame is a
@@ -26,6 +29,11 @@ CUT_CONTEXT = 3
 CUT_RATIO = 3.0
 #: ...and at least this mean grey change (a tenth of the picture by a third of the range)
 CUT_MIN_CHANGE = 0.035
+#: ...and spread: at least this share of the picture's blocks (SPREAD_GRID) change by half the
+#: mean change or more.  Measured: real cuts 0.79-0.96, a large bright object thrown onto a street
+#: shot 0.21-0.27 (benchmarks/events.py, docs/events.md)
+CUT_MIN_SPREAD = 0.4
+SPREAD_GRID = (6, 8)  # rows, columns: 9x12-pixel blocks of the 96x54 analysis picture
 #: a brief insert jumps at least this much (a fifth of the picture by a tenth of the range)...
 INSERT_MIN_CHANGE = 0.02
 #: ...and a new picture at most this many later, and this soon (seconds), is back...
@@ -57,10 +65,23 @@ def median(values: Sequence[float]) -> float:
     return v[k] if len(v) % 2 else (v[k - 1] + v[k]) / 2
 
 
-def is_hard_cut(score: float, before: Sequence[float], after: Sequence[float]) -> bool:
-    """Whether a picture whose change is ``score`` is a cut, given the changes of the
-    new pictures just before and just after it (cuts among them are left out)."""
-    return score >= CUT_MIN_CHANGE and stands_out(score, list(before) + list(after))
+def spread(diff: np.ndarray) -> float:
+    """The share of the picture's blocks whose mean change (``diff``: absolute grey change per
+    pixel) is at least half the whole picture's: near 1 when everything changes, small when one
+    object does."""
+    rows, columns = SPREAD_GRID
+    h, w = diff.shape[0] // rows, diff.shape[1] // columns
+    if h == 0 or w == 0:
+        return 1.0  # a picture too small to tell: every change counts as spread
+    blocks = diff[: h * rows, : w * columns].reshape(rows, h, columns, w).mean(axis=(1, 3))
+    return float((blocks >= 0.5 * float(blocks.mean())).mean())
+
+
+def is_hard_cut(score: float, before: Sequence[float], after: Sequence[float], spread: float = 1.0) -> bool:
+    """Whether a picture whose change is ``score`` (spread over ``spread`` of the picture, see
+    :func:`spread`) is a cut, given the changes of the new pictures just before and just after
+    it (cuts among them are left out)."""
+    return score >= CUT_MIN_CHANGE and spread >= CUT_MIN_SPREAD and stands_out(score, list(before) + list(after))
 
 
 def stands_out(score: float, before: Sequence[float]) -> bool:
