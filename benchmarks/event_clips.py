@@ -57,7 +57,10 @@ def write_h264(path: str, frames: list[np.ndarray], rate: Fraction, crf: int = 2
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.time_base = 1 / rate
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        # One encoder thread: x264's output depends on its thread count, which follows the CPU
+        # count, so the same clip decoded to different pictures on CI than here (a marginal
+        # event flipped).  One thread makes the clip the same bytes on every machine.
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
         for i, img in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
