@@ -22,6 +22,7 @@ from .api import (
 )
 from .clips import ClipError, engine_item, exported_clips, plan_item
 from .engine import EngineSpec, connect, generate
+from .markers import clip_prompts, spot, timeline_prompts
 from .place import place, track_label
 from .place_sets import place_sets
 from .ui import Field, make_ui
@@ -83,7 +84,12 @@ def _seed(text: str) -> int:
 def _common_fields(prompt: str, prompt_label: str = "Prompt") -> list:
     return [Field("prompt", prompt_label, prompt), Field("negative_prompt", "Negative prompt", ""),
             Field("seed", "Seed", "0"), Field("stems", "Stems (feet,props,moves,bg or all; empty: one mix)", ""),
-            Field("takes", "Takes", "1")]
+            Field("takes", "Takes", "1"), Field("spot", "Mark the events seen (timeline markers)", "No", ("No", "Yes"))]
+
+
+def _yes(text) -> bool:
+    """A yes/no answer from a dialog or ``Foley settings.json`` (``"Yes"``, ``true``, ``1``, ``on``)."""
+    return str(text).strip().lower() in ("yes", "y", "true", "1", "on")
 
 
 def _set_fields(answers: dict) -> dict:
@@ -159,12 +165,13 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
                 report.warnings.append(f"the timeline's OTIO export could not be read ({exc}); used the scripting API")
         report.route = "otio" if exported is not None else "direct"
         targets, engine_items = [], []
+        on_timeline = timeline_prompts(ctx)
         for item in items:
             try:
-                target = plan_item(ctx, item, prompts[item.key], exported)
-                engine_items.append(dataclasses.replace(engine_item(ctx, target, answers["negative_prompt"], seed),
-                                                        **set_fields))
-                targets.append(target)
+                parts = plan_item(ctx, item, prompts[item.key], exported, clip_prompts(ctx, item, on_timeline))
+                engine_items += [dataclasses.replace(engine_item(ctx, t, answers["negative_prompt"], seed),
+                                                     **set_fields) for t in parts]
+                targets += parts
             except ClipError as exc:
                 report.skipped.append(str(exc))
         if not targets:
@@ -191,12 +198,28 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
                          for name, index, at in placement.placed]
         report.replaced = placement.replaced
         report.warnings += placement.warnings
+        if _yes(answers.get("spot", "No")):
+            report.warnings += _spot(ctx, placement)
     except (ResolveError, EngineError) as exc:
         report.error = str(exc)
     except RuntimeError as exc:  # Resolve refused an edit (import, track, append)
         report.error = str(exc)
     ui.message(report.summary())
     return report
+
+
+def _spot(ctx: Context, placement) -> list:
+    """The engine's events of every placed part as timeline markers (once per part: a set's files share
+    them); the lines for the summary."""
+    firsts = {}
+    for target, path in placement.files:
+        firsts.setdefault(id(target), (path, target.start, target.end, target.plan.offset))
+    spotted = spot(ctx, list(firsts.values()))
+    lines = [f"{spotted.written} event marker(s) written"
+             + (f", {spotted.removed} earlier one(s) removed" if spotted.removed else "")
+             + (f"; {spotted.blocked} event(s) not marked: a marker of yours is on that frame" if spotted.blocked
+                else "")]
+    return lines + spotted.warnings
 
 
 def load_config(path: str) -> dict:
