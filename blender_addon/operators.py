@@ -1,10 +1,13 @@
 """Operators: generate for the active strip, auto-fill the selection, cancel, engine start/stop."""
 
+import uuid
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from . import compat, jobs
-from .place import plan_item, stored_prompt
+from .markers import scene_prompts
+from .place import plan_items, stored_prompt
 from .preferences import output_dir, prefs, split_engine_command
 from .strips import StripError
 
@@ -42,16 +45,20 @@ class _Submit:
             self.report({"ERROR"}, f"Foley: {exc}")
             return {"CANCELLED"}
         items, targets, skipped, frame_counts = [], [], [], {}
+        marker_prompts, marker_warnings = scene_prompts(scene)
+        for text in marker_warnings:
+            self.report({"WARNING"}, f"Foley: {text}")
+        run_id = uuid.uuid4().hex
         for strip in strips:
             prompt, negative, seed = self.prompt_for(strip, scene.foley)
             try:
-                item, target = plan_item(scene, strip, prompt, negative, seed, frame_counts,
-                                         stems=scene.foley.stems, takes=scene.foley.takes)
+                planned = plan_items(scene, strip, prompt, negative, seed, frame_counts, stems=scene.foley.stems,
+                                     takes=scene.foley.takes, prompts=marker_prompts, run=run_id)
             except StripError as exc:
                 skipped.append(str(exc))
                 continue
-            items.append(item)
-            targets.append(target)
+            items += [item for item, _ in planned]
+            targets += [target for _, target in planned]
         if not items:
             more = f" (and {len(skipped) - 1} more strips)" if len(skipped) > 1 else ""
             self.report({"ERROR"}, f"Foley: nothing to generate: {skipped[0] if skipped else 'no movie strip'}{more}")
@@ -59,7 +66,7 @@ class _Submit:
         for reason in skipped:
             self.report({"WARNING"}, f"Foley: skipped {reason}")
         run = jobs.Run(scene.name, items, targets, out, engine, channel=scene.foley.channel,
-                       label=f"{len(items)} clip(s)")
+                       label=f"{len(items)} clip(s)", spot=scene.foley.spot)
         if self.wait:
             run.run_inline()
             for level, text in run.messages:

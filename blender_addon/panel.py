@@ -61,6 +61,7 @@ class SEQUENCER_PT_foley(bpy.types.Panel):
         row = col.row(align=True)
         row.prop(settings, "stems")
         row.prop(settings, "takes")
+        col.prop(settings, "spot")
         col.separator()
         col.operator("sequencer.foley_generate", icon="SPEAKER")
         col.operator("sequencer.foley_autofill", icon="SEQ_STRIP_DUPLICATE")
