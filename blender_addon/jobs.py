@@ -228,7 +228,8 @@ def start(run: Task) -> None:
 
 
 def cancel_all() -> int:
-    runs = active_jobs()
+    """Cancel every running Foley job and range regeneration; how many."""
+    runs = [r for r in active_runs() if callable(getattr(r, "cancel", None))]
     for r in runs:
         r.cancel()
     return len(runs)

@@ -137,8 +137,8 @@ def regenerate(args: dict) -> dict:
         s.select = False
     sound.select = True
     scene.sequence_editor.active_strip = sound
+    scene.use_preview_range = True  # first: Blender gives the preview range the scene's until it is on
     scene.frame_preview_start, scene.frame_preview_end = args["range"]
-    scene.use_preview_range = True
     with bpy.context.temp_override(**ctx):
         out["result"] = sorted(bpy.ops.sequencer.foley_regenerate_range(wait=True, prompt="glass breaking",
                                                                          seed=7))

@@ -43,7 +43,7 @@ LAYERS = {
         ["plugin_host.items", "plugin_host.envelope"],
         ["plugin_host.schema"],
         ["plugin_host.client"],
-        ["plugin_host.batch"],
+        ["plugin_host.batch", "plugin_host.regenerate"],
     ],
     "foley_engine": [
         ["foley_engine.errors", "foley_engine.malloc_tuning"],

@@ -172,3 +172,30 @@ def test_a_blender_range_is_two_markers_and_a_lone_marker_is_a_one_shot():
         (50, 65, "steps, door slam"), (65, 70, "steps"), (70, 100, "wind")]
     # A range marker pair that closes on the frame the next opens hands over there; no marker: one part.
     assert frame_parts(0, 20, [], rate, "steps") == [(0, 20, "steps")]
+
+
+# ------------------------------------------------------------------ regenerate a range from Blender (issue 22)
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_regenerate_the_preview_range_of_a_foley_strip_in_place(python, engine, tmp_path):
+    import numpy as np
+
+    clip = video(tmp_path, Fraction(25), "c25.mp4")
+    out = scenario(python, "regenerate", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
+                   fps=25, video=clip.path, range=[26, 50],
+                   engine_command=f"{sys.executable} -m foley_engine.cli engine serve")
+    assert out["first"] == ["FINISHED"] and out["result"] == ["FINISHED"], out
+    (before,), (after,) = out["placed"], out["after"]
+    assert after["frames"] == before["frames"] == [1, 151] and after["path"] == before["path"]
+    wav = after["path"]
+    backup = wav[:-len(".wav")] + ".before-regenerate-1.wav"
+    new, old = sf.read(wav, dtype="int32")[0], sf.read(backup, dtype="int32")[0]
+    # Frames 26..50 of a strip starting at frame 1 are media seconds [1, 2): samples 48000..96000.
+    assert len(new) == len(old) == 6 * SR
+    np.testing.assert_array_equal(new[:SR], old[:SR])
+    np.testing.assert_array_equal(new[2 * SR:], old[2 * SR:])
+    assert not np.array_equal(new[SR:2 * SR], old[SR:2 * SR])
+    with open(wav + ".foley.json", encoding="utf-8") as f:
+        (edit,) = json.load(f)["edits"]
+    assert (edit["start"], edit["end"], edit["prompt"], edit["seed"]) == ("1", "2", "glass breaking", 7)
