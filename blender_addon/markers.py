@@ -84,10 +84,14 @@ def frame_parts(first: int, last: int, prompts: list, rate: Fraction, base: str)
 
 def scene_prompts(scene) -> tuple[list, list]:
     """The scene's Foley markers (``marker_prompts``) read from ``scene.timeline_markers``."""
-    from .place import rate_of
-
     marks = [(int(m.frame), str(m.name)) for m in scene.timeline_markers]
-    return marker_prompts(marks, rate_of(scene), int(scene.frame_end) + 1)
+    return marker_prompts(marks, _rate(scene), int(scene.frame_end) + 1)
+
+
+def _rate(scene) -> Fraction:
+    from .strips import scene_rate
+
+    return scene_rate(scene.render.fps, scene.render.fps_base)
 
 
 # ------------------------------------------------------------------ events back as markers
@@ -146,12 +150,11 @@ def spot_placed(scene, item, sound, wav: str) -> str:
     """Mark the events of ``wav`` (placed as ``sound``, its first sample on the strip's first frame) as
     timeline markers, replacing ours over the strip's frames; a one-line report."""
     from . import compat
-    from .place import rate_of
 
     if item.speed != 1:
         return f"{item.name}: events not marked (the strip plays at another speed than its movie)"
     first, last = compat.left_handle(sound), compat.right_handle(sound)
-    frames = event_frames(wav, first, last, rate_of(scene))
+    frames = event_frames(wav, first, last, _rate(scene))
     if frames is None:
         return f"{item.name}: no event list beside {wav} (made by an older engine?): not marked"
     removed = clear_spots(scene, first, last)
