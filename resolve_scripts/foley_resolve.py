@@ -5,7 +5,10 @@
 
 ``command`` is ``current`` (the clip under the playhead on the topmost enabled
 video track), ``flagged`` (clips with a chosen flag or clip colour; a clip's
-marker note is its prompt) or ``range`` (clips between mark in and mark out).
+marker note is its prompt), ``range`` (clips between mark in and mark out) or
+``regenerate`` (re-do the marked range of the Foley clip under the playhead, :mod:`.regenerate`).
+``foley:`` markers on the timeline and on clips split a clip into prompt parts, and
+*Mark events* writes the engine's events back as timeline markers (:mod:`.markers`).
 """
 from __future__ import annotations
 
@@ -25,9 +28,11 @@ from .engine import EngineSpec, connect, generate
 from .markers import clip_prompts, spot, timeline_prompts
 from .place import place, track_label
 from .place_sets import place_sets
+from .regenerate import regenerate
 from .ui import Field, make_ui
 
-COMMANDS = {"current": "Generate for Current Clip", "flagged": "Auto-fill Flagged Clips", "range": "Fill In/Out Range"}
+COMMANDS = {"current": "Generate for Current Clip", "flagged": "Auto-fill Flagged Clips", "range": "Fill In/Out Range",
+            "regenerate": "Regenerate Range"}
 
 
 def default_out_root() -> str:
@@ -60,6 +65,9 @@ class Report:
         """A head line, then one line per clip that was skipped or failed and per warning."""
         if self.error:
             head = f"Foley: {self.error}"
+        elif self.route == "regenerate":
+            head = f"Foley: {self.placed[0]}" if self.placed else "Foley: nothing re-done" + (
+                ", cancelled" if self.cancelled else "")
         else:
             head = f"Foley: {len(self.placed)} clip(s) placed"
             if self.replaced:
@@ -144,12 +152,19 @@ def choose(ctx: Context, command: str, ui) -> Optional[tuple[list, dict, dict]]:
 
 def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
     """One menu command, start to end; every outcome is in the report and shown to the user."""
-    from plugin_host.client import EngineError, EngineNotRunning
+    from plugin_host.client import EngineError
 
     options = options or Options()
     report = Report()
     try:
         ctx = context(resolve)
+        if command == "regenerate":
+            report.route = "regenerate"
+            client = _connect(options, ui, report)
+            client.close()  # `foley regenerate --engine` connects by itself; the engine is up now
+            regenerate(ctx, ui, dataclasses.replace(options.engine, autostart=False), options.out_root, report)
+            ui.message(report.summary())
+            return report
         chosen = choose(ctx, command, ui)
         if chosen is None:
             report.cancelled = True
@@ -177,13 +192,7 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         if not targets:
             raise ResolveError("nothing to generate")
         report.items = [i.to_wire() for i in engine_items]
-        try:
-            client = connect(options.engine, autostart=False)
-        except EngineNotRunning:
-            if not ui.confirm("The Foley engine is not running. Start it now?"):
-                raise ResolveError("no engine is running; start one with `foley engine serve`") from None
-            client = connect(options.engine, autostart=True)
-            report.engine_started = client.started
+        client = _connect(options, ui, report)
         out_dir = os.path.join(options.out_root, _safe(str(ctx.project.GetName())), _safe(ctx.name))
         try:
             outcome = ui.run(COMMANDS[command], lambda show, stop: generate(
@@ -206,6 +215,20 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
         report.error = str(exc)
     ui.message(report.summary())
     return report
+
+
+def _connect(options: Options, ui, report: Report):
+    """A client of the running engine, or of one started when the user agrees (ResolveError if not)."""
+    from plugin_host.client import EngineNotRunning
+
+    try:
+        return connect(options.engine, autostart=False)
+    except EngineNotRunning:
+        if not ui.confirm("The Foley engine is not running. Start it now?"):
+            raise ResolveError("no engine is running; start one with `foley engine serve`") from None
+        client = connect(options.engine, autostart=True)
+        report.engine_started = client.started
+        return client
 
 
 def _spot(ctx: Context, placement) -> list:

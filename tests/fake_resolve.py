@@ -73,6 +73,14 @@ class FakeMediaPoolItem:
     def GetClipProperty(self, key=None):
         return dict(self.props) if key is None else self.props.get(key, "")
 
+    def ReplaceClip(self, filePath):
+        """Documented: replaces the item's underlying file (the same path: Resolve reads it again)."""
+        if not os.path.isfile(filePath):
+            return False
+        self.props["File Path"] = filePath
+        self.replaced = getattr(self, "replaced", 0) + 1
+        return True
+
 
 #: the marker colours the scripting README lists for AddMarker
 MARKER_COLOURS = ("Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia", "Rose", "Lavender", "Sky",
