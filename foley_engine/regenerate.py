@@ -64,18 +64,12 @@ def plan_edit(prov: Provenance, start: Fraction, end: Fraction, fade: Fraction =
 def regeneration_item(prov: Provenance, start: Fraction, end: Fraction, *, prompt: Optional[str] = None,
                       negative_prompt: Optional[str] = None, seed: Optional[int] = None,
                       media: Optional[str] = None) -> Item:
-    """The item that re-generates ``[start, end)``: the file's own request over the sub-range.
+    """The item that re-generates ``[start, end)``: the file's own request over the sub-range
+    (:func:`plugin_host.regenerate.regeneration_item`, the one rule the editors and ``foley batch`` share)."""
+    from plugin_host.regenerate import regeneration_item as item_for
 
-    Without ``seed`` it is a new take: the file's seed plus one more than the edits so far
-    (the same seed over the same range would mostly give the same sound back)."""
-    fields = dict(prov.request, media=media or prov.media, start=str(start), end=str(end))
-    fields.pop("record_start", None)
-    if prompt is not None:
-        fields["prompt"] = prompt
-    if negative_prompt is not None:
-        fields["negative_prompt"] = negative_prompt
-    fields["seed"] = seed if seed is not None else (int(fields.get("seed", 0)) + len(prov.edits) + 1) % 2**32
-    return Item.from_wire(fields)
+    return item_for(prov.request, len(prov.edits), start, end, media=media or prov.media, prompt=prompt,
+                    negative_prompt=negative_prompt, seed=seed)
 
 
 def backup_path(wav_path: str) -> str:

@@ -67,7 +67,9 @@ def cmd_regenerate(args) -> int:
                                                            + wav_bytes(edit.stop - edit.start, 2, item.format)))
     # The new audio is an ordinary item written beside the file (a set: beside each), then spliced in and removed.
     stem, _ = os.path.splitext(wav)
-    take = f"{os.path.dirname(wav)}/.{os.path.basename(stem)}.regenerating.wav"
+    # --splice: the new audio was made already (foley batch generated this very item as one of its jobs).
+    take = os.path.abspath(args.splice) if args.splice else \
+        f"{os.path.dirname(wav)}/.{os.path.basename(stem)}.regenerating.wav"
     made = {(o.take, o.stem): o.path for o in item.outputs(take)}
     if which is not None and args.only:  # one output: this file's stem as a single take
         pairs = [(wav, next(iter(made.values())), prov)]
@@ -79,13 +81,14 @@ def cmd_regenerate(args) -> int:
     executor = run_on_engine if args.engine else run_in_process
     cancel = install_cancel(terminate_at_once=not args.engine)
     try:
-        executor(run, item, take, resolve(item, info, rate, take), {}, cancel)
+        if not args.splice:
+            executor(run, item, take, resolve(item, info, rate, take), {}, cancel)
         if cancel.is_set():
             raise Cancelled("cancelled")
         backups = splice_set(pairs, edit, item)
     finally:
         for leftover in [p for path in made.values() for p in (path, path + ".foley.json")]:
-            if os.path.exists(leftover):
+            if os.path.exists(leftover) and not args.splice:  # --splice: the caller's files, the caller's to remove
                 os.unlink(leftover)
     backup = backups[targets.index(wav)]
     sr = prov.sample_rate
@@ -125,6 +128,10 @@ def register_regenerate(sub) -> None:
                    help="for a file of a stems/takes set: re-do this file alone (default: every file of the set, "
                         "landing together)")
     p.add_argument("--media", help="the video, when it moved or the WAV has no sidecar")
+    p.add_argument("--splice", metavar="AUDIO",
+                   help="splice AUDIO, already generated for exactly this range and these settings (a stems/takes "
+                        "set: its first file's name), instead of generating it (how foley batch lands its "
+                        "regenerations)")
     p.add_argument("--backend", help="backend (default: the one that made the file)")
     p.add_argument("--device", help="device for neural backends, e.g. cuda:0")
     p.add_argument("--engine", action="store_true", help="generate through the running engine")

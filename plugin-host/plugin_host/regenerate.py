@@ -59,6 +59,26 @@ def _text(t: Fraction) -> str:
     return str(t.numerator) if t.denominator == 1 else f"{t.numerator}/{t.denominator}"
 
 
+def regeneration_item(request: dict, edits: int, start: Fraction, end: Fraction, *, media: str,
+                      prompt: Optional[str] = None, negative_prompt: Optional[str] = None,
+                      seed: Optional[int] = None):
+    """The item that re-generates ``[start, end)`` of a Foley file: its own ``request`` (the sidecar's)
+    over the sub-range, ``edits`` being how many regenerations it had.
+
+    Without ``seed`` it is a new take: the file's seed plus one more than the edits so far
+    (the same seed over the same range would mostly give the same sound back)."""
+    from .items import Item
+
+    fields = dict(request, media=media, start=_text(start), end=_text(end))
+    fields.pop("record_start", None)
+    if prompt is not None:
+        fields["prompt"] = prompt
+    if negative_prompt is not None:
+        fields["negative_prompt"] = negative_prompt
+    fields["seed"] = seed if seed is not None else (int(fields.get("seed", 0)) + edits + 1) % 2**32
+    return Item.from_wire(fields)
+
+
 def file_range(wav: str) -> tuple[Fraction, Fraction]:
     """The media range ``[start, end)`` a Foley WAV stands for, from its sidecar (RegenerateError if none)."""
     try:
