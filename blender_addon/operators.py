@@ -20,6 +20,21 @@ def engine_spec(context) -> jobs.EngineSpec:
                            autostart=p.autostart)
 
 
+def launch(op, context, task, started: str) -> set:
+    """Run ``task`` inline (the operator's ``wait``: scripts, background mode) and report how it ended, or
+    start it on its thread with the status-bar watcher (Esc cancels)."""
+    if op.wait:
+        task.run_inline()
+        for level, text in task.messages:
+            op.report({level}, text)
+        return {"FINISHED"} if task.state == "done" else {"CANCELLED"}
+    jobs.start(task)
+    op.report({"INFO"}, started)
+    if context.window is not None and not bpy.app.background and not jobs.watcher_alive():
+        bpy.ops.sequencer.foley_watch("INVOKE_DEFAULT")
+    return {"FINISHED"}
+
+
 def movie_strips(strips) -> list:
     return [s for s in strips if s.type == "MOVIE"]
 
@@ -67,16 +82,7 @@ class _Submit:
             self.report({"WARNING"}, f"Foley: skipped {reason}")
         run = jobs.Run(scene.name, items, targets, out, engine, channel=scene.foley.channel,
                        label=f"{len(items)} clip(s)", spot=scene.foley.spot)
-        if self.wait:
-            run.run_inline()
-            for level, text in run.messages:
-                self.report({level}, text)
-            return {"FINISHED"} if run.state == "done" else {"CANCELLED"}
-        jobs.start(run)
-        self.report({"INFO"}, f"Foley: generating {len(items)} clip(s); Esc cancels")
-        if context.window is not None and not bpy.app.background and not jobs.watcher_alive():
-            bpy.ops.sequencer.foley_watch("INVOKE_DEFAULT")
-        return {"FINISHED"}
+        return launch(self, context, run, f"Foley: generating {len(items)} clip(s); Esc cancels")
 
 
 class SEQUENCER_OT_foley_generate(_Submit, bpy.types.Operator):
@@ -304,17 +310,8 @@ class SEQUENCER_OT_foley_regenerate_range(bpy.types.Operator):
             return {"CANCELLED"}
         job = regen.Regeneration(bpy.path.abspath(strip.sound.filepath), start, end, prompt=self.prompt or None,
                                  seed=self.seed if self.seed >= 0 else None, only=self.only)
-        task = Regenerate(scene.name, job, engine)
-        if self.wait:
-            task.run_inline()
-            for level, text in task.messages:
-                self.report({level}, text)
-            return {"FINISHED"} if task.state == "done" else {"CANCELLED"}
-        jobs.start(task)
-        self.report({"INFO"}, f"Foley: re-doing frames {a}-{b - 1} of {strip.name}; Esc cancels")
-        if context.window is not None and not bpy.app.background and not jobs.watcher_alive():
-            bpy.ops.sequencer.foley_watch("INVOKE_DEFAULT")
-        return {"FINISHED"}
+        return launch(self, context, Regenerate(scene.name, job, engine),
+                      f"Foley: re-doing frames {a}-{b - 1} of {strip.name}; Esc cancels")
 
 
 CLASSES = (

@@ -40,6 +40,11 @@ def setup(args: dict):
     scene.render.fps, scene.render.fps_base = args["fps"], args.get("fps_base", 1.0)
     scene.frame_end = args.get("frame_end", 250)
     scene.sequence_editor_create()
+    return bpy, scene, sequencer(bpy, scene)
+
+
+def sequencer(bpy, scene) -> dict:
+    """A sequencer context for ``temp_override`` showing ``scene`` (tests/test_blender.py uses it too)."""
     win = bpy.context.window_manager.windows[0]
     win.scene = scene
     if hasattr(win.workspace, "sequencer_scene"):  # Blender 5: the sequencer edits the workspace's scene
@@ -47,7 +52,7 @@ def setup(args: dict):
     area = win.screen.areas[0]
     area.type = "SEQUENCE_EDITOR"
     region = next(r for r in area.regions if r.type == "WINDOW")
-    return bpy, scene, dict(window=win, area=area, region=region)
+    return dict(window=win, area=area, region=region)
 
 
 def strips_of(scene):
