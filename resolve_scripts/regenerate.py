@@ -88,7 +88,7 @@ def media_range(ctx: Context, item, wav: str, a: int, b: int) -> tuple[Fraction,
 
 def regenerate(ctx: Context, ui, spec, out_root: str, report) -> None:
     """The whole command, into ``report`` (a :class:`~.foley_resolve.Report`)."""
-    from plugin_host.regenerate import Regeneration, RegenerateError, run
+    from plugin_host.regenerate import Regeneration, RegenerateError
 
     item = foley_clip_under_playhead(ctx, out_root)
     mpi = item.GetMediaPoolItem()
