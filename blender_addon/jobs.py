@@ -77,12 +77,13 @@ class Run(Task):
     """
 
     def __init__(self, scene_name: str, items: list, targets: list, out_dir: str, engine: EngineSpec,
-                 channel: int = 0, label: str = "job"):
+                 channel: int = 0, label: str = "job", spot: bool = False):
         """``items[i]`` (typed :class:`~plugin_host.items.Item`) is placed at ``targets[i]``
         (a :class:`~.place.Target`); results stay typed until they are placed."""
         super().__init__(label)
         self.scene_name, self.items, self.targets = scene_name, items, targets
         self.out_dir, self.engine, self.channel = out_dir, engine, channel
+        self.spot = spot  #: write the engine's events as timeline markers (markers.spot_placed)
         self.job_ids: list = []
         self.items_done = 0
         self.failures: list = []
@@ -191,6 +192,10 @@ class Run(Task):
         self.placed.append(sound.name)
         if warning:
             self.messages.append(("WARNING", f"Foley: {warning}"))
+        if self.spot:
+            from .markers import spot_placed
+
+            self.messages.append(("INFO", f"Foley: {spot_placed(scene, self.items[index], sound, result.path)}"))
 
     def run_inline(self) -> None:
         """Blocking variant for ``wait=True`` (background mode, render farms)."""
@@ -223,7 +228,8 @@ def start(run: Task) -> None:
 
 
 def cancel_all() -> int:
-    runs = active_jobs()
+    """Cancel every running Foley job and range regeneration; how many."""
+    runs = [r for r in active_runs() if callable(getattr(r, "cancel", None))]
     for r in runs:
         r.cancel()
     return len(runs)

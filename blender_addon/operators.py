@@ -1,10 +1,13 @@
 """Operators: generate for the active strip, auto-fill the selection, cancel, engine start/stop."""
 
+import uuid
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from . import compat, jobs
-from .place import plan_item, stored_prompt
+from . import compat, host, jobs
+from .markers import scene_prompts
+from .place import plan_items, stored_prompt
 from .preferences import output_dir, prefs, split_engine_command
 from .strips import StripError
 
@@ -15,6 +18,21 @@ def engine_spec(context) -> jobs.EngineSpec:
     connection_file = bpy.path.abspath(p.connection_file) if p.connection_file else None
     return jobs.EngineSpec(connection_file=connection_file, command=program, serve_args=tuple(serve_args),
                            autostart=p.autostart)
+
+
+def launch(op, context, task, started: str) -> set:
+    """Run ``task`` inline (the operator's ``wait``: scripts, background mode) and report how it ended, or
+    start it on its thread with the status-bar watcher (Esc cancels)."""
+    if op.wait:
+        task.run_inline()
+        for level, text in task.messages:
+            op.report({level}, text)
+        return {"FINISHED"} if task.state == "done" else {"CANCELLED"}
+    jobs.start(task)
+    op.report({"INFO"}, started)
+    if context.window is not None and not bpy.app.background and not jobs.watcher_alive():
+        bpy.ops.sequencer.foley_watch("INVOKE_DEFAULT")
+    return {"FINISHED"}
 
 
 def movie_strips(strips) -> list:
@@ -42,16 +60,20 @@ class _Submit:
             self.report({"ERROR"}, f"Foley: {exc}")
             return {"CANCELLED"}
         items, targets, skipped, frame_counts = [], [], [], {}
+        marker_prompts, marker_warnings = scene_prompts(scene)
+        for text in marker_warnings:
+            self.report({"WARNING"}, f"Foley: {text}")
+        run_id = uuid.uuid4().hex
         for strip in strips:
             prompt, negative, seed = self.prompt_for(strip, scene.foley)
             try:
-                item, target = plan_item(scene, strip, prompt, negative, seed, frame_counts,
-                                         stems=scene.foley.stems, takes=scene.foley.takes)
+                planned = plan_items(scene, strip, prompt, negative, seed, frame_counts, stems=scene.foley.stems,
+                                     takes=scene.foley.takes, prompts=marker_prompts, run=run_id)
             except StripError as exc:
                 skipped.append(str(exc))
                 continue
-            items.append(item)
-            targets.append(target)
+            items += [item for item, _ in planned]
+            targets += [target for _, target in planned]
         if not items:
             more = f" (and {len(skipped) - 1} more strips)" if len(skipped) > 1 else ""
             self.report({"ERROR"}, f"Foley: nothing to generate: {skipped[0] if skipped else 'no movie strip'}{more}")
@@ -59,17 +81,8 @@ class _Submit:
         for reason in skipped:
             self.report({"WARNING"}, f"Foley: skipped {reason}")
         run = jobs.Run(scene.name, items, targets, out, engine, channel=scene.foley.channel,
-                       label=f"{len(items)} clip(s)")
-        if self.wait:
-            run.run_inline()
-            for level, text in run.messages:
-                self.report({level}, text)
-            return {"FINISHED"} if run.state == "done" else {"CANCELLED"}
-        jobs.start(run)
-        self.report({"INFO"}, f"Foley: generating {len(items)} clip(s); Esc cancels")
-        if context.window is not None and not bpy.app.background and not jobs.watcher_alive():
-            bpy.ops.sequencer.foley_watch("INVOKE_DEFAULT")
-        return {"FINISHED"}
+                       label=f"{len(items)} clip(s)", spot=scene.foley.spot)
+        return launch(self, context, run, f"Foley: generating {len(items)} clip(s); Esc cancels")
 
 
 class SEQUENCER_OT_foley_generate(_Submit, bpy.types.Operator):
@@ -158,8 +171,7 @@ class SEQUENCER_OT_foley_watch(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type == "ESC" and event.value == "PRESS" and jobs.active_jobs():
-            jobs.cancel_all()
+        if event.type == "ESC" and event.value == "PRESS" and jobs.cancel_all():
             self.report({"INFO"}, "Foley: cancelling")
             return {"RUNNING_MODAL"}  # stay to report how the jobs end
         if event.type == "TIMER" and not jobs.watcher_pump(lambda level, text: self.report({level}, text)):
@@ -256,8 +268,54 @@ class SEQUENCER_OT_foley_cycle_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class SEQUENCER_OT_foley_regenerate_range(bpy.types.Operator):
+    """Re-do the preview range (or the span between two selected markers) of the active Foley strip's file in
+    place; everything outside it stays as it is and the previous file is kept beside it"""
+
+    bl_idname = "sequencer.foley_regenerate_range"
+    bl_label = "Regenerate Foley Range"
+    bl_options = {"REGISTER"}
+
+    prompt: StringProperty(name="Prompt", description="A new prompt for the range (empty: the file's own)")
+    seed: IntProperty(name="Seed", default=-1, min=-1,
+                      description="Seed for the range (-1: a new take, the file's seed + the edits so far + 1)")
+    only: BoolProperty(name="This File Only", default=False,
+                       description="For a file of a stems/takes set: re-do this file alone, not the whole set")
+    wait: BoolProperty(name="Wait", default=False, options={"HIDDEN", "SKIP_SAVE"},
+                       description="Block until the file is re-done (background mode, scripts)")
+
+    @classmethod
+    def poll(cls, context):
+        strip = compat.active_strip(context)
+        if strip is None or strip.type != "SOUND" or not strip.get("foley_source_id"):
+            cls.poll_message_set("The active strip must be a Foley sound strip")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_props_dialog(self, width=420)
+
+    def execute(self, context):
+        from .regenerate import Regenerate, frame_range, media_range
+
+        scene = compat.sequencer_scene(context)
+        strip = compat.active_strip(context)
+        regen = host.module("regenerate")
+        try:
+            a, b = frame_range(scene, strip)
+            start, end = media_range(scene, strip, a, b)
+            engine = engine_spec(context)
+        except (StripError, regen.RegenerateError) as exc:
+            self.report({"ERROR"}, f"Foley: {exc}")
+            return {"CANCELLED"}
+        job = regen.Regeneration(bpy.path.abspath(strip.sound.filepath), start, end, prompt=self.prompt or None,
+                                 seed=self.seed if self.seed >= 0 else None, only=self.only)
+        return launch(self, context, Regenerate(scene.name, job, engine),
+                      f"Foley: re-doing frames {a}-{b - 1} of {strip.name}; Esc cancels")
+
+
 CLASSES = (
-    SEQUENCER_OT_foley_cycle_take, SEQUENCER_OT_foley_generate, SEQUENCER_OT_foley_autofill, SEQUENCER_OT_foley_cancel, SEQUENCER_OT_foley_watch,
+    SEQUENCER_OT_foley_regenerate_range, SEQUENCER_OT_foley_cycle_take, SEQUENCER_OT_foley_generate, SEQUENCER_OT_foley_autofill, SEQUENCER_OT_foley_cancel, SEQUENCER_OT_foley_watch,
     SEQUENCER_OT_foley_engine_start, SEQUENCER_OT_foley_engine_stop, SEQUENCER_OT_foley_status,
     SEQUENCER_OT_foley_report,
 )

@@ -61,10 +61,12 @@ class SEQUENCER_PT_foley(bpy.types.Panel):
         row = col.row(align=True)
         row.prop(settings, "stems")
         row.prop(settings, "takes")
+        col.prop(settings, "spot")
         col.separator()
         col.operator("sequencer.foley_generate", icon="SPEAKER")
         col.operator("sequencer.foley_autofill", icon="SEQ_STRIP_DUPLICATE")
         col.operator("sequencer.foley_cycle_take", icon="FILE_REFRESH")
+        col.operator("sequencer.foley_regenerate_range", icon="RECOVER_LAST")
         for run in jobs.active_jobs():
             row = col.row(align=True)
             _draw_progress(row, run)
@@ -78,6 +80,7 @@ class SEQUENCER_MT_foley(bpy.types.Menu):
         layout = self.layout
         layout.operator("sequencer.foley_generate", text="Generate Foley...")
         layout.operator("sequencer.foley_autofill")
+        layout.operator("sequencer.foley_regenerate_range", text="Regenerate Foley Range...")
         layout.separator()
         layout.operator("sequencer.foley_cancel")
         layout.operator("sequencer.foley_engine_start")
@@ -88,6 +91,7 @@ def draw_context_menu(self, context):
     layout = self.layout
     layout.separator()
     layout.operator("sequencer.foley_generate", text="Generate Foley...")
+    layout.operator("sequencer.foley_regenerate_range", text="Regenerate Foley Range...")
     layout.menu("SEQUENCER_MT_foley")
 
 

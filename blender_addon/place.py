@@ -25,6 +25,8 @@ LINK = "foley_source_id"
 CHANNEL_NAME = "Foley"
 #: a set's sound strips record their take (1-based) and stem ("" for a mix)
 TAKE, STEM = "foley_take", "foley_stem"
+#: the submit a sound strip came from (marker parts of one strip share it)
+RUN = "foley_run"
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,16 @@ class Target:
     needs (the media range, speed, prompt, seed, the strip's name) is the item's own, read from it typed."""
 
     source_id: str
-    #: the strip's visible frames [start_frame, end_frame) and channel
+    #: the visible frames [start_frame, end_frame) this item fills (a marker part: part of them) and channel
     start_frame: int
     end_frame: int
     channel: int
+    #: the submit this target belongs to: a strip's Foley from any other run is replaced, its parts from this one stay
+    run: str = ""
+    #: the strip as it stood: its visible media range and first visible frame (a part follows the strip's move)
+    media_range: tuple = ()
+    strip_start: int = 0
+    strip_end: int = 0
 
 
 def rate_of(scene) -> Fraction:
@@ -124,7 +132,38 @@ def plan_item(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_
             record_start={"frame": compat.left_handle(strip), "rate": time_string(rate_of(scene)), "source": sid})
     except host.module("fields").ProtocolError as exc:  # the item's own checks: this strip alone is skipped
         raise StripError(f"{strip.name}: {exc}") from None
-    return item, Target(sid, compat.left_handle(strip), compat.right_handle(strip), int(strip.channel))
+    first, last = compat.left_handle(strip), compat.right_handle(strip)
+    return item, Target(sid, first, last, int(strip.channel), media_range=(t0, t1), strip_start=first,
+                        strip_end=last)
+
+
+def plan_items(scene, strip, prompt: str, negative_prompt: str, seed: int, frame_counts: dict, stems: str = "",
+               takes: int = 1, prompts: list = (), run: str = "") -> list:
+    """``[(item, target)]`` for a movie strip: one per prompt part of the scene's Foley markers ``prompts``
+    (:func:`.markers.scene_prompts`), just one when none touches the strip.  The parts share their edge
+    times, so their samples tile the strip's exactly."""
+    import dataclasses
+
+    from .markers import frame_parts
+
+    item, target = plan_item(scene, strip, prompt, negative_prompt, seed, frame_counts, stems, takes)
+    target = dataclasses.replace(target, run=run)
+    pieces = frame_parts(target.start_frame, target.end_frame, list(prompts), rate_of(scene), prompt)
+    if len(pieces) == 1:
+        return [(dataclasses.replace(item, prompt=pieces[0][2]), target)]
+    per_frame = item.speed / rate_of(scene)  # media seconds per scene frame (visible_media_range's)
+    out = []
+    for i, (a, b, text) in enumerate(pieces):
+        t0 = item.start + (a - target.start_frame) * per_frame
+        t1 = item.end if b == target.end_frame else item.start + (b - target.start_frame) * per_frame
+        try:
+            part = dataclasses.replace(item, start=t0, end=t1, prompt=text,
+                                       label=f"{strip.name} part {i + 1}/{len(pieces)}",
+                                       record_start=dict(item.record_start, frame=a))
+        except host.module("fields").ProtocolError as exc:
+            raise StripError(f"{strip.name}: {exc}") from None
+        out.append((part, dataclasses.replace(target, start_frame=a, end_frame=b)))
+    return out
 
 
 def find_source(scene, sid: str):
@@ -171,6 +210,8 @@ def place(scene, item, target: Target, result, job_id: str, wanted_channel: int 
     warning = None
     frame0, frame1, picture_channel = target.start_frame, target.end_frame, target.channel
     source = find_source(scene, target.source_id)
+    shown = target.media_range or (item.start, item.end)
+    then = (target.strip_start, target.strip_end) if target.media_range else (frame0, frame1)
     if source is None:
         warning = f"{item.name}: the strip is gone; its Foley was placed where it was"
     else:
@@ -178,26 +219,30 @@ def place(scene, item, target: Target, result, job_id: str, wanted_channel: int 
             now = visible_media_range(timing_of(scene, source, {}))
         except StripError:
             now = None
-        if now == (item.start, item.end):
-            frame0, frame1 = compat.left_handle(source), compat.right_handle(source)
+        if now == shown:  # the same picture, maybe moved: the sound (or this part of it) follows
+            moved = compat.left_handle(source) - then[0]
+            frame0, frame1 = frame0 + moved, frame1 + moved
             picture_channel = int(source.channel)
-        elif (compat.left_handle(source), compat.right_handle(source)) != (frame0, frame1):
+        elif (compat.left_handle(source), compat.right_handle(source)) != then:
             warning = f"{source.name}: the strip changed while generating; its Foley was placed where it was"
-    olds = foley_strips(scene, target.source_id)
-    # The take the user chose (the unmuted one) on the earlier Foley: a re-run plays that one again.
-    chosen = next((int(s.get(TAKE, 1)) for s in olds if s.get(TAKE) and not s.mute), 1)
+    # Earlier Foley of this strip is replaced; parts of this run already placed stay.
+    olds = [s for s in foley_strips(scene, target.source_id) if not target.run or s.get(RUN) != target.run]
+    # The take the user chose (the unmuted one) on the earlier Foley: a re-run plays that one again
+    # (a later marker part finds it on the parts this run placed already).
+    chosen = next((int(s.get(TAKE, 1)) for s in foley_strips(scene, target.source_id) if s.get(TAKE) and not s.mute),
+                  1)
     for old in olds:
         remove_strip(scene, old)
     if result.outputs:
         return place_set(scene, item, result, target.source_id, job_id, frame0, frame1, picture_channel,
-                         chosen), warning
+                         chosen, target.run), warning
     first = _foley_channel(scene, picture_channel, wanted_channel)
     occupied = [(int(s.channel), compat.left_handle(s), compat.right_handle(s)) for s in compat.top_strips(se)]
     channel = free_channel(occupied, first, frame0, frame1)
     if wanted_channel <= 0 and compat.channel_names(se).get(channel, "").startswith("Channel"):
         compat.rename_channel(se, channel, CHANNEL_NAME)
     sound = _sound_strip(scene, f"Foley {item.name}", result.path, channel, frame0, frame1)
-    _tag(sound, item, target.source_id, job_id, result)
+    _tag(sound, item, target.source_id, job_id, result, target.run)
     return sound, warning
 
 
@@ -209,9 +254,10 @@ def _sound_strip(scene, name: str, path: str, channel: int, frame0: int, frame1:
     return sound
 
 
-def _tag(sound, item, source_id: str, job_id: str, result) -> None:
+def _tag(sound, item, source_id: str, job_id: str, result, run: str = "") -> None:
     # Custom properties hold text and ints only: the exact times are written as protocol strings.
     sound[LINK] = source_id
+    sound[RUN] = run
     sound["foley_source"] = item.name
     sound["foley_prompt"] = item.prompt
     sound["foley_negative_prompt"] = item.negative_prompt
@@ -229,7 +275,7 @@ def set_channel_name(take: int, stem: str) -> str:
 
 
 def place_set(scene, item, result, source_id: str, job_id: str, frame0: int, frame1: int, picture_channel: int,
-              chosen: int = 1):
+              chosen: int = 1, run: str = ""):
     """Every file of a stems/takes set: each in the channel named for it (made above the picture where none
     is), the chosen take of each stem playing and the others muted; the strip of take 1's first stem."""
     se = scene.sequence_editor
@@ -247,7 +293,7 @@ def place_set(scene, item, result, source_id: str, job_id: str, frame0: int, fra
             compat.rename_channel(se, channel, name)
         floor = channel + 1
         sound = _sound_strip(scene, f"{name}: {item.name}", out.path, channel, frame0, frame1)
-        _tag(sound, item, source_id, job_id, result)
+        _tag(sound, item, source_id, job_id, result, run)
         sound[TAKE], sound[STEM] = out.take, out.stem
         sound.mute = out.take != chosen
         if first_strip is None:

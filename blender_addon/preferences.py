@@ -48,6 +48,9 @@ class FoleySceneSettings(bpy.types.PropertyGroup):
                                    "above (Cycle Take switches)")
     channel: IntProperty(name="Channel", default=0, min=0, max=128,
                          description="Channel for Foley strips; 0 places them on a Foley channel above the picture")
+    spot: BoolProperty(name="Mark Events", default=False,
+                       description="Write the events the engine saw (impact, footstep, cut, ...) as timeline markers "
+                                   "named by kind; a re-run replaces only these")
     backend: StringProperty(name="Backend", default="procedural",
                             description="Backend the engine loads when this add-on starts it")
 

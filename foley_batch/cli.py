@@ -3,8 +3,10 @@
     foley batch ep101.otio ep102.otio reels/ 'dailies/**/*.mov' @more.txt --out /season/foley
 
 Every input becomes items (a media file: one item for the whole file; a timeline:
-one item per selected video clip, exactly as ``foley otio fill`` plans them, with
-``otio_adapters.plan``).  All items are submitted at once, longest first (so N
+one item per selected video clip, or per prompt part of a clip its ``foley:`` markers
+split, exactly as ``foley otio fill`` plans them, with ``otio_adapters.plan``; an
+edit list given with ``--regenerate``: one item per range of a Foley file to re-do,
+spliced in when it is made, see :mod:`.regenerations`).  All items are submitted at once, longest first (so N
 engine slots finish together), on the plug-in package's batch runner: each its
 own job (``--on-failure isolate``, the default: one bad clip fails alone; ``stop``:
 the first failure cancels the rest), with a submit id derived from the item
@@ -34,6 +36,7 @@ from plugin_host.process import IDLE_EXIT_MIN
 from otio_adapters.cli import stems_arg, takes_arg
 
 from .inputs import BatchError, expand_inputs
+from .regenerations import land, plan_regenerations
 from .report import Progress, summary, write_summary
 from .stem_folders import sort_into_stem_folders
 from .units import (
@@ -49,9 +52,12 @@ def register(subparsers) -> None:
         "batch", help="Foley for many media files and timelines through the engine (resumable)",
         description="Generate Foley for a season: media files and OTIO timelines (files, folders, globs, "
                     "@list files) through the running engine, longest item first, resumable.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="media file, timeline (.otio, FCP XML, ...), folder (searched recursively), glob, "
-                        "or @FILE listing one input per line")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="media file, timeline (.otio, FCP XML, ...; its foley: markers split clips into prompt "
+                        "parts), folder (searched recursively), glob, or @FILE listing one input per line")
+    p.add_argument("--regenerate", action="append", default=[], metavar="EDITS",
+                   help="an edit list: one 'WAV IN OUT [SEED [PROMPT]]' a line, each range of a Foley file re-done "
+                        "in place like foley regenerate (repeatable)")
     p.add_argument("--out", required=True, help="output folder (WAVs, filled timelines, state and summary)")
     p.add_argument("--prompt", help="prompt for media files, and for timeline clips without their own")
     p.add_argument("--seed", type=int, help="seed (default 0, or the clip's own)")
@@ -120,7 +126,14 @@ def run_batch(units: list[Unit], connect, progress: Progress, state: dict, state
                 progress.note(f"again   {u.label}: {gone}; generating it again")
             return
         u.status, u.result, u.job_id, u.fraction, u.error = "done", o.result, o.job_id, 1.0, None
-        if o.result.outputs:  # a stems/takes set: each stem into its class folder
+        if u.regenerates:  # the new audio of a range: spliced into its file
+            try:
+                u.result = land(u, o.result)
+            except (BatchError, OSError, ValueError) as exc:
+                u.status, u.result, u.error = "failed", None, f"splicing into {u.regenerates}: {exc}"
+                progress.note(f"failed  {u.label}: {u.error}")
+                return
+        elif o.result.outputs:  # a stems/takes set: each stem into its class folder
             u.result = sort_into_stem_folders(o.result, u.out_dir)
         else:
             give_readable_name(u)
@@ -185,10 +198,12 @@ def cmd_batch(args) -> int:
         options[k] = v
     try:
         media, timelines = expand_inputs(args.inputs, out)
+        regenerations = plan_regenerations(args.regenerate, out)
     except BatchError as exc:
         return _error(str(exc))
-    if not media and not timelines:
-        return _error("no media files or timelines among the inputs")
+    if not media and not timelines and not regenerations:
+        return _error("no media files or timelines among the inputs" if args.inputs else
+                      "nothing to do: give inputs or --regenerate EDITS")
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
@@ -197,6 +212,7 @@ def cmd_batch(args) -> int:
         return _error(f"{out}: output folder is not writable")
     started, t0 = time.time(), time.monotonic()
     units, plans = plan_units(media, timelines, out, args.prompt, args.seed, options, args.stems or (), args.takes)
+    units += regenerations
     for p in plans:
         if p.error is None:
             os.makedirs(p.out_dir, exist_ok=True)
@@ -217,7 +233,7 @@ def cmd_batch(args) -> int:
             if p.error:
                 print(f"error: {p.error}")
         return 0
-    for folder in {p.out_dir for p in plans if p.error is None} | {u.out_dir for u in units if u.wav}:
+    for folder in {p.out_dir for p in plans if p.error is None} | {u.out_dir for u in units if u.wav or u.regenerates}:
         os.makedirs(folder, exist_ok=True)  # the engine writes only into folders that exist
     tty = sys.stderr.isatty()
     progress = Progress(units, sys.stderr, enabled=tty or args.progress, tty=tty)

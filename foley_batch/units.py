@@ -48,11 +48,15 @@ class Unit:
     submit_id: str = ""
     #: a media file's readable WAV path (:mod:`.names`); the engine's file is renamed to it
     wav: Optional[str] = None
+    #: a regeneration (:mod:`.regenerations`): the Foley file whose range this item re-does
+    regenerates: Optional[str] = None
+    #: a key of the unit's own (a regeneration's: its edit line), else the item's
+    fixed_key: str = ""
 
     @property
     def key(self) -> str:
         """A stable id: the same item to the same folder is the same key."""
-        return item_key(self.item, self.out_dir)
+        return self.fixed_key or item_key(self.item, self.out_dir)
 
 
 @dataclass

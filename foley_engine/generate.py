@@ -117,6 +117,9 @@ def generate_to_file(
     if getattr(request, "stems", ()) or getattr(request, "takes", 1) > 1:
         outputs, windows, notes = generate_set(item, backend, out_path, subtype=subtype, scheduler=scheduler,
                                                progress=progress, cancel=cancel, on_span=on_span, pool=pool)
+        # Each file of the set gets the set's sidecar (its name says which take and stem it is).
+        for out in outputs:
+            write_sidecar(out.path, provenance(item, backend.name, scheduler.spotted))
         return _result(item, backend, outputs[0].path, windows, started, notes, outputs)
     # Loudness normalisation needs the whole stem: a float first pass beside the output, then one gain.
     norm = Normalisation.for_job(request.loudness, request.true_peak,

@@ -338,14 +338,15 @@ def run_on_engine(args, item: Item, out: str, resolved, load_options: dict, canc
     if not done.ok:
         raise EngineCommandError(done.reason)
     # The engine names its files; the user asked for `out` (same folder, so the rename is atomic).
+    from .media.sidecar import move_sidecar
+
     if done.result.outputs:
         mine = item.outputs(out)
         for theirs, ours in zip(done.result.outputs, mine):
             os.replace(theirs.path, ours.path)
+            move_sidecar(theirs.path, ours.path)
         return dataclasses.replace(done.result, path=out, outputs=mine)
     os.replace(done.result.path, out)
-    from .media.sidecar import move_sidecar
-
     move_sidecar(done.result.path, out)
     return dataclasses.replace(done.result, path=out)
 

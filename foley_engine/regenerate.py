@@ -12,6 +12,7 @@ file system has them, so it costs no space), and the new one lands atomically.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -24,7 +25,7 @@ from plugin_host.items import Item
 
 from .errors import OutputError, RangeError
 from .media.sidecar import Provenance, read_sidecar, sidecar_path, write_sidecar
-from .media.wav import AtomicWavWriter
+from .media.wav import AtomicWavWriter, commit_together
 from .timebase import format_seconds, to_index
 
 #: the edge crossfade: short enough to keep the edit where it was asked, long enough not to click
@@ -63,18 +64,12 @@ def plan_edit(prov: Provenance, start: Fraction, end: Fraction, fade: Fraction =
 def regeneration_item(prov: Provenance, start: Fraction, end: Fraction, *, prompt: Optional[str] = None,
                       negative_prompt: Optional[str] = None, seed: Optional[int] = None,
                       media: Optional[str] = None) -> Item:
-    """The item that re-generates ``[start, end)``: the file's own request over the sub-range.
+    """The item that re-generates ``[start, end)``: the file's own request over the sub-range
+    (:func:`plugin_host.regenerate.regeneration_item`, the one rule the editors and ``foley batch`` share)."""
+    from plugin_host.regenerate import regeneration_item as item_for
 
-    Without ``seed`` it is a new take: the file's seed plus one more than the edits so far
-    (the same seed over the same range would mostly give the same sound back)."""
-    fields = dict(prov.request, media=media or prov.media, start=str(start), end=str(end))
-    fields.pop("record_start", None)
-    if prompt is not None:
-        fields["prompt"] = prompt
-    if negative_prompt is not None:
-        fields["negative_prompt"] = negative_prompt
-    fields["seed"] = seed if seed is not None else (int(fields.get("seed", 0)) + len(prov.edits) + 1) % 2**32
-    return Item.from_wire(fields)
+    return item_for(prov.request, len(prov.edits), start, end, media=media or prov.media, prompt=prompt,
+                    negative_prompt=negative_prompt, seed=seed)
 
 
 def backup_path(wav_path: str) -> str:
@@ -103,6 +98,34 @@ def equal_power(length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def splice(wav_path: str, take_path: str, edit: RangeEdit, *, prov: Provenance, item: Item) -> str:
     """Write ``take_path``'s audio over ``edit`` of ``wav_path``, keep the old file as a backup; its path."""
+    return splice_set([(wav_path, take_path, prov)], edit, item)[0]
+
+
+def splice_set(files: list, edit: RangeEdit, item: Item) -> list:
+    """:func:`splice` for several ``(wav, new audio, provenance)`` at once (the files of a stems/takes set):
+    every file is spliced into a temp file first, then all land together (``commit_together``), each
+    with its backup; a failure before that leaves every file as it was.  The backups' paths."""
+    writers = []
+    try:
+        for wav_path, take_path, _prov in files:
+            writers.append(_spliced(wav_path, take_path, edit))
+        # The old files are kept under the backup names before the new ones replace them (hard links: no copy).
+        backups = [backup_path(wav_path) for wav_path, _, _ in files]
+        for (wav_path, _, _), backup in zip(files, backups):
+            _keep(wav_path, backup)
+        commit_together(writers)
+    finally:
+        for w in writers:
+            w.remove_partial()
+    for (wav_path, _, prov), backup in zip(files, backups):
+        edits = prov.edits + ({"start": item.to_wire()["start"], "end": item.to_wire()["end"],
+                               "prompt": item.prompt, "seed": item.seed, "backup": os.path.basename(backup)},)
+        write_sidecar(wav_path, replace(prov, edits=edits))
+    return backups
+
+
+def _spliced(wav_path: str, take_path: str, edit: RangeEdit) -> AtomicWavWriter:
+    """An open writer holding ``wav_path`` with ``take_path`` over ``edit`` (finished, not yet renamed)."""
     old_info, take_info = sf.info(wav_path), sf.info(take_path)
     if take_info.frames != edit.stop - edit.start or take_info.samplerate != old_info.samplerate \
             or take_info.channels != old_info.channels:
@@ -110,28 +133,64 @@ def splice(wav_path: str, take_path: str, edit: RangeEdit, *, prov: Provenance, 
                           f"{take_info.channels} ch) does not fit the range ({edit.stop - edit.start} samples, "
                           f"{old_info.samplerate} Hz, {old_info.channels} ch)")
     dtype = _exact_dtype(old_info.subtype)
-    backup = backup_path(wav_path)
-    writer = AtomicWavWriter(wav_path, old_info.samplerate, old_info.channels, old_info.subtype)
-    with writer, sf.SoundFile(wav_path) as old, sf.SoundFile(take_path) as new:
-        _copy(old, writer, edit.start, dtype)
-        fade_out, fade_in = equal_power(edit.fade)
-        head_old, head_new = old.read(edit.fade, dtype="float64", always_2d=True), \
-            new.read(edit.fade, dtype="float64", always_2d=True)
-        writer.write(head_old * fade_out + head_new * fade_in)
-        _copy(new, writer, edit.stop - edit.start - 2 * edit.fade, dtype if take_info.subtype == old_info.subtype
-              else "float64")
-        old.seek(edit.stop - edit.fade)
-        tail_old, tail_new = old.read(edit.fade, dtype="float64", always_2d=True), \
-            new.read(edit.fade, dtype="float64", always_2d=True)
-        writer.write(tail_new * fade_out + tail_old * fade_in)
-        _copy(old, writer, old_info.frames - edit.stop, dtype)
+    writer = AtomicWavWriter(wav_path, old_info.samplerate, old_info.channels, old_info.subtype).open()
+    try:
+        with sf.SoundFile(wav_path) as old, sf.SoundFile(take_path) as new:
+            _copy(old, writer, edit.start, dtype)
+            fade_out, fade_in = equal_power(edit.fade)
+            head_old, head_new = old.read(edit.fade, dtype="float64", always_2d=True), \
+                new.read(edit.fade, dtype="float64", always_2d=True)
+            writer.write(head_old * fade_out + head_new * fade_in)
+            _copy(new, writer, edit.stop - edit.start - 2 * edit.fade,
+                  dtype if take_info.subtype == old_info.subtype else "float64")
+            old.seek(edit.stop - edit.fade)
+            tail_old, tail_new = old.read(edit.fade, dtype="float64", always_2d=True), \
+                new.read(edit.fade, dtype="float64", always_2d=True)
+            writer.write(tail_new * fade_out + tail_old * fade_in)
+            _copy(old, writer, old_info.frames - edit.stop, dtype)
         assert writer.frames_written == old_info.frames
-        # The old file is kept under the backup name before the new one replaces it (a hard link: no copy).
-        _keep(wav_path, backup)
-    edits = prov.edits + ({"start": item.to_wire()["start"], "end": item.to_wire()["end"], "prompt": item.prompt,
-                           "seed": item.seed, "backup": os.path.basename(backup)},)
-    write_sidecar(wav_path, replace(prov, edits=edits))
-    return backup
+    except BaseException:
+        writer.remove_partial()
+        raise
+    return writer
+
+
+# ------------------------------------------------------------------ stems and takes
+
+
+_SET_SUFFIX = re.compile(r"(?:_take\d+)?(?:_FOLEY_[A-Z]+)?$")
+
+
+@dataclass(frozen=True)
+class SetFile:
+    """One file of a stems/takes set: its take and stem, and every file of its set."""
+
+    take: int
+    stem: str
+    outputs: tuple   #: the set's :class:`~plugin_host.items.Output`, as ``Item.outputs`` names them
+
+
+def set_file(wav_path: str, prov: Provenance) -> Optional[SetFile]:
+    """Which file of its set ``wav_path`` is (None for a file that is one mix, one take)."""
+    stems, takes = prov.request.get("stems") or (), int(prov.request.get("takes") or 1)
+    if not stems and takes == 1:
+        return None
+    stem, ext = os.path.splitext(os.path.abspath(wav_path))
+    base = _SET_SUFFIX.sub("", stem) + ext
+    outputs = Item.from_wire(dict(prov.request, media=prov.media)).outputs(base)
+    for out in outputs:
+        if os.path.abspath(out.path) == os.path.abspath(wav_path):
+            return SetFile(out.take, out.stem, outputs)
+    raise OutputError(f"{wav_path}: its sidecar says it belongs to a set (stems {', '.join(stems) or 'none'}, "
+                      f"{takes} take(s)) but the name is not one of that set's: was it renamed?")
+
+
+def only_this_file(item: Item, which: SetFile) -> Item:
+    """``item`` narrowed to one file of the set: its stem alone, as a single take with that take's seed
+    (the same passes a full set would make for it; its loudness is then levelled on its own)."""
+    from .job import take_seed
+
+    return replace(item, stems=(which.stem,) if which.stem else (), takes=1, seed=take_seed(item.seed, which.take))
 
 
 def _copy(src: sf.SoundFile, writer: AtomicWavWriter, frames: int, dtype: str) -> None:

@@ -26,7 +26,7 @@ def cmd_regenerate(args) -> int:
     from .backends.registry import backend_class
     from .job import resolve
     from .media.probe import probe
-    from .regenerate import plan_edit, provenance_of, regeneration_item, splice
+    from .regenerate import only_this_file, plan_edit, provenance_of, regeneration_item, set_file, splice_set
 
     wav = os.path.abspath(args.wav)
     if not os.path.isfile(wav):
@@ -44,6 +44,17 @@ def cmd_regenerate(args) -> int:
                                  seed=args.seed, media=prov.media)
     except ProtocolError as exc:  # the item's own checks (a prompt over the limit, a bad seed)
         raise RangeError(f"--{exc.field.replace('_', '-')}: {exc.message}") from None
+    # A file of a stems/takes set: the whole set is re-done over the range (every file, landing
+    # together), or with --only this file alone.
+    which = set_file(wav, prov)
+    if which is not None and args.only:
+        item = only_this_file(item, which)
+    targets = [wav] if which is None or args.only else [o.path for o in which.outputs]
+    provs = [prov if path == wav else provenance_of(path, prov.media, probe) for path in targets]
+    for other in provs:
+        if (other.first_sample, other.num_samples) != (prov.first_sample, prov.num_samples):
+            raise RangeError(f"the files of {os.path.basename(wav)}'s set no longer cover the same range; "
+                             "regenerate one with --only")
     backend = args.backend or prov.backend or "procedural"
     rate = getattr(backend_class(backend), "sample_rate", 48000)
     if rate != prov.sample_rate:
@@ -52,32 +63,46 @@ def cmd_regenerate(args) -> int:
     # Room for the new audio and the new file beside the old one (kept as the backup), before any work.
     from .media.wav import check_free_space, wav_bytes
 
-    check_free_space(os.path.dirname(wav), os.path.getsize(wav) + wav_bytes(edit.stop - edit.start, 2, item.format))
-    # The new audio is an ordinary item written beside the file, then spliced in and removed.
+    check_free_space(os.path.dirname(wav), len(targets) * (os.path.getsize(wav)
+                                                           + wav_bytes(edit.stop - edit.start, 2, item.format)))
+    # The new audio is an ordinary item written beside the file (a set: beside each), then spliced in and removed.
     stem, _ = os.path.splitext(wav)
-    take = f"{os.path.dirname(wav)}/.{os.path.basename(stem)}.regenerating.wav"
+    # --splice: the new audio was made already (foley batch generated this very item as one of its jobs).
+    take = os.path.abspath(args.splice) if args.splice else \
+        f"{os.path.dirname(wav)}/.{os.path.basename(stem)}.regenerating.wav"
+    made = {(o.take, o.stem): o.path for o in item.outputs(take)}
+    if which is not None and args.only:  # one output: this file's stem as a single take
+        pairs = [(wav, next(iter(made.values())), prov)]
+    else:
+        keys = [(o.take, o.stem) for o in which.outputs] if which is not None else [(1, "")]
+        pairs = [(path, made[key], p) for path, key, p in zip(targets, keys, provs)]
     run = SimpleNamespace(backend=backend, device=args.device, progress=args.progress,
                           connection_file=args.connection_file)
     executor = run_on_engine if args.engine else run_in_process
     cancel = install_cancel(terminate_at_once=not args.engine)
     try:
-        executor(run, item, take, resolve(item, info, rate, take), {}, cancel)
+        if not args.splice:
+            executor(run, item, take, resolve(item, info, rate, take), {}, cancel)
         if cancel.is_set():
             raise Cancelled("cancelled")
-        backup = splice(wav, take, edit, prov=prov, item=item)
+        backups = splice_set(pairs, edit, item)
     finally:
-        for leftover in (take, take + ".foley.json"):
-            if os.path.exists(leftover):
+        for leftover in [p for path in made.values() for p in (path, path + ".foley.json")]:
+            if os.path.exists(leftover) and not args.splice:  # --splice: the caller's files, the caller's to remove
                 os.unlink(leftover)
+    backup = backups[targets.index(wav)]
     sr = prov.sample_rate
     report = {"path": wav, "backup": backup, "start": str(start), "end": str(end),
               "first_sample": prov.first_sample + edit.start, "stop_sample": prov.first_sample + edit.stop,
-              "fade_samples": edit.fade, "sample_rate": sr, "prompt": item.prompt, "seed": item.seed}
+              "fade_samples": edit.fade, "sample_rate": sr, "prompt": item.prompt, "seed": item.seed,
+              "files": [{"path": path, "backup": b} for path, b in zip(targets, backups)]}
     if args.json:
         print(json.dumps(report))
     else:
         print(f"re-did {format_seconds(start)}-{format_seconds(end)} of {wav} ({edit.stop - edit.start} samples, "
               f"{edit.fade}-sample fades inside the range, seed {item.seed}); the previous file is {backup}")
+        if len(targets) > 1:
+            print(f"and of the {len(targets) - 1} other file(s) of its set, each with its backup beside it")
     return 0
 
 
@@ -99,7 +124,14 @@ def register_regenerate(sub) -> None:
                    help="seed for the range (default: a new take, the file's seed + the number of edits + 1)")
     p.add_argument("--fade", type=_fade, default=None, metavar="SECONDS",
                    help="length of each edge crossfade, inside the range (default 0.02)")
+    p.add_argument("--only", action="store_true",
+                   help="for a file of a stems/takes set: re-do this file alone (default: every file of the set, "
+                        "landing together)")
     p.add_argument("--media", help="the video, when it moved or the WAV has no sidecar")
+    p.add_argument("--splice", metavar="AUDIO",
+                   help="splice AUDIO, already generated for exactly this range and these settings (a stems/takes "
+                        "set: its first file's name), instead of generating it (how foley batch lands its "
+                        "regenerations)")
     p.add_argument("--backend", help="backend (default: the one that made the file)")
     p.add_argument("--device", help="device for neural backends, e.g. cuda:0")
     p.add_argument("--engine", action="store_true", help="generate through the running engine")

@@ -1,6 +1,6 @@
 """Prompts from the timeline's markers: a clip is split into parts that each get their prompt.
 
-The syntax (the same in every editor, see docs/markers.md):
+The syntax and precedence are :mod:`plugin_host.markers`' (the same in every editor, see docs/markers.md):
 
 - a marker whose **name or note** starts with ``foley:`` carries a prompt (``foley: rain on a tin
   roof``); the prefix is case-insensitive and the name is read before the note (an FCP 7 XML
@@ -23,51 +23,22 @@ are ``to_index`` of shared boundaries and tile the clip exactly, with no gap and
 from __future__ import annotations
 
 import dataclasses
-import re
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
 
 import opentimelineio as otio
+
+from plugin_host.markers import ONE_SHOT, MarkerPrompt, Part, clipped, prompt_of
+from plugin_host.markers import parts as range_parts
 
 from .selection import VideoClip
 from .timemath import seconds
 
-#: how long a point marker's one-shot prompt lasts (record seconds)
-ONE_SHOT = Fraction(1)
-_PREFIX = re.compile(r"^\s*foley(\+?)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+__all__ = ["ONE_SHOT", "MarkerPrompt", "Part", "clip_markers", "marker_text", "parts", "split_at", "split_clip"]
 
 
-@dataclass(frozen=True)
-class MarkerPrompt:
-    """One prompt-carrying marker in the clip's record time (seconds from its track's start)."""
-
-    start: Fraction
-    end: Fraction            #: == start for a point marker
-    text: str
-    adds: bool               #: ``foley+:`` (or a point marker): added to the prompt, else replaces it
-
-    @property
-    def is_point(self) -> bool:
-        return self.end == self.start
-
-
-@dataclass(frozen=True)
-class Part:
-    """A record range of a clip and the prompt it is generated with."""
-
-    start: Fraction
-    end: Fraction
-    prompt: str
-
-
-def marker_text(marker) -> Optional[tuple[str, bool]]:
+def marker_text(marker):
     """``(text, adds)`` of a Foley marker (name first, then note), or None for any other marker."""
-    for field in (marker.name or "", marker.comment or "", _fcp_xml_comment(marker)):
-        found = _PREFIX.match(field)
-        if found and found.group(2).strip():
-            return found.group(2).strip(), bool(found.group(1))
-    return None
+    return prompt_of(marker.name or "", marker.comment or "", _fcp_xml_comment(marker))
 
 
 def _fcp_xml_comment(marker) -> str:
@@ -98,43 +69,30 @@ def clip_markers(vc: VideoClip, timeline: otio.schema.Timeline) -> list[MarkerPr
             text, adds = parsed
             a = zero + seconds(m.marked_range.start_time) / speed
             b = a + seconds(m.marked_range.duration) / speed
-            point = b == a
-            if point:
-                b = a + ONE_SHOT
-                adds = True
-            lo, hi = max(a, vc.record_start), min(b, vc.record_end)
-            if hi <= lo or (point and not vc.record_start <= a < vc.record_end):
-                continue
-            found.append(MarkerPrompt(lo, hi, text, adds))
+            inside = clipped(MarkerPrompt(a, b, text, adds), vc.record_start, vc.record_end)
+            if inside is not None:
+                found.append(inside)
     return found
 
 
-def parts(vc: VideoClip, markers: list[MarkerPrompt], base: str) -> list[Part]:
-    """The clip's record range cut at every marker edge, each piece with its prompt; equal
-    neighbours are merged.  One part (the whole clip, ``base``) when no marker touches it."""
-    edges = sorted({vc.record_start, vc.record_end, *(m.start for m in markers), *(m.end for m in markers)})
-    out: list[Part] = []
-    for a, b in zip(edges, edges[1:]):
-        over = [m for m in markers if m.start <= a and b <= m.end]
-        replacing = [m for m in over if not m.adds]
-        prompt = max(replacing, key=lambda m: (m.start, -m.end)).text if replacing else base
-        for m in sorted((m for m in over if m.adds), key=lambda m: (m.start, m.end)):
-            prompt = f"{prompt}, {m.text}" if prompt else m.text
-        if out and out[-1].prompt == prompt:
-            out[-1] = Part(out[-1].start, b, prompt)
-        else:
-            out.append(Part(a, b, prompt))
-    return out
+def parts(vc: VideoClip, markers: list, base: str) -> list:
+    """The clip's record range cut at every marker edge (:func:`plugin_host.markers.parts`)."""
+    return range_parts(vc.record_start, vc.record_end, markers, base)
 
 
 def split_clip(vc: VideoClip, timeline: otio.schema.Timeline) -> list[VideoClip]:
-    """``vc`` as one video clip per prompt part (just ``[vc]`` when no Foley marker touches it).
+    """``vc`` as one video clip per prompt part of the timeline's Foley markers (:func:`split_at`)."""
+    return split_at(vc, clip_markers(vc, timeline))
 
-    Each part is the same clip over a shorter record range (its source start moved with it),
-    so its key, its plan and its Foley clip are its own; transition handles stay on the outer
-    parts only."""
+
+def split_at(vc: VideoClip, markers: list) -> list[VideoClip]:
+    """``vc`` as one video clip per prompt part (just ``[vc]`` when no marker touches it).
+
+    ``markers`` are :class:`MarkerPrompt` in ``vc``'s record time, clipped to it (every editor's
+    markers end up here: OTIO's, Resolve's).  Each part is the same clip over a shorter record
+    range (its source start moved with it), so its key, its plan and its Foley clip are its own;
+    transition handles stay on the outer parts only."""
     base = vc.prompt or ""
-    markers = clip_markers(vc, timeline)
     if not markers:
         return [vc]
     pieces = parts(vc, markers, base)

@@ -9,20 +9,17 @@ re-run removes exactly those and adds the current ones: the user's own markers a
 """
 from __future__ import annotations
 
-import json
-import os
 from fractions import Fraction
 
 import opentimelineio as otio
+
+from plugin_host.markers import EVENT_COLOURS, sidecar_events
 
 from .selection import foley_metadata
 from .timeline_jobs import url_to_path
 from .timemath import SAMPLE_RATE, samples, to_index
 
-#: the sidecar's name beside a WAV (written by foley_engine.media.sidecar; read here as plain JSON)
-SIDECAR_SUFFIX = ".foley.json"
-COLORS = {"impact": "RED", "footstep": "GREEN", "flash": "YELLOW", "insert": "PURPLE", "start": "CYAN",
-          "cut": "BLUE"}
+COLORS = {kind: colour.upper() for kind, colour in EVENT_COLOURS.items()}
 
 
 def is_spot_marker(marker) -> bool:
@@ -32,14 +29,10 @@ def is_spot_marker(marker) -> bool:
 
 def _events(wav: str) -> tuple[int, list] | None:
     """(first sample, events) from the WAV's sidecar, or None when it has none or a bad one."""
-    try:
-        with open(wav + SIDECAR_SUFFIX, encoding="utf-8") as f:
-            side = json.load(f)
-        if int(side["sample_rate"]) != SAMPLE_RATE:
-            return None
-        return int(side["first_sample"]), list(side.get("events") or ())
-    except (OSError, ValueError, KeyError, TypeError):
+    found = sidecar_events(wav)
+    if found is None or found.sample_rate != SAMPLE_RATE:
         return None
+    return found.first_sample, list(found.events)
 
 
 def spot_markers(timeline: otio.schema.Timeline, base_dir: str = ".") -> tuple[int, list[str]]:

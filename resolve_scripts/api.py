@@ -220,10 +220,14 @@ def items_in_range(ctx: Context, first: int, last: int) -> list[Item]:
 
 
 def marker_note(item: Item) -> str:
-    """The note of the clip's first marker that has one (its prompt), else ""."""
+    """The note of the clip's first marker that has one (its prompt), else "".  Markers in the Foley
+    syntax (``foley: ...``) are prompts for their range instead (:mod:`.markers`), so they are passed over."""
+    from plugin_host.markers import prompt_of
+
     markers = call(item.obj, "GetMarkers") or {}
     for frame in sorted(markers, key=float):
-        note = str((markers[frame] or {}).get("note") or "").strip()
-        if note:
+        info = markers[frame] or {}
+        note = str(info.get("note") or "").strip()
+        if note and prompt_of(str(info.get("name") or ""), note) is None:
             return note
     return ""

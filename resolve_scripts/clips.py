@@ -15,10 +15,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Optional, Sequence
 
 import opentimelineio as otio
 
+from otio_adapters.markers import split_at
 from otio_adapters.selection import VideoClip, video_clips
 from otio_adapters.timeline_io import read_timeline
 from otio_adapters.timeline_jobs import ClipError, Plan, plan_clip, url_to_path
@@ -31,16 +32,23 @@ from .api import Context, Item, ResolveError, clip_property, label
 
 @dataclass
 class Target:
-    """One clip to fill: where it is in Resolve and what the engine is asked for."""
+    """One clip (or one marker part of it) to fill: where it is in Resolve and what the engine is asked for."""
 
     item: Item
     label: str
     plan: Plan
     prompt: str
+    #: absolute record frames ``[start, end)`` of this part (the whole clip unless markers split it)
+    start: int = -1
+    end: int = -1
+
+    def __post_init__(self):
+        if self.start < 0:
+            self.start, self.end = self.item.start, self.item.end
 
     @property
     def record_frame(self) -> int:
-        return self.item.start
+        return self.start
 
 
 def direct_clip(ctx: Context, item: Item) -> VideoClip:
@@ -86,8 +94,10 @@ def exported_clips(ctx: Context, folder: Optional[str] = None) -> Optional[dict]
     return out
 
 
-def plan_item(ctx: Context, item: Item, prompt: str, exported: Optional[dict]) -> Target:
-    """A :class:`Target`, or :class:`ClipError` naming the clip (offline media, speed change, ...)."""
+def plan_item(ctx: Context, item: Item, prompt: str, exported: Optional[dict], markers: Sequence = ()) -> list:
+    """The clip's :class:`Target` (one per prompt part where Foley ``markers``, :class:`MarkerPrompt` in
+    record seconds clipped to the clip, split it), or :class:`ClipError` naming the clip (offline media,
+    speed change, ...)."""
     name = label(ctx, item)
     vc = exported.get(item.key) if exported is not None else None
     if vc is None:
@@ -108,11 +118,18 @@ def plan_item(ctx: Context, item: Item, prompt: str, exported: Optional[dict]) -
     vc.handle_before = vc.handle_after = Fraction(0)
     vc.transition_before = vc.transition_after = None
     vc.prompt = prompt
-    try:
-        plan = plan_clip(vc, "/")
-    except ClipError as exc:
-        raise ClipError(str(exc).replace(vc.label, name, 1)) from None
-    return Target(item, name, plan, prompt)
+    pieces = split_at(vc, list(markers))
+    targets = []
+    for i, piece in enumerate(pieces):
+        part = name if len(pieces) == 1 else f"{name} part {i + 1}/{len(pieces)}"
+        try:
+            plan = plan_clip(piece, "/")
+        except ClipError as exc:
+            raise ClipError(str(exc).replace(vc.label, part, 1)) from None
+        # Marker edges are whole frames (a one-shot is rounded to frames), so every part starts on one.
+        start, end = (ctx.start_frame + to_index(t, ctx.rate) for t in (piece.record_start, piece.record_end))
+        targets.append(Target(item, part, plan, piece.prompt or "", start, end))
+    return targets
 
 
 def engine_item(ctx: Context, target: Target, negative_prompt: str, seed: int) -> EngineItem:

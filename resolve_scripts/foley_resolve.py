@@ -5,7 +5,10 @@
 
 ``command`` is ``current`` (the clip under the playhead on the topmost enabled
 video track), ``flagged`` (clips with a chosen flag or clip colour; a clip's
-marker note is its prompt) or ``range`` (clips between mark in and mark out).
+marker note is its prompt), ``range`` (clips between mark in and mark out) or
+``regenerate`` (re-do the marked range of the Foley clip under the playhead, :mod:`.regenerate`).
+``foley:`` markers on the timeline and on clips split a clip into prompt parts, and
+*Mark events* writes the engine's events back as timeline markers (:mod:`.markers`).
 """
 from __future__ import annotations
 
@@ -22,11 +25,14 @@ from .api import (
 )
 from .clips import ClipError, engine_item, exported_clips, plan_item
 from .engine import EngineSpec, connect, generate
+from .markers import clip_prompts, spot, timeline_prompts
 from .place import place, track_label
 from .place_sets import place_sets
+from .regenerate import regenerate
 from .ui import Field, make_ui
 
-COMMANDS = {"current": "Generate for Current Clip", "flagged": "Auto-fill Flagged Clips", "range": "Fill In/Out Range"}
+COMMANDS = {"current": "Generate for Current Clip", "flagged": "Auto-fill Flagged Clips", "range": "Fill In/Out Range",
+            "regenerate": "Regenerate Range"}
 
 
 def default_out_root() -> str:
@@ -59,6 +65,9 @@ class Report:
         """A head line, then one line per clip that was skipped or failed and per warning."""
         if self.error:
             head = f"Foley: {self.error}"
+        elif self.route == "regenerate":
+            head = f"Foley: {self.placed[0]}" if self.placed else "Foley: nothing re-done" + (
+                ", cancelled" if self.cancelled else "")
         else:
             head = f"Foley: {len(self.placed)} clip(s) placed"
             if self.replaced:
@@ -83,7 +92,12 @@ def _seed(text: str) -> int:
 def _common_fields(prompt: str, prompt_label: str = "Prompt") -> list:
     return [Field("prompt", prompt_label, prompt), Field("negative_prompt", "Negative prompt", ""),
             Field("seed", "Seed", "0"), Field("stems", "Stems (feet,props,moves,bg or all; empty: one mix)", ""),
-            Field("takes", "Takes", "1")]
+            Field("takes", "Takes", "1"), Field("spot", "Mark the events seen (timeline markers)", "No", ("No", "Yes"))]
+
+
+def _yes(text) -> bool:
+    """A yes/no answer from a dialog or ``Foley settings.json`` (``"Yes"``, ``true``, ``1``, ``on``)."""
+    return str(text).strip().lower() in ("yes", "y", "true", "1", "on")
 
 
 def _set_fields(answers: dict) -> dict:
@@ -138,12 +152,19 @@ def choose(ctx: Context, command: str, ui) -> Optional[tuple[list, dict, dict]]:
 
 def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
     """One menu command, start to end; every outcome is in the report and shown to the user."""
-    from plugin_host.client import EngineError, EngineNotRunning
+    from plugin_host.client import EngineError
 
     options = options or Options()
     report = Report()
     try:
         ctx = context(resolve)
+        if command == "regenerate":
+            report.route = "regenerate"
+            client = _connect(options, ui, report)
+            client.close()  # `foley regenerate --engine` connects by itself; the engine is up now
+            regenerate(ctx, ui, dataclasses.replace(options.engine, autostart=False), options.out_root, report)
+            ui.message(report.summary())
+            return report
         chosen = choose(ctx, command, ui)
         if chosen is None:
             report.cancelled = True
@@ -159,24 +180,19 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
                 report.warnings.append(f"the timeline's OTIO export could not be read ({exc}); used the scripting API")
         report.route = "otio" if exported is not None else "direct"
         targets, engine_items = [], []
+        on_timeline = timeline_prompts(ctx)
         for item in items:
             try:
-                target = plan_item(ctx, item, prompts[item.key], exported)
-                engine_items.append(dataclasses.replace(engine_item(ctx, target, answers["negative_prompt"], seed),
-                                                        **set_fields))
-                targets.append(target)
+                parts = plan_item(ctx, item, prompts[item.key], exported, clip_prompts(ctx, item, on_timeline))
+                engine_items += [dataclasses.replace(engine_item(ctx, t, answers["negative_prompt"], seed),
+                                                     **set_fields) for t in parts]
+                targets += parts
             except ClipError as exc:
                 report.skipped.append(str(exc))
         if not targets:
             raise ResolveError("nothing to generate")
         report.items = [i.to_wire() for i in engine_items]
-        try:
-            client = connect(options.engine, autostart=False)
-        except EngineNotRunning:
-            if not ui.confirm("The Foley engine is not running. Start it now?"):
-                raise ResolveError("no engine is running; start one with `foley engine serve`") from None
-            client = connect(options.engine, autostart=True)
-            report.engine_started = client.started
+        client = _connect(options, ui, report)
         out_dir = os.path.join(options.out_root, _safe(str(ctx.project.GetName())), _safe(ctx.name))
         try:
             outcome = ui.run(COMMANDS[command], lambda show, stop: generate(
@@ -191,12 +207,42 @@ def run(resolve, command: str, ui, options: Optional[Options] = None) -> Report:
                          for name, index, at in placement.placed]
         report.replaced = placement.replaced
         report.warnings += placement.warnings
+        if _yes(answers.get("spot", "No")):
+            report.warnings += _spot(ctx, placement)
     except (ResolveError, EngineError) as exc:
         report.error = str(exc)
     except RuntimeError as exc:  # Resolve refused an edit (import, track, append)
         report.error = str(exc)
     ui.message(report.summary())
     return report
+
+
+def _connect(options: Options, ui, report: Report):
+    """A client of the running engine, or of one started when the user agrees (ResolveError if not)."""
+    from plugin_host.client import EngineNotRunning
+
+    try:
+        return connect(options.engine, autostart=False)
+    except EngineNotRunning:
+        if not ui.confirm("The Foley engine is not running. Start it now?"):
+            raise ResolveError("no engine is running; start one with `foley engine serve`") from None
+        client = connect(options.engine, autostart=True)
+        report.engine_started = client.started
+        return client
+
+
+def _spot(ctx: Context, placement) -> list:
+    """The engine's events of every placed part as timeline markers (once per part: a set's files share
+    them); the lines for the summary."""
+    firsts = {}
+    for target, path in placement.files:
+        firsts.setdefault(id(target), (path, target.start, target.end, target.plan.offset))
+    spotted = spot(ctx, list(firsts.values()))
+    lines = [f"{spotted.written} event marker(s) written"
+             + (f", {spotted.removed} earlier one(s) removed" if spotted.removed else "")
+             + (f"; {spotted.blocked} event(s) not marked: a marker of yours is on that frame" if spotted.blocked
+                else "")]
+    return lines + spotted.warnings
 
 
 def load_config(path: str) -> dict:

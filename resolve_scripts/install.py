@@ -26,6 +26,7 @@ MENU_COMMANDS = {
     "Foley – Generate for Current Clip": "current",
     "Foley – Auto-fill Flagged Clips": "flagged",
     "Foley – Fill In_Out Range": "range",
+    "Foley – Regenerate Range": "regenerate",
 }
 MENU_SCRIPTS = tuple(f"{title}.py" for title in MENU_COMMANDS)
 

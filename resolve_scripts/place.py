@@ -32,6 +32,7 @@ _TRACK_NAMES = re.compile(r"^Foley(?: (\d+))?$")
 @dataclass
 class Placement:
     placed: list = field(default_factory=list)  #: (label, track index, record frame)
+    files: list = field(default_factory=list)  #: (target, WAV path) of every file placed
     replaced: int = 0
     warnings: list = field(default_factory=list)
 
@@ -91,9 +92,9 @@ def to_whole_frames(target: Target, path: str) -> WholeFrames:
 def record_end(ctx: Context, target: Target, whole: Optional[WholeFrames]) -> int:
     """The timeline frame where the placed clip ends (a silent tail of under one WAV frame may pass the video)."""
     if whole is None:
-        return target.item.end
+        return target.end
     seconds = Fraction(whole.end_frame - whole.start_frame) / WAV_POOL_FPS
-    return max(target.item.end, target.record_frame + -(-seconds * ctx.rate // 1))
+    return max(target.end, target.record_frame + -(-seconds * ctx.rate // 1))
 
 
 class FoleyTracks:
@@ -194,6 +195,7 @@ def place_one(ctx: Context, report: Placement, tracks: FoleyTracks, folder, targ
         report.warnings.append(f"{target.label}: Resolve placed the Foley clip at {ctx.timecode(int(at))}, "
                                f"not {ctx.timecode(start)}")
     report.placed.append((target.label, index, start))
+    report.files.append((target, path))
     return appended[0], chosen
 
 

@@ -73,13 +73,67 @@ class FakeMediaPoolItem:
     def GetClipProperty(self, key=None):
         return dict(self.props) if key is None else self.props.get(key, "")
 
+    def ReplaceClip(self, filePath):
+        """Documented: replaces the item's underlying file (the same path: Resolve reads it again)."""
+        if not os.path.isfile(filePath):
+            return False
+        self.props["File Path"] = filePath
+        self.replaced = getattr(self, "replaced", 0) + 1
+        return True
 
-class FakeTimelineItem:
+
+#: the marker colours the scripting README lists for AddMarker
+MARKER_COLOURS = ("Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia", "Rose", "Lavender", "Sky",
+                  "Mint", "Lemon", "Sand", "Cocoa", "Cream")
+
+
+class FakeMarkers:
+    """The documented marker calls of Timeline and TimelineItem: ``GetMarkers()`` answers
+    ``{frameId (float): {"color", "duration", "note", "name", "customData"}}``; ``AddMarker(frameId,
+    color, name, note, duration, customData)`` refuses a frame that already has a marker (one marker
+    a frame, as in Resolve's UI), an unknown colour or a duration under one frame;
+    ``DeleteMarkerByCustomData`` deletes the first match only, as the README says."""
+
+    markers: dict
+
+    def GetMarkers(self):
+        return {float(f): dict(info) for f, info in sorted(self.markers.items())}
+
+    def AddMarker(self, frameId, color, name, note, duration, customData=""):
+        frame = int(frameId)
+        if frame in self.markers or color not in MARKER_COLOURS or not float(duration) >= 1:
+            return False
+        self.markers[frame] = {"color": color, "duration": float(duration), "note": note, "name": name,
+                               "customData": customData}
+        return True
+
+    def GetMarkerByCustomData(self, customData):
+        for info in self.markers.values():
+            if info.get("customData") == customData:
+                return dict(info)
+        return {}
+
+    def DeleteMarkerByCustomData(self, customData):
+        for frame, info in sorted(self.markers.items()):
+            if info.get("customData") == customData:
+                del self.markers[frame]
+                return True
+        return False
+
+    def DeleteMarkerAtFrame(self, frameNum):
+        return self.markers.pop(int(frameNum), None) is not None
+
+
+class FakeTimelineItem(FakeMarkers):
+    """A clip; its markers are keyed by frames from the clip's first media frame (the README's "clip
+    offset", read as GetLeftOffset counts)."""
+
     def __init__(self, name, start, duration, mpi=None, left_offset=0, color="", flags=(), markers=None,
                  enabled=True, speed=Fraction(1)):
         self.name, self.start, self.duration, self.mpi = name, start, duration, mpi
         self.left_offset, self.color, self.flags = left_offset, color, list(flags)
-        self.markers, self.enabled, self.speed = dict(markers or {}), enabled, Fraction(speed)
+        self.markers = {int(f): dict({"customData": ""}, **info) for f, info in (markers or {}).items()}
+        self.enabled, self.speed = enabled, Fraction(speed)
         self.takes: list = []  # the take selector: [{"mediaPoolItem", "startFrame", "endFrame"}], once made
         self.selected_take = 0
 
@@ -133,9 +187,6 @@ class FakeTimelineItem:
 
     def GetFlagList(self):
         return list(self.flags)
-
-    def GetMarkers(self):
-        return dict(self.markers)
 
     def GetClipEnabled(self):
         return self.enabled
@@ -217,7 +268,9 @@ class FakeMediaPool:
         return out
 
 
-class FakeTimeline:
+class FakeTimeline(FakeMarkers):
+    """A timeline; its markers are keyed by frames from its first frame (the README's "timeline offset")."""
+
     def __init__(self, name="Cut", rate="24", drop=False, start_tc="01:00:00:00", has_mark_in_out=True):
         self.name = name
         self.rate_text, self.drop = rate, drop
@@ -227,6 +280,7 @@ class FakeTimeline:
         self.tracks = {"video": [], "audio": []}
         self.playhead = self.start_frame
         self.marks: dict = {}
+        self.markers: dict = {}
         self.deleted = []
         self.export_calls = []
         if not has_mark_in_out:

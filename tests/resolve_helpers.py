@@ -1,6 +1,7 @@
 """Shared pieces of the Resolve tests: a cut on the fake timeline, a scripted UI, a stand-in engine."""
 from __future__ import annotations
 
+import json
 import os
 import wave
 from fractions import Fraction
@@ -13,6 +14,8 @@ SR = 48000
 #: (timeline rate, drop frame, media start timecode) for the three timelines under test
 RATES = {"24": ("24", False, "10:00:00:00"), "25": ("25", False, "10:00:00:00"),
          "29.97DF": ("29.97", True, "10:00:00;00")}
+#: the rates the marker tests run at (issue 22)
+MARKER_RATES = {"23.976": ("23.976", False, "10:00:00:00"), "25": RATES["25"], "29.97DF": RATES["29.97DF"]}
 
 
 def media(folder, name: str, fps: str, start_tc: str, frames: int = 3000) -> FakeMediaPoolItem:
@@ -26,7 +29,7 @@ def media(folder, name: str, fps: str, start_tc: str, frames: int = 3000) -> Fak
 def build_cut(folder, rate_key="24", export=True, has_mark_in_out=True, version=(20, 2, 0)):
     """01:00:00:00 timeline: V1 'A' (+10, 60 frames, left offset 12) then 'B' (+70, 36, left 0);
     V2 'C' (+30, 24, left 5; Red flag, marker note); an audio track "Dialogue"."""
-    rate, drop, tc = RATES[rate_key]
+    rate, drop, tc = {**RATES, **MARKER_RATES}[rate_key]
     tl = FakeTimeline(rate=rate, drop=drop, start_tc="01:00:00;00" if drop else "01:00:00:00",
                       has_mark_in_out=has_mark_in_out)
     s = tl.start_frame
@@ -101,6 +104,11 @@ class StubJob:
                 w.setframerate(SR)
                 w.writeframes(bytes(2 * (last - first)))
         path = outputs[0].path
+        if self.engine.events is not None:  # the sidecar the engine writes beside each file: its events
+            seen = [{"kind": k, "time": str(t)} for k, t in self.engine.events if start <= t < end]
+            for out in outputs:
+                with open(out.path + ".foley.json", "w", encoding="utf-8") as f:
+                    json.dump({"foley_sidecar": 1, "first_sample": first, "sample_rate": SR, "events": seen}, f)
         yield Event("progress", {"job_id": self.job_id, "item": 0, "done_samples": 1, "total_samples": 2})
         if on_idle is not None:
             on_idle()
@@ -125,8 +133,10 @@ class StubJob:
 class StubEngine:
     """Stands in for EngineClient: records what is submitted and writes placeholder WAV files."""
 
-    def __init__(self, fail=()):
+    def __init__(self, fail=(), events=None):
         self.items, self.cancelled, self.closed, self.fail = [], [], False, set(fail)
+        #: (kind, media seconds) the "engine" saw: written to each WAV's sidecar when given
+        self.events = events
 
     def submit(self, items, out_dir, submit_id=None):
         (item,) = items

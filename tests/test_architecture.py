@@ -38,12 +38,12 @@ STDLIB = set(sys.stdlib_module_names)
 LAYERS = {
     "plugin_host": [
         ["plugin_host", "plugin_host.timebase", "plugin_host.connection", "plugin_host.atomic",
-         "plugin_host.process"],
+         "plugin_host.process", "plugin_host.markers"],
         ["plugin_host.fields"],
         ["plugin_host.items", "plugin_host.envelope"],
         ["plugin_host.schema"],
         ["plugin_host.client"],
-        ["plugin_host.batch"],
+        ["plugin_host.batch", "plugin_host.regenerate"],
     ],
     "foley_engine": [
         ["foley_engine.errors", "foley_engine.malloc_tuning"],

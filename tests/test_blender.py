@@ -19,6 +19,7 @@ from foley_engine.lab.samples import make_sample_video
 from foley_engine.timebase import to_index
 from plugin_host.items import Item
 
+from blender_scenarios import sequencer  # noqa: F401 (one sequencer context for both kinds of test)
 from test_engine_backend import EngineProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,18 +82,6 @@ def prefs(bpy, engine, tmp_path):
     p.connection_file, p.autostart, p.output_dir = engine.connection_file, False, str(tmp_path / "foley")
     p.engine_command = "foley engine serve"
     return p
-
-
-def sequencer(bpy, scene) -> dict:
-    """A sequencer context for ``temp_override`` showing ``scene``."""
-    win = bpy.context.window_manager.windows[0]
-    win.scene = scene
-    if hasattr(win.workspace, "sequencer_scene"):  # Blender 5: the sequencer edits the workspace's scene
-        win.workspace.sequencer_scene = scene
-    area = win.screen.areas[0]
-    area.type = "SEQUENCE_EDITOR"
-    region = next(r for r in area.regions if r.type == "WINDOW")
-    return dict(window=win, area=area, region=region)
 
 
 def new_scene(bpy, name, fps, fps_base=1.0):

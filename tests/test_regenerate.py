@@ -123,3 +123,45 @@ def test_bad_ranges_and_a_wav_without_sidecar(tmp_path):
     was, _ = sf.read(str(tmp_path / "v.before-regenerate-1.wav"), dtype="int32")
     np.testing.assert_array_equal(now[:48000], was[:48000])
     np.testing.assert_array_equal(now[72000:], was[72000:])
+
+
+def _read(path):
+    return sf.read(str(path), dtype="float32", always_2d=True)[0]
+
+
+def test_a_stems_and_takes_set_is_redone_together_or_one_file_alone(tmp_path):
+    video = make_sample_video(str(tmp_path / "v.mp4"), duration=4, fps=Fraction(25), width=64, height=36,
+                              impacts_every=Fraction(1), impact_offset=Fraction(1, 2)).path
+    flags = ["--prompt", "footsteps on wood, room tone", "--format", "float", "--loudness", "off",
+             "--stems", "feet,bg", "--takes", "2"]
+    foley("generate", video, "-o", str(tmp_path / "shot.wav"), *flags)
+    names = ["shot_FOLEY_FEET.wav", "shot_FOLEY_BG.wav", "shot_take2_FOLEY_FEET.wav", "shot_take2_FOLEY_BG.wav"]
+    old = {n: _read(tmp_path / n) for n in names}
+    # Any file of the set re-does the whole set over the range, every file landing together.
+    done = json.loads(foley("regenerate", str(tmp_path / "shot_take2_FOLEY_BG.wav"), "--in", "1", "--out", "2",
+                            "--seed", "5", "--json").stdout)
+    assert sorted(os.path.basename(f["path"]) for f in done["files"]) == sorted(names)
+    foley("generate", video, "-o", str(tmp_path / "fresh.wav"), *flags, "--seed", "5", "--in", "1", "--out", "2")
+    a, b, fade = 48000, 96000, 960
+    for n in names:
+        new = _read(tmp_path / n)
+        assert len(new) == len(old[n]) == 4 * 48000
+        np.testing.assert_array_equal(new[:a], old[n][:a])
+        np.testing.assert_array_equal(new[b:], old[n][b:])
+        fresh = _read(tmp_path / n.replace("shot", "fresh"))
+        np.testing.assert_array_equal(new[a + fade:b - fade], fresh[fade:-fade])
+        assert os.path.exists(tmp_path / n.replace(".wav", ".before-regenerate-1.wav"))
+        assert read_sidecar(str(tmp_path / n)).edits[-1]["seed"] == 5
+    # --only: this file alone (take 2 of the footsteps: the take's own seed), the others untouched.
+    before = {n: _read(tmp_path / n) for n in names}
+    foley("regenerate", str(tmp_path / "shot_take2_FOLEY_FEET.wav"), "--only", "--in", "3", "--out", "3.5",
+          "--seed", "8")
+    for n in names:
+        if n != "shot_take2_FOLEY_FEET.wav":
+            np.testing.assert_array_equal(_read(tmp_path / n), before[n])
+    foley("generate", video, "-o", str(tmp_path / "one.wav"), *flags[:-4], "--stems", "feet", "--takes", "2",
+          "--seed", "8", "--in", "3", "--out", "3.5")
+    new = _read(tmp_path / "shot_take2_FOLEY_FEET.wav")
+    np.testing.assert_array_equal(new[144000 + fade:168000 - fade], _read(tmp_path / "one_take2_FOLEY_FEET.wav")[fade:-fade])
+    np.testing.assert_array_equal(new[:144000], before["shot_take2_FOLEY_FEET.wav"][:144000])
+    assert not [n for n in os.listdir(tmp_path) if "regenerating" in n or n.endswith(".partial")]

@@ -95,7 +95,7 @@ def test_install_run_and_uninstall(tmp_path, capsys):
     dest = tmp_path / "Scripts" / "Edit"
     assert _cli(["resolve", "install", "--dest", str(dest), "--output", str(tmp_path / "wavs")]) == 0
     out = capsys.readouterr().out
-    assert f"installed 3 Resolve scripts in {dest}" in out and f"foley resolve uninstall --dest {dest}" in out
+    assert f"installed 4 Resolve scripts in {dest}" in out and f"foley resolve uninstall --dest {dest}" in out
     names = sorted(os.listdir(dest))
     assert names == sorted(install.MENU_SCRIPTS + (install.CONFIG_NAME,))
     config = json.loads((dest / install.CONFIG_NAME).read_text())
@@ -112,7 +112,7 @@ def test_install_run_and_uninstall(tmp_path, capsys):
     os.unlink(dest / "Foley report.txt")
 
     assert _cli(["resolve", "uninstall", "--dest", str(dest)]) == 0
-    assert os.listdir(dest) == [] and "removed 4 file(s)" in capsys.readouterr().out
+    assert os.listdir(dest) == [] and "removed 5 file(s)" in capsys.readouterr().out
     assert _cli(["resolve", "uninstall", "--dest", str(dest)]) == 0
     assert "nothing to remove" in capsys.readouterr().out
 
@@ -136,5 +136,5 @@ def test_each_installed_entry_runs_its_own_command_from_the_one_template(capsys,
         exec(compile(texts[title], str(path), "exec"), {"resolve": FakeResolve(None), "__name__": "__main__"})
         assert ran[-1] == (command, str(dest / install.CONFIG_NAME))
         assert texts[title].startswith(f'"""{title}: ')
-    assert [c for c, _ in ran] == ["current", "flagged", "range"]
+    assert [c for c, _ in ran] == ["current", "flagged", "range", "regenerate"]
     assert "__COMMAND__" not in "".join(texts.values()) and "__CONFIG_FILE__" not in "".join(texts.values())

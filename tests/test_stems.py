@@ -225,7 +225,8 @@ def test_cli_stems_and_takes(clip, tmp_path, capsys):
     code = main(["generate", clip, "-o", str(out), "--in", "0", "--out", "1", "--prompt", PROMPT,
                  "--stems", "all", "--takes", "3"])
     assert code == 0
-    names = sorted(os.listdir(tmp_path))
+    names = sorted(n for n in os.listdir(tmp_path) if n.endswith(".wav"))
+    assert sorted(os.listdir(tmp_path)) == sorted(names + [n + ".foley.json" for n in names])  # each with its sidecar
     assert len(names) == 12 and "shot_take3_FOLEY_BG.wav" in names and "shot_FOLEY_FEET.wav" in names
     assert {sf.info(str(tmp_path / n)).frames for n in names} == {48000}
     assert "and 11 more beside it" in capsys.readouterr().out
@@ -267,7 +268,8 @@ def test_killed_worker_mid_set_leaves_no_partial_set(engines, clip, tmp_path):
         assert [n for n in os.listdir(out) if n.endswith(".wav")] == []  # nothing of the set landed
         results = job.wait(timeout=90)
     res = Result.from_wire(results[0])
-    assert sorted(os.listdir(out)) == sorted(os.path.basename(o.path) for o in res.outputs)  # no partials
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(o.path) + ext for o in res.outputs
+                                             for ext in ("", ".foley.json"))  # no partials, each with its sidecar
     ref = generate_to_file(it, PassesBackend(), str(tmp_path / "ref.wav"))
     for theirs, ours in zip(res.outputs, ref.outputs):
         assert open(theirs.path, "rb").read() == open(ours.path, "rb").read()
