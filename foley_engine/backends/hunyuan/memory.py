@@ -88,8 +88,8 @@ def _bytes(module) -> int:
 
 
 @lru_cache(maxsize=None)
-def weight_bytes(size: str, weights: str = "bf16") -> WeightBytes:
-    """Counted from the model code at full size on the meta device."""
+def weight_bytes(size: str, weights: str = "bf16", keep: tuple = ()) -> WeightBytes:
+    """Counted from the model code at full size on the meta device (``keep``: layers left in bf16 by fp8)."""
     import torch
 
     from ...models.synchformer import Synchformer
@@ -108,7 +108,7 @@ def weight_bytes(size: str, weights: str = "bf16") -> WeightBytes:
     single = sum(_bytes(b) for b in dit.single_blocks) // 2
     upcast = 0
     if weights == "fp8":
-        quantize_blocks(dit)
+        quantize_blocks(dit, keep=keep)
         upcast = 2 * 2 * max(layer.weight.numel() for layer in fp8_layers(dit))
     blocks = tuple(_bytes(b) for b in list(dit.triple_blocks) + list(dit.single_blocks))
     return WeightBytes(blocks=blocks, dit_rest=_bytes(dit) - sum(blocks), vae=_bytes(vae), synchformer=_bytes(sync),

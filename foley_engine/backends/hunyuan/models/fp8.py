@@ -162,17 +162,20 @@ def quantizable(module: nn.Module) -> bool:
     return type(module) in (nn.Linear, TokenConv1d)
 
 
-def quantize_blocks(dit: nn.Module, granularity: str = DEFAULT_GRANULARITY) -> nn.Module:
+def quantize_blocks(dit: nn.Module, granularity: str = DEFAULT_GRANULARITY, keep: tuple = ()) -> nn.Module:
     """Replace every linear layer and token convolution inside the DiT's blocks by its float8 form, in place.
 
-    One layer at a time, so the extra memory is one layer's float32 copy.  On
-    the meta device this builds the float8 model's shapes (for verify).
+    ``keep``: layers whose name (inside its block, e.g. ``audio_mod.linear``)
+    starts with one of these stay in the compute dtype.  One layer at a time,
+    so the extra memory is one layer's float32 copy.  On the meta device this
+    builds the float8 model's shapes (for verify and the planner).
     """
     for stack in (dit.triple_blocks, dit.single_blocks):
         for block in stack:
-            for parent in list(block.modules()):
+            for prefix, parent in list(block.named_modules()):
                 for name, child in list(parent.named_children()):
-                    if quantizable(child):
+                    full = f"{prefix}.{name}" if prefix else name
+                    if quantizable(child) and not full.startswith(tuple(keep)):
                         cls = Fp8Linear if isinstance(child, nn.Linear) else Fp8TokenConv1d
                         setattr(parent, name, cls(child, granularity))
     dit.weights = f"fp8-{granularity}"
