@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     print()
     print(f"float8 (e4m3) DiT weights vs bf16, CPU ({platform.processor() or platform.machine()}, torch "
           f"{torch.__version__})")
-    print(f"{'variant':<34} {'block update err (gauss / heavy)':>33} {'velocity err max':>17} {'window SNR':>11} "
+    print(f"{'variant':<42} {'block update err (gauss / heavy)':>33} {'velocity err max':>17} {'window SNR':>11} "
           f"{'XXL DiT':>8}")
     for row in tiny:
         by_weights = {}
@@ -228,11 +228,11 @@ def main(argv=None) -> int:
                 by_weights.setdefault(b["weights"], []).append(b["update_relative_error"])
         blk = " / ".join(f"{max(v):.4f}" for v in by_weights.values()) or "-"
         if "velocity_relative_error_max" not in row:  # the floor row
-            print(f"{row['variant']:<34} {blk:>33} {'-':>17} {row['decoded_snr_db']:>8.1f} dB "
+            print(f"{row['variant']:<42} {blk:>33} {'-':>17} {row['decoded_snr_db']:>8.1f} dB "
                   f"{planner.weight_bytes('xxl').dit / 1e9:>5.2f} GB  (bf16)")
             continue
         ok = (row["velocity_relative_error_max"] <= TARGET_VELOCITY and row["decoded_snr_db"] >= TARGET_SNR_DB)
-        print(f"{row['variant']:<34} {blk:>33} {row['velocity_relative_error_max']:>17.4f} "
+        print(f"{row['variant']:<42} {blk:>33} {row['velocity_relative_error_max']:>17.4f} "
               f"{row['decoded_snr_db']:>8.1f} dB {row['xxl_dit_gb']:>5.2f} GB  {'meets' if ok else 'misses'} the targets")
     print(f"(targets: velocity relative error <= {TARGET_VELOCITY:.0%} per step, window SNR >= {TARGET_SNR_DB:g} dB; "
           f"block errors are the worst of the triple- and single-stream block)")
