@@ -45,11 +45,11 @@ import torch  # noqa: E402
 
 from foley_engine.backends.hunyuan import memory as planner  # noqa: E402
 from foley_engine.backends.hunyuan.models.dit import (  # noqa: E402
-    DiTConfig, HunyuanFoleyDiT, SingleStreamBlock, TripleStreamBlock, rope_cos_sin,
+    DiTConfig, SingleStreamBlock, TripleStreamBlock, rope_cos_sin,
 )
 from foley_engine.backends.hunyuan.models.fp8 import GRANULARITIES, quantize_blocks, set_activation_mode  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
-from hunyuan_tiny import make_tiny_models, randomize  # noqa: E402
+from hunyuan_tiny import make_tiny_models  # noqa: E402
 
 #: layers a variant leaves in bf16: the MLPs (triple blocks' audio/visual MLP, single blocks' conv SwiGLU)
 MLPS = ("audio_mlp", "v_cond_mlp", "linear2")
@@ -160,7 +160,8 @@ def _pipeline_with(base: HunyuanFoleyPipeline, dit) -> HunyuanFoleyPipeline:
     return HunyuanFoleyPipeline(dit, base.vae, base.synchformer, base.siglip, base.clap, device="cpu")
 
 
-def tiny_model_errors(steps: int, seconds: int, guidance: float = 4.5, seed: int = 11) -> list[dict]:
+def tiny_model_errors(steps: int, seconds: int, guidance: float = 4.5, seed: int = 11,
+                      variants: list = VARIANTS) -> list[dict]:
     tmp = tempfile.TemporaryDirectory(prefix="hunyuan_fp8_")
     folder = make_tiny_models(tmp.name, size="xl", seed=0)
     base = HunyuanFoleyPipeline.from_folder(folder, "xl", device="cpu")
@@ -181,7 +182,7 @@ def tiny_model_errors(steps: int, seconds: int, guidance: float = 4.5, seed: int
     print(f"  tiny model float32 weights vs bf16: decoded SNR {floor:.1f} dB (any weight rounding's floor)", flush=True)
     rows = [{"model": "tiny (tests/hunyuan_tiny.py)", "variant": "float32 weights (the bf16 rounding itself)",
              "steps": steps, "seconds": seconds, "decoded_snr_db": floor}]
-    for label, granularity, mode, keep in VARIANTS:
+    for label, granularity, mode, keep in variants:
         quant = quantize_blocks(copy.deepcopy(reference), granularity, keep).eval()
         set_activation_mode(quant, mode)
         probe = VelocityProbe(reference, quant, guidance)

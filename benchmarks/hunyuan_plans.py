@@ -224,7 +224,7 @@ def main(argv=None) -> int:
             base = HunyuanFoleyPipeline.from_folder(folder, "xl", device="cpu")
             components = (base.dit, base.vae, base.synchformer, base.siglip, base.clap)
         else:
-            from hunyuan_gpu import full_size_components
+            from hunyuan_full_size import full_size_components
 
             t0 = time.perf_counter()
             components = full_size_components(size, device)

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from ...errors import BackendError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # torch is imported where it is used: the backend reads Offload and parse_offload without torch.
 
