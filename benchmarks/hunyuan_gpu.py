@@ -16,10 +16,9 @@ bf16/fp8 x offload none/model/blocks x 10-s and 5-s windows, plus fp8 with
 the native ``_scaled_mm`` path and ``--compile`` where asked) on XXL and XL
 and prints one table: seconds per 10-s window, peak memory measured against
 the planner's prediction, and x-realtime on a 5-minute video.  To finish well
-under 10 minutes on an H100, each plan runs a 1-step warm-up, then a 2-step
-and a 12-step window; the per-step time is their difference / 10 and a
-50-step window is extrapolated from it (encoders and decode are the fixed
-part); the 5-minute figure is extrapolated from that window time and the
+under 10 minutes on an H100, each plan runs a 1-step and a 6-step window;
+the per-step time is their difference / 5 and a 50-step window is
+extrapolated from it (encoders and decode are the fixed part); the 5-minute figure is extrapolated from that window time and the
 scheduler's window count (1-s overlap).  Both extrapolations are said in the
 output.
 

@@ -5,11 +5,12 @@ each size the components are built once on the GPU; each plan then places
 them as it says (:class:`HunyuanFoleyPipeline` with that offload), the
 float8 plans after the DiT's blocks are quantised in place.  Per plan:
 
-* a 1-step warm-up window, then a 2-step and a 12-step window of the plan's
-  length: seconds per step = difference / 10, fixed part (encoders, VAE,
-  transfers per window) = the 2-step time - 2 steps; a 50-step window is
-  extrapolated from those (said in the table);
-* the peak of ``torch.cuda.max_memory_allocated`` over the three windows
+* a 1-step window and a 6-step window of the plan's length (after a 1-step
+  warm-up for the first plan of each kind of DiT): seconds per step =
+  difference / 5, fixed part (encoders, VAE, transfers per window) = the
+  1-step time - 1 step; a 50-step window is extrapolated from those (said in
+  the table);
+* the peak of ``torch.cuda.max_memory_allocated`` over those windows
   (statistics reset once the plan's weights are placed, so the peak includes
   them), against the planner's prediction;
 * x-realtime on a 5-minute video, extrapolated from the window time and the
@@ -46,7 +47,7 @@ from foley_engine.backends.hunyuan.offload import Offload  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
 
 STEPS = 50
-SHORT, LONG = 2, 12
+SHORT, LONG = 1, 6
 VIDEO_SECONDS = 300
 
 
@@ -80,7 +81,7 @@ def windows_for(video: Fraction, window: Fraction, overlap: Fraction = planner.O
 
 
 def measure(pipeline: HunyuanFoleyPipeline, window: Fraction, device, guidance: float = 4.5,
-            short: int = SHORT, long: int = LONG) -> dict:
+            short: int = SHORT, long: int = LONG, warm_up: bool = True) -> dict:
     siglip, sync = _frames(pipeline, window, 0)
     samples = int(window * 48000)
 
@@ -93,7 +94,8 @@ def measure(pipeline: HunyuanFoleyPipeline, window: Fraction, device, guidance: 
         assert audio.shape == (samples,) and np.isfinite(audio).all()
         return time.perf_counter() - t0
 
-    run(1, 0)
+    if warm_up:  # first kernels, cuBLAS handles, the allocator's first blocks
+        run(1, 0)
     t_short, t_long = run(short, 1), run(long, 2)
     per_step = max(0.0, (t_long - t_short) / (long - short))
     fixed = max(0.0, t_short - short * per_step)
@@ -134,15 +136,26 @@ DRY_RUN_WINDOW = Fraction(2)
 DRY_RUN_STEPS = (1, 3)
 
 
-def run_size(size: str, device, components, args) -> list[dict]:
+def run_size(size: str, device, components, args, rows: list, save, deadline: float) -> None:
+    """Measure every plan of ``size``, appending to ``rows`` and saving after each; plans not started by
+    ``deadline`` (perf_counter seconds) are listed as skipped, so a time limit still leaves a whole file."""
     dit, vae, sync, siglip, clap = components
-    rows = []
-    quantised = False
+    quantised, warm = False, set()
     if args.dry_run:
         todo = [(planner.predict(size, w, o, DRY_RUN_WINDOW), "") for w, o in DRY_RUN_PLANS]
     else:
         todo = plans_for(size, native_fp8_supported(device), args.compile)
     for plan, extra in todo:
+        label = f"{plan.size.upper()} {plan.weights}{' native' if extra == 'native' else ''}" \
+                f"{' compiled' if extra == 'compile' else ''}"
+        row = {"size": size, "weights": plan.weights, "extra": extra, "label": label, "offload": str(plan.offload),
+               "window_seconds": float(plan.window), "predicted_peak_bytes": plan.peak,
+               "predicted_relative_speed": plan.relative_speed}
+        if time.perf_counter() > deadline:
+            rows.append(dict(row, error="skipped: the --budget ran out"))
+            _print_row(rows[-1], args.dry_run)
+            save()
+            continue
         if plan.weights == "fp8" and not quantised:
             dit.to(device)  # quantise on the GPU (fast), then home again
             quantize_blocks(dit)
@@ -152,31 +165,29 @@ def run_size(size: str, device, components, args) -> list[dict]:
             from foley_engine.backends.hunyuan.compile import compile_blocks
 
             compile_blocks(dit)
-        label = f"{plan.size.upper()} {plan.weights}{' native' if extra == 'native' else ''}" \
-                f"{' compiled' if extra == 'compile' else ''}"
         started = time.perf_counter()
         pipeline = HunyuanFoleyPipeline(dit, vae, sync, siglip, clap, device=device, offload=plan.offload)
         set_activation_mode(dit, "native" if extra == "native" else "off")
         _reset_peak(device)
         try:
             short, long = DRY_RUN_STEPS if args.dry_run else (SHORT, LONG)
-            result = measure(pipeline, plan.window, device, short=short, long=long)
-        except torch.cuda.OutOfMemoryError as exc:
-            result = {"error": f"out of memory: {str(exc).splitlines()[0]}"}
+            key = (plan.weights, extra)  # a new kind of DiT: warm its kernels up once
+            result = measure(pipeline, plan.window, device, short=short, long=long, warm_up=key not in warm)
+            warm.add(key)
+        except Exception as exc:  # one plan failing (out of memory, a compile error) must not lose the others
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            result = {"error": f"{type(exc).__name__}: {first}"[:300]}
         peak = _peak(device)
         release(pipeline)
         if extra == "compile":
             for block in list(dit.triple_blocks) + list(dit.single_blocks):
-                del block.forward  # back to the class's eager forward
-        row = {"size": size, "weights": plan.weights, "extra": extra, "label": label, "offload": str(plan.offload),
-               "window_seconds": float(plan.window), "predicted_peak_bytes": plan.peak,
-               "measured_peak_bytes": peak, "predicted_relative_speed": plan.relative_speed,
-               "wall_seconds": time.perf_counter() - started, **result}
+                block.__dict__.pop("forward", None)  # back to the class's eager forward
+        row.update(measured_peak_bytes=peak, wall_seconds=time.perf_counter() - started, **result)
         if "error" not in row:
             row["peak_error"] = (plan.peak - peak) / peak
         rows.append(row)
         _print_row(row, args.dry_run)
-    return rows
+        save()
 
 
 HEADER = (f"{'plan':<22} {'offload':<10} {'window':>6} {'s/10-s window*':>15} {'s/step':>7} {'peak':>9} "
@@ -200,6 +211,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--compile", action="store_true", help="also a torch.compile row (XXL/XL bf16, no offload)")
     ap.add_argument("--dry-run", action="store_true", help="tiny models on the CPU: checks the script")
+    ap.add_argument("--budget", type=float, default=540.0, metavar="SECONDS",
+                    help="start no plan after this many seconds (default 540: the table arrives within a 10-minute "
+                         "limit; later plans are listed as skipped)")
     ap.add_argument("--json", default="hunyuan_plans.json")
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -219,6 +233,16 @@ def main(argv=None) -> int:
     print(HEADER, flush=True)
     rows = []
     started = time.perf_counter()
+    steps_used = list(DRY_RUN_STEPS if args.dry_run else (SHORT, LONG))
+
+    def save():
+        with open(args.json, "w") as fh:
+            json.dump({"device": gpu, "torch": torch.__version__, "platform": platform.platform(),
+                       "dry_run": args.dry_run, "steps": STEPS,
+                       "extrapolated": {"window_from_steps": steps_used, "video_seconds": VIDEO_SECONDS},
+                       "cost_model_assumptions": planner.ASSUMED, "total_seconds": time.perf_counter() - started,
+                       "plans": rows}, fh, indent=2)
+
     for size in sizes:
         if args.dry_run:
             base = HunyuanFoleyPipeline.from_folder(folder, "xl", device="cpu")
@@ -231,21 +255,17 @@ def main(argv=None) -> int:
             for part in components:
                 part.to("cpu")
             print(f"(built {size.upper()} with random weights in {time.perf_counter() - t0:.1f} s)", flush=True)
-        rows += run_size(size, device, components, args)
+        run_size(size, device, components, args, rows, save, started + args.budget)
         del components
     total = time.perf_counter() - started
-    print(f"* 50-step window extrapolated from {SHORT}- and {LONG}-step windows (fixed part + 50 x per-step); "
+    print(f"* 50-step window extrapolated from {steps_used[0]}- and {steps_used[1]}-step windows (fixed part + "
+          f"50 x per-step); "
           f"a 5-s plan's figure is two windows' worth")
     print(f"** {VIDEO_SECONDS // 60}-minute video: extrapolated from the window time and the scheduler's window "
           f"count (1-s overlap), not run")
     print(f"predicted = the planner (`foley models plan`), measured = torch.cuda.max_memory_allocated; "
           f"total {total:.0f} s")
-    with open(args.json, "w") as fh:
-        json.dump({"device": gpu, "torch": torch.__version__, "platform": platform.platform(), "dry_run": args.dry_run,
-                   "steps": STEPS, "extrapolated": {"window_from_steps": list(DRY_RUN_STEPS if args.dry_run
-                                                                              else (SHORT, LONG)),
-                                                    "video_seconds": VIDEO_SECONDS},
-                   "cost_model_assumptions": planner.ASSUMED, "total_seconds": total, "plans": rows}, fh, indent=2)
+    save()
     print(f"wrote {args.json}")
     tmp.cleanup()
     return 0

@@ -31,6 +31,13 @@ def test_plans_dry_run_writes_one_row_per_plan(tmp_path, capsys):
     assert "extrapolated" in printed and "XL fp8" in printed
 
 
+def test_plans_out_of_budget_are_listed_as_skipped(tmp_path):
+    out = tmp_path / "plans.json"
+    assert hunyuan_gpu.main(["--plans", "--dry-run", "--sizes", "xl", "--budget", "0", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["plans"]
+    assert len(rows) == 3 and all(r["error"].startswith("skipped") for r in rows)
+
+
 def test_fp8_error_figures_on_the_tiny_model():
     variants = [v for v in hunyuan_fp8.VARIANTS if v[0] in ("fp8 per-channel", "fp8 per-channel, MLPs in bf16")]
     rows = hunyuan_fp8.tiny_model_errors(steps=2, seconds=1, variants=variants)
