@@ -38,6 +38,7 @@ GRANULARITIES = ("tensor", "channel")
 #: per-channel scales: chosen by the measured error (docs/hunyuan.md, "fp8 weights")
 DEFAULT_GRANULARITY = "channel"
 ACTIVATION_MODES = ("off", "native", "emulate")
+_native_warned = False
 #: the name suffix of the scale tensors in a state dict
 SCALE_SUFFIX = "weight_scale"
 
@@ -132,8 +133,11 @@ class Fp8Linear(Fp8Weight):
         try:
             out = torch._scaled_mm(xq, self.weight.t(), scale_a=scale_a, scale_b=scale_b, out_dtype=dtype)
         except (RuntimeError, TypeError) as exc:
-            log.warning("fp8: native matmul unavailable here (%s); upcasting weights instead",
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            global _native_warned
+            if not _native_warned:  # once, not once per layer
+                _native_warned = True
+                log.warning("fp8: native matmul unavailable here (%s); upcasting weights instead",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             self.activation = "off"
             return None
         if self.bias is not None:
