@@ -169,7 +169,7 @@ class HunyuanBackend(Backend):
                               for line in getattr(part, "load_notices", [])]
         self.continuity = self._resolve_continuity(continuity)
         self.onnx_reports = []
-        if onnx:
+        if _truthy(onnx):  # True in-process, "true" through the engine (a string "false" is not on)
             self._enable_onnx(onnx_cache or hunyuan_dir(models_dir) / "onnx")
 
     def _resolve_continuity(self, asked: Optional[str]) -> str:
