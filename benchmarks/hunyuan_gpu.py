@@ -11,6 +11,17 @@ hub), then measures through the same code the backend runs:
 * end-to-end x-realtime for a ``--minutes`` (default 5) video it encodes
   itself, through the long-form scheduler and the WAV writer.
 
+``--plans`` instead runs every memory plan of ``foley models plan`` (weights
+bf16/fp8 x offload none/model/blocks x 10-s and 5-s windows, plus fp8 with
+the native ``_scaled_mm`` path and ``--compile`` where asked) on XXL and XL
+and prints one table: seconds per 10-s window, peak memory measured against
+the planner's prediction, and x-realtime on a 5-minute video.  To finish well
+under 10 minutes on an H100, each plan runs a 1-step and a 6-step window;
+the per-step time is their difference / 5 and a 50-step window is
+extrapolated from it (encoders and decode are the fixed part); the 5-minute figure is extrapolated from that window time and the
+scheduler's window count (1-s overlap).  Both extrapolations are said in the
+output.
+
 Random weights give noise, not Foley; timings and memory are those of the
 real model because shapes, dtypes and sequence lengths are.  The VAE uses
 the assumed default geometry of :class:`DACConfig` (hop 960 at 48 kHz).
@@ -19,9 +30,11 @@ With ``--models-dir`` the released weights are loaded instead, and
 the previous window's latents vs plain crossfade) with the seam detector.
 
     python benchmarks/hunyuan_gpu.py                          # XXL on cuda:0
-    python benchmarks/hunyuan_gpu.py --size xl --offload
+    python benchmarks/hunyuan_gpu.py --size xl --offload model --weights fp8
     python benchmarks/hunyuan_gpu.py --models-dir ~/models --size xl --seams 2
     python benchmarks/hunyuan_gpu.py --dry-run                # tiny models on the CPU (checks the script)
+    python benchmarks/hunyuan_gpu.py --plans --json hunyuan_plans.json   # every memory plan, XXL and XL
+    python benchmarks/hunyuan_gpu.py --plans --dry-run        # the plans loop with tiny models on the CPU
 """
 from __future__ import annotations
 
@@ -38,6 +51,7 @@ from fractions import Fraction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # the tiny models (hunyuan_tiny) for --dry-run
 
 import numpy as np  # noqa: E402
@@ -45,60 +59,21 @@ import torch  # noqa: E402
 
 from foley_engine.backends.base import FrameBatch, WindowRequest  # noqa: E402
 from foley_engine.backends.hunyuan.backend import HunyuanBackend  # noqa: E402
-from foley_engine.backends.hunyuan.models.dac_vae import DACConfig, DACVAE  # noqa: E402
-from foley_engine.backends.hunyuan.models.dit import DiTConfig, HunyuanFoleyDiT  # noqa: E402
-from foley_engine.backends.hunyuan.models.encoders import ClapTextEncoder, SiglipVisionEncoder  # noqa: E402
 from foley_engine.backends.hunyuan.pipeline import HunyuanFoleyPipeline  # noqa: E402
 from foley_engine.generate import generate_to_file  # noqa: E402
 from foley_engine.job import Job  # noqa: E402
 from foley_engine.lab.samples import make_sample_video  # noqa: E402
 from foley_engine.lab.seams import check_seams, seams_from_windows  # noqa: E402
 from foley_engine.longform.scheduler import LongformScheduler  # noqa: E402
-from foley_engine.models.synchformer import Synchformer  # noqa: E402
-from hunyuan_tiny import _tokenizer, make_tiny_models  # noqa: E402
+from hunyuan_full_size import full_size_components  # noqa: E402
+from hunyuan_tiny import make_tiny_models  # noqa: E402
 
 WINDOW_SAMPLES = 10 * 48000
 
 
-def _random_(model: torch.nn.Module, std: float = 0.02) -> torch.nn.Module:
-    """Random values in place, on whatever device the model lives (fast on a GPU)."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith(("weight_g", "alpha")) or ("norm" in name and p.dim() == 1 and name.endswith("weight")):
-                p.fill_(1.0)
-            else:
-                p.normal_(0.0, std)
-    return model
-
-
-def _materialise(build, device, dtype) -> torch.nn.Module:
-    """Build on the meta device, then allocate once, in the final dtype, on the target device."""
-    with torch.device("meta"):
-        model = build()
-    return _random_(model.to(dtype).to_empty(device=device))
-
-
-def full_size_pipeline(size: str, device: str, offload: bool) -> HunyuanFoleyPipeline:
-    from transformers import ClapTextConfig, ClapTextModelWithProjection, SiglipConfig, SiglipModel
-
-    home = "cpu" if offload else device
-    cfg = DiTConfig.xxl() if size == "xxl" else DiTConfig.xl()
-    dit = _materialise(lambda: HunyuanFoleyDiT(cfg), home, torch.bfloat16)
-    vae = _materialise(lambda: DACVAE(DACConfig()), home, torch.float32)
-    sync = _materialise(lambda: Synchformer(), home, torch.float32)
-    # google/siglip2-base-patch16-512 and laion/larger_clap_general (text tower) geometry.
-    siglip_cfg = SiglipConfig(
-        text_config=dict(vocab_size=256000, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                         num_attention_heads=12, max_position_embeddings=64),
-        vision_config=dict(image_size=512, patch_size=16, hidden_size=768, intermediate_size=3072,
-                           num_hidden_layers=12, num_attention_heads=12))
-    clap_cfg = ClapTextConfig(vocab_size=50265, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                              num_attention_heads=12, max_position_embeddings=514, projection_dim=512, pad_token_id=1)
-    with torch.device(home):
-        siglip = SiglipModel(siglip_cfg)
-        clap = ClapTextModelWithProjection(clap_cfg)
-    return HunyuanFoleyPipeline(dit, vae, sync, SiglipVisionEncoder(siglip), ClapTextEncoder(clap, _tokenizer()),
-                                device=device, offload=offload)
+def full_size_pipeline(size: str, device: str, offload) -> HunyuanFoleyPipeline:
+    home = device if str(offload) in ("False", "none") else "cpu"
+    return HunyuanFoleyPipeline(*full_size_components(size, home), device=device, offload=offload)
 
 
 def window_request(backend: HunyuanBackend, num_samples: int, seed: int) -> WindowRequest:
@@ -147,7 +122,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="xxl", choices=["xxl", "xl"])
     ap.add_argument("--device", default="cuda:0")
-    ap.add_argument("--offload", action="store_true", help="idle components in CPU memory")
+    ap.add_argument("--offload", default="none", metavar="none|model|blocks[:N]", help="what waits in CPU memory")
+    ap.add_argument("--weights", default="bf16", choices=["bf16", "fp8"], help="DiT weights")
+    ap.add_argument("--plans", action="store_true",
+                    help="every memory plan on XXL and XL (benchmarks/hunyuan_plans.py): one table, predicted vs "
+                         "measured peaks")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--guidance", type=float, default=4.5)
     ap.add_argument("--runs", type=int, default=3, help="timed 10-s windows after one warm-up")
@@ -159,30 +138,42 @@ def main(argv=None) -> int:
                     help="visual encoders through ONNX Runtime: reports parity (max abs error) and the speed difference")
     ap.add_argument("--dry-run", action="store_true", help="tiny random models on the CPU: checks the script, not the GPU")
     ap.add_argument("--json", default="hunyuan_gpu.json", help="where to write the results")
-    args = ap.parse_args(argv)
+    args, rest = ap.parse_known_args(argv)
+    if args.plans:
+        import hunyuan_plans
+
+        return hunyuan_plans.main(rest + (["--dry-run"] if args.dry_run else []) + ["--json", args.json]
+                                  + (["--device", args.device] if not args.dry_run else []))
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
 
     tmp = tempfile.TemporaryDirectory(prefix="hunyuan_bench_")
     if args.dry_run:
         args.device, args.size = "cpu", "xl"
         models = make_tiny_models(tmp.name, size="xl")
-        pipeline = HunyuanFoleyPipeline.from_folder(models, "xl", device="cpu", offload=args.offload)
+        pipeline = HunyuanFoleyPipeline.from_folder(models, "xl", device="cpu", offload=args.offload,
+                                                    weights=args.weights)
         label = "tiny random models (dry run)"
     elif args.models_dir:
         from foley_engine.backends.hunyuan.checkpoints.layout import hunyuan_dir
 
         started = time.perf_counter()
         pipeline = HunyuanFoleyPipeline.from_folder(hunyuan_dir(args.models_dir), args.size,
-                                                    device=args.device, offload=args.offload)
+                                                    device=args.device, offload=args.offload, weights=args.weights)
         print(f"loaded {args.size.upper()} in {time.perf_counter() - started:.1f} s", flush=True)
-        label = f"{args.size.upper()} released weights, DiT bf16"
+        label = f"{args.size.upper()} released weights, DiT {args.weights}"
     else:
         if not torch.cuda.is_available():
             raise SystemExit("no CUDA device; use --dry-run to check the script on a CPU")
         torch.backends.cuda.matmul.allow_tf32 = True
         started = time.perf_counter()
         pipeline = full_size_pipeline(args.size, args.device, args.offload)
+        if args.weights == "fp8":
+            from foley_engine.backends.hunyuan.models.fp8 import quantize_blocks
+
+            quantize_blocks(pipeline.dit)
         print(f"built {args.size.upper()} with random weights in {time.perf_counter() - started:.1f} s", flush=True)
-        label = f"{args.size.upper()} full size, random weights, DiT bf16"
+        label = f"{args.size.upper()} full size, random weights, DiT {args.weights}"
     backend = HunyuanBackend(pipeline=pipeline, steps=args.steps, guidance=args.guidance, onnx=args.onnx,
                              onnx_cache=os.path.join(tmp.name, "onnx"))
     device = args.device
@@ -203,7 +194,8 @@ def main(argv=None) -> int:
     peak = _peak_bytes(device)
 
     result = {
-        "device": gpu, "torch": torch.__version__, "model": label, "size": args.size, "offload": args.offload,
+        "device": gpu, "torch": torch.__version__, "model": label, "size": args.size, "offload": str(pipeline.offload),
+        "weights": pipeline.weights,
         "steps": args.steps, "guidance": args.guidance,
         "seconds_per_10s_window": statistics.median(times), "window_runs": times,
         "peak_gpu_memory_gib" if device.startswith("cuda") else "peak_rss_gib": peak / 2**30,

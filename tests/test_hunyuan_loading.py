@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from foley_engine.backends.hunyuan.checkpoints.layout import (  # noqa: E402
-    CLAP_DIR, CLAP_REPO, DIT_FILES, HUB_REPO, SIGLIP_DIR, SIGLIP_REPO, SYNCHFORMER_FILE, VAE_FILE, estimate_bytes,
-    estimate_offload_bytes, missing,
+    CLAP_DIR, CLAP_REPO, DIT_FILES, HUB_REPO, SIGLIP_DIR, SIGLIP_REPO, SYNCHFORMER_FILE, VAE_FILE, missing,
 )
 from foley_engine.backends.hunyuan.checkpoints.load import (  # noqa: E402
     check_dit_size, dit_config_from_state, load_dit, load_synchformer, load_vae, save_dit, save_synchformer, save_vae,
@@ -128,10 +128,12 @@ def test_safetensors_files_load(tmp_path):
 
 
 def test_memory_estimates_are_plausible():
-    # Model card: XXL ~20 GB, XL ~16 GB; with offload 8 and 6 GB (weights of the DiT alone in bf16).
-    assert 12 * 2**30 < estimate_bytes("xxl") < 24 * 2**30
-    assert estimate_bytes("xl") < estimate_bytes("xxl")
-    assert estimate_offload_bytes("xl") < 10 * 2**30
+    # Model card: XXL ~20 GB, XL ~16 GB; with offload 12 and 8 GB (the planner: tests/test_hunyuan_memory.py).
+    from foley_engine.backends.hunyuan.memory import predict
+
+    assert 12 * 2**30 < predict("xxl").needs < 24 * 2**30
+    assert predict("xl").needs < predict("xxl").needs
+    assert predict("xl", offload="model").needs < 10 * 2**30
 
 
 def _fake_repo(root: Path) -> Path:
@@ -231,8 +233,10 @@ def test_generate_options_are_collected():
     from foley_engine.cli import build_parser
     from foley_engine.generate_cli import chosen_options
 
-    args = build_parser().parse_args(["generate", "v.mp4", "--backend", "hunyuan", "--offload", "--steps", "25",
-                                      "--guidance", "3.5", "--size", "xl"])
+    args = build_parser().parse_args(["generate", "v.mp4", "--backend", "hunyuan", "--offload", "blocks:4",
+                                      "--steps", "25", "--guidance", "3.5", "--size", "xl", "--weights", "fp8",
+                                      "--memory", "auto", "--window", "7.5", "--compile"])
     # Per-item options travel with the item; load options configure the backend when it loads.
-    assert chosen_options(args, "hunyuan") == ({"steps": 25, "guidance": 3.5}, {"offload": True, "size": "xl"})
+    assert chosen_options(args, "hunyuan") == ({"steps": 25, "guidance": 3.5}, {"offload": "blocks:4", "size": "xl", "weights": "fp8", "memory": "auto",
+                                                                    "window": Fraction(15, 2), "compile": True})
     assert chosen_options(build_parser().parse_args(["generate", "v.mp4"]), "hunyuan") == ({}, {})

@@ -14,18 +14,19 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
-from .checkpoints.layout import (
-    check_size, download_hint, estimate_bytes, estimate_offload_bytes, gib, hunyuan_dir, missing, require_files,
-)
+from .checkpoints.layout import check_size, download_hint, gib, hunyuan_dir, missing, require_files
+from .memory import OVERLAP as MEMORY_OVERLAP
+from .offload import Offload, parse_offload
 
 #: the model was trained on clips of up to 15 s; users report the best quality at 8-10 s
 NATIVE_WINDOW = Fraction(10)
-#: overlap handed back as ``previous_tail``: conditioning context and crossfade length
-OVERLAP = Fraction(1)
+#: overlap handed back as ``previous_tail``: conditioning context and crossfade length (the planner's too)
+OVERLAP = MEMORY_OVERLAP
 SIGLIP_FPS = Fraction(8)
 SYNC_FPS = Fraction(25)
 CONTINUITY_MODES = ("inpaint", "crossfade")
 SIZES = ("xxl", "xl")
+WEIGHTS = ("bf16", "fp8")
 
 
 def _frame_specs(siglip_size: int = 512, sync_size: int = 224) -> tuple[FrameSpec, ...]:
@@ -42,9 +43,12 @@ def _missing_packages() -> list[str]:
             if importlib.util.find_spec(name) is None]
 
 
-def _device_check(device: str, size: str, offload: bool) -> Optional[str]:
-    """Why ``device`` cannot hold the model, or None."""
+def _device_check(device: str, size: str, offload=None, weights: Optional[str] = None,
+                  memory: Optional[str] = None) -> Optional[str]:
+    """Why ``device`` cannot hold the model, or None (judged by the memory plan against the card's total)."""
     import torch
+
+    from . import memory as planner
 
     dev = torch.device(device)
     if dev.type == "cpu":
@@ -57,13 +61,31 @@ def _device_check(device: str, size: str, offload: bool) -> Optional[str]:
     if index >= torch.cuda.device_count():
         return f"no CUDA device {device}: {torch.cuda.device_count()} visible"
     total = torch.cuda.get_device_properties(index).total_memory
-    need = estimate_offload_bytes(size) if offload else estimate_bytes(size)
-    if total < need:
-        hint = "" if offload else "; try --offload"
-        hint += "" if size == "xl" else " or --size xl"
-        return (f"{device} has {gib(total)}, HunyuanVideo-Foley {size.upper()} needs about "
-                f"{gib(need)}{' with offload' if offload else ''}{hint}")
+    try:
+        if memory:
+            planner.choose(size, total, weights, offload)
+        else:
+            plan = planner.predict(size, weights or "bf16", offload)
+            planner.refuse_unless_fits(plan, total, device)
+    except BackendError as exc:
+        return str(exc)
     return None
+
+
+def _window(value) -> Fraction:
+    """Window seconds, exactly (``Fraction("7.5")``); the model was trained on clips up to 15 s."""
+    try:
+        seconds = Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise BackendError(f"window must be a number of seconds, got {value!r}") from None
+    if not 2 <= seconds <= 15:
+        raise BackendError(f"window must be 2 to 15 seconds (the model was trained on clips up to 15 s), got {value}")
+    return seconds
+
+
+def _truthy(value) -> bool:
+    """A bool option given in-process (True) or through the engine (the string "true")."""
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
 class HunyuanBackend(Backend):
@@ -81,7 +103,18 @@ class HunyuanBackend(Backend):
         BackendOption("size", str, "HunyuanVideo-Foley size (default xxl)", choices=SIZES, scope="load"),
         BackendOption("models_dir", str, "models folder (default: $FOLEY_MODELS_DIR or the per-user data folder)",
                       scope="load", metavar="DIR"),
-        BackendOption("offload", bool, "keep idle components in CPU memory (for 16-24 GB cards; slower)",
+        BackendOption("offload", str, "what waits in CPU memory: none (default), model (each component moves to "
+                      "the GPU while it works), blocks[:N] (the DiT streams its blocks, N kept on the GPU; the "
+                      "encoders and VAE move as with model)", scope="load", metavar="none|model|blocks[:N]"),
+        BackendOption("weights", str, "DiT weights: bf16 (as released, default) or fp8 (float8 block weights, "
+                      "half the memory; a copy is saved in the models folder on first use)", choices=WEIGHTS,
+                      scope="load"),
+        BackendOption("memory", str, "auto: pick the fastest plan (weights, offload, window) that fits the free GPU "
+                      "memory, or a budget such as 8GB; says which it chose (`foley models plan` lists them)",
+                      scope="load", metavar="auto|SIZE"),
+        BackendOption("window", Fraction, "window length in seconds (default 10; shorter needs less memory, "
+                      "runs slower)", scope="load", metavar="SECONDS"),
+        BackendOption("compile", bool, "torch.compile the DiT blocks (slow first window; kernels cached)",
                       scope="load"),
         BackendOption("steps", int, "sampling steps (default 50)", metavar="N"),
         BackendOption("guidance", float, "classifier-free guidance scale (default 4.5; 1 disables)",
@@ -94,8 +127,9 @@ class HunyuanBackend(Backend):
     )
 
     def __init__(self, device: Optional[str] = None, size: str = "xxl", models_dir: Optional[str] = None,
-                 offload: bool = False, steps: Optional[int] = None, guidance: Optional[float] = None,
+                 offload=None, steps: Optional[int] = None, guidance: Optional[float] = None,
                  continuity: Optional[str] = None, onnx: bool = False, onnx_cache: Optional[str] = None, pipeline=None,
+                 weights: Optional[str] = None, memory: Optional[str] = None, window=None, compile=False,
                  **options):
         from .pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, HunyuanFoleyPipeline
 
@@ -107,23 +141,35 @@ class HunyuanBackend(Backend):
         if self.steps < 1:
             raise BackendError(f"steps must be at least 1, got {self.steps}")
         self.options = dict(options)
+        self.load_notices = []
+        if weights is not None and weights not in WEIGHTS:
+            raise BackendError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
         if pipeline is None:
             self.device = device or "cuda:0"
             folder = hunyuan_dir(models_dir)
             require_files(folder, self.size, models_dir)
-            self._check_free_memory(offload)
-            pipeline = HunyuanFoleyPipeline.from_folder(folder, self.size, self.device, offload=offload)
+            self.plan = self._memory_plan(weights, offload, memory, window)  # before anything loads
+            pipeline = HunyuanFoleyPipeline.from_folder(folder, self.size, self.device, offload=self.plan.offload,
+                                                        weights=self.plan.weights)
         else:
             self.device = str(pipeline.device)
+            self.plan = None
+            if window is not None:
+                self.native_window = _window(window)
         self.pipeline = pipeline
+        if _truthy(compile):
+            from .compile import compile_blocks
+
+            compile_blocks(pipeline.dit)
+            self.load_notices.append("DiT blocks compiled with torch.compile (the first window is slow)")
         if pipeline.sample_rate != self.sample_rate:
             raise BackendError(f"the audio VAE runs at {pipeline.sample_rate} Hz, expected {self.sample_rate}")
         self.frame_specs = _frame_specs(pipeline.siglip.image_size, pipeline.synchformer.config.image_size)
-        self.load_notices = [line for part in (pipeline.dit, pipeline.vae, pipeline.synchformer)
-                             for line in getattr(part, "load_notices", [])]
+        self.load_notices += [line for part in (pipeline.dit, pipeline.vae, pipeline.synchformer)
+                              for line in getattr(part, "load_notices", [])]
         self.continuity = self._resolve_continuity(continuity)
         self.onnx_reports = []
-        if onnx:
+        if _truthy(onnx):  # True in-process, "true" through the engine (a string "false" is not on)
             self._enable_onnx(onnx_cache or hunyuan_dir(models_dir) / "onnx")
 
     def _resolve_continuity(self, asked: Optional[str]) -> str:
@@ -148,17 +194,34 @@ class HunyuanBackend(Backend):
         except RuntimeError as exc:
             raise BackendError(str(exc)) from None
 
-    def _check_free_memory(self, offload: bool) -> None:
+    def _memory_plan(self, weights, offload, memory, window):
+        """The plan to load: asked for (refused in one line when it cannot fit the free memory) or, with
+        ``memory`` (auto, or a budget), the fastest that fits; the choice is told as a load notice."""
         import torch
 
-        if not self.device.startswith("cuda") or not torch.cuda.is_available():
-            return
-        free, _ = torch.cuda.mem_get_info(torch.device(self.device))
-        need = estimate_offload_bytes(self.size) if offload else estimate_bytes(self.size)
-        if free < need:
-            raise BackendError(f"{self.device} has {gib(free)} free, HunyuanVideo-Foley {self.size.upper()} "
-                               f"needs about {gib(need)}; close other GPU programs"
-                               f"{'' if offload else ', or use --offload'}")
+        from . import memory as planner
+
+        offload = None if offload is None else parse_offload(offload)
+        window = None if window is None else _window(window)
+        budget, where = None, self.device
+        if memory not in (None, "", "auto"):
+            budget, where = planner.parse_memory(memory), "the --memory budget"
+        if self.device.startswith("cuda") and torch.cuda.is_available():
+            free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+            budget = free if budget is None else min(budget, free)
+        if budget is None:  # a CPU: no device memory to plan for
+            if memory:
+                self.load_notices.append(f"--memory {memory}: {self.device} is not a GPU, nothing to plan")
+            return planner.predict(self.size, weights or "bf16", offload or Offload(), window or NATIVE_WINDOW)
+        if memory:
+            plan = planner.choose(self.size, budget, weights, offload, window, where)
+            self.load_notices.append(f"memory plan for {gib(budget)} on {where}: {plan.describe()}")
+        else:
+            plan = planner.predict(self.size, weights or "bf16", offload or Offload(), window or NATIVE_WINDOW)
+            planner.refuse_unless_fits(plan, budget, where)
+        if plan.window != NATIVE_WINDOW:
+            self.native_window = plan.window
+        return plan
 
     @classmethod
     def availability(cls, **options) -> Availability:
@@ -176,7 +239,12 @@ class HunyuanBackend(Backend):
         if gone:
             return Availability(False, f"no weights found at {folder} (missing {', '.join(gone)}); "
                                        f"run `{download_hint(size, options.get('models_dir'))}`")
-        reason = _device_check(options.get("device") or "cuda:0", size, bool(options.get("offload")))
+        try:
+            offload = parse_offload(options.get("offload"))
+        except BackendError as exc:
+            return Availability(False, str(exc))
+        reason = _device_check(options.get("device") or "cuda:0", size, offload, options.get("weights"),
+                               options.get("memory"))
         return Availability(False, reason) if reason else Availability(True)
 
     @property
@@ -217,6 +285,8 @@ class HunyuanBackend(Backend):
     def describe(self) -> dict:
         out = super().describe()
         out.update(size=self.size, steps=self.steps, guidance=self.guidance, continuity=self.continuity,
-                   offload=bool(getattr(self.pipeline, "offload", False)),
+                   offload=str(getattr(self.pipeline, "offload", "none")),
+                   weights=getattr(self.pipeline, "weights", "bf16"), window=str(self.native_window),
+                   plan=self.plan.to_dict() if self.plan is not None else None,
                    onnx=[r.to_dict() for r in self.onnx_reports], load_notices=list(self.load_notices))
         return out

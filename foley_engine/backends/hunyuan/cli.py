@@ -1,4 +1,4 @@
-"""``foley models ...``: download, list and check neural backend weights.
+"""``foley models ...``: download, list, check and plan the memory of neural backend weights.
 
 Registered under the ``foley_engine.commands`` entry-point group.  The
 backend's ``foley generate`` options are declared on
@@ -36,7 +36,7 @@ def cmd_list(args) -> int:
     checks = []
     for size in SIZES:
         status = HunyuanBackend.availability(size=size, models_dir=_models_dir(args), device=device,
-                                             offload=args.offload)
+                                             offload=args.offload, weights=args.weights)
         checks.append((size, "loads" if status.ok else f"no: {status.reason}"))
     if args.json:
         items = [{"name": i.name, "path": str(i.path), "bytes": i.bytes} for i in installed(_models_dir(args))]
@@ -65,6 +65,41 @@ def cmd_verify(args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_plan(args) -> int:
+    """Every (size, weights, offload, window) combination with its predicted peak, need and relative speed."""
+    import importlib.util
+
+    from ...errors import BackendError
+
+    if importlib.util.find_spec("torch") is None:  # the weights are counted from the model code, built by torch
+        raise BackendError("foley models plan needs torch (pip install 'foley-engine[gpu]')")
+    from . import memory as planner
+
+    budget = planner.parse_memory(args.vram) if args.vram else None
+    sizes = SIZES if args.size in (None, "all") else (args.size,)
+    plans = [p for size in sizes for p in planner.candidates(size, budget)]
+    best = {}
+    if budget is not None:
+        for size in sizes:
+            try:
+                best[size] = planner.choose(size, budget)
+            except BackendError as exc:
+                best[size] = exc
+    if args.json:
+        print(json.dumps({"vram_bytes": budget, "cuda_reserve_bytes": planner.CUDA_RESERVE,
+                          "assumptions": planner.ASSUMED, "predicted": True,
+                          "plans": [dict(p.to_dict(), fits=p.fits(budget) if budget is not None else None)
+                                    for p in plans],
+                          "choice": {s: (b.to_dict() if isinstance(b, planner.Plan) else str(b))
+                                     for s, b in best.items()}}))
+        return 0
+    print(planner.format_table(plans, budget))
+    for size, choice in best.items():
+        verdict = choice.describe() if isinstance(choice, planner.Plan) else str(choice)
+        print(f"--memory auto with {args.vram}, {size.upper()}: {verdict}")
+    return 0
+
+
 def register(subparsers) -> None:
     models_help = "models folder (default: $FOLEY_MODELS_DIR or the per-user data folder)"
     models = subparsers.add_parser("models", help="download, list and verify neural backend weights")
@@ -82,7 +117,9 @@ def register(subparsers) -> None:
     ls = msub.add_parser("list", help="what is installed, sizes, where, and whether it loads on a device")
     ls.add_argument("--models-dir", default=os.environ.get("FOLEY_MODELS_DIR"), metavar="DIR", help=models_help)
     ls.add_argument("--device", help="device to check (default cuda:0)")
-    ls.add_argument("--offload", action="store_true", help="check the memory needed with --offload")
+    ls.add_argument("--offload", nargs="?", const="model", default=None, metavar="MODE",
+                    help="check the memory needed with this offload (model when given alone; blocks[:N])")
+    ls.add_argument("--weights", choices=("bf16", "fp8"), help="check the memory needed with these DiT weights")
     ls.add_argument("--json", action="store_true",
                     help="print one JSON object: folder, installed (name, path, bytes), device, and loads "
                          "(size -> whether it loads here, or why not)")
@@ -98,3 +135,13 @@ def register(subparsers) -> None:
     vf.add_argument("--json", action="store_true",
                     help="print one JSON object: the folder, the sizes checked, ok, and each file's check")
     vf.set_defaults(func=cmd_verify)
+
+    pl = msub.add_parser("plan", help="which size / weights / offload / window combinations fit a GPU, with the "
+                                      "predicted peak memory and relative speed (nothing is loaded)")
+    pl.add_argument("backend", nargs="?", default="hunyuan", choices=["hunyuan"], help="which backend")
+    pl.add_argument("--vram", metavar="SIZE",
+                    help="the card's memory, e.g. 8GB (GB as printed on cards, i.e. GiB); marks what fits and "
+                         "picks what --memory auto would")
+    pl.add_argument("--size", choices=SIZES + ("all",), help="one size (default: both)")
+    pl.add_argument("--json", action="store_true", help="print one JSON object: every plan, and the choice")
+    pl.set_defaults(func=cmd_plan)

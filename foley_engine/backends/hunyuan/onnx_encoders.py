@@ -146,10 +146,10 @@ def enable_onnx(pipeline, cache_dir, check: bool = True) -> list[OnnxReport]:
     siglip_path = cache / f"siglip_{size}.onnx"
     if not sync_path.is_file():
         _export(sync_model, sync_example, sync_path, ("segments", "tokens"))
-        sync_model.to("cpu" if pipeline.offload else device)
+        sync_model.to("cpu" if pipeline.offload.parts_offloaded else device)
     if not siglip_path.is_file():
         _export(_SiglipImageFeatures(siglip.model), pixel_example, siglip_path, ("pixels", "embeddings"))
-        siglip.to("cpu" if pipeline.offload else device)
+        siglip.to("cpu" if pipeline.offload.parts_offloaded else device)
     onnx_sync = OnnxSynchformer(ort.InferenceSession(str(sync_path), providers=providers), cfg)
     onnx_siglip = OnnxSiglip(ort.InferenceSession(str(siglip_path), providers=providers), size)
 

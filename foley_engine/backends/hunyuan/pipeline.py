@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -28,10 +28,12 @@ from ...models.synchformer import Synchformer
 from .models.dac_vae import DACVAE
 from .models.dit import HunyuanFoleyDiT
 from .models.encoders import ClapTextEncoder, SiglipVisionEncoder, normalise_frames
+from .offload import Offload, parse_offload, place_dit
 
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 4.5
 DEFAULT_NEGATIVE_PROMPT = "noisy, harsh"
+WEIGHTS = ("bf16", "fp8")
 #: latent frames at the end of a conditioning tail that are not trusted (40 ms at 50 Hz)
 EDGE_FRAMES = 2
 
@@ -54,25 +56,38 @@ def make_scheduler(steps: int):
 
 
 class HunyuanFoleyPipeline:
-    """Holds the five components; moves each to the device only while it works when offloading."""
+    """Holds the five components and places them as ``offload`` says (:mod:`.offload`)."""
 
     def __init__(self, dit: HunyuanFoleyDiT, vae: DACVAE, synchformer: Synchformer, siglip: SiglipVisionEncoder,
-                 clap: ClapTextEncoder, device: str = "cpu", offload: bool = False):
+                 clap: ClapTextEncoder, device: str = "cpu", offload: Union[bool, str, Offload] = False,
+                 transfer=None):
         self.dit, self.vae, self.synchformer, self.siglip, self.clap = dit, vae, synchformer, siglip, clap
         self.device = torch.device(device)
-        self.offload = offload
+        self.offload = parse_offload(offload)
         # Every window of a job has the same prompts: keep the last text features.
         self._text_cache: Optional[tuple[tuple[str, str], tuple[torch.Tensor, torch.Tensor]]] = None
-        for part in (dit, vae, synchformer, siglip, clap):
-            part.to("cpu" if offload else self.device)
+        for part in (vae, synchformer, siglip, clap):
+            part.to("cpu" if self.offload.parts_offloaded else self.device)
+        self.streamer = place_dit(dit, self.device, self.offload, transfer)
         for model in (dit, vae, synchformer):
             model.eval()
 
+    @property
+    def weights(self) -> str:
+        """``bf16`` (the DiT as released) or ``fp8-tensor`` / ``fp8-channel``."""
+        return getattr(self.dit, "weights", "bf16")
+
     @classmethod
-    def from_folder(cls, folder, size: str, device: str = "cuda:0", offload: bool = False,
-                    dit_dtype: Optional[torch.dtype] = None) -> "HunyuanFoleyPipeline":
-        """Load every component from a models folder laid out as in :mod:`.loading`."""
+    def from_folder(cls, folder, size: str, device: str = "cuda:0", offload: Union[bool, str, Offload] = False,
+                    dit_dtype: Optional[torch.dtype] = None, weights: str = "bf16",
+                    granularity: Optional[str] = None) -> "HunyuanFoleyPipeline":
+        """Load every component from a models folder laid out as in :mod:`.checkpoints.layout`.
+
+        ``weights="fp8"``: the DiT's block weights in float8 (:mod:`.models.fp8`), from the
+        copy in the folder when there is a current one, else quantised now (and the copy written).
+        """
         from .checkpoints.layout import CLAP_DIR, DIT_FILES, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size
+        from .checkpoints.fp8_copy import load_fp8_dit
         from .checkpoints.load import load_dit, load_synchformer, load_vae
         from .checkpoints.state import check_hf_weights, require_finite
 
@@ -82,7 +97,12 @@ class HunyuanFoleyPipeline:
         paths = {"dit": Path(folder) / DIT_FILES[size], "vae": Path(folder) / VAE_FILE,
                  "synchformer": Path(folder) / SYNCHFORMER_FILE}
         # NaN/inf are checked below, on the device: on a CPU that check costs seconds per billion bf16 values
-        dit = load_dit(paths["dit"], dit_dtype, size=size, check_finite=False)
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+        if weights == "fp8":
+            dit = load_fp8_dit(folder, size, dit_dtype, granularity, check_finite=False)
+        else:
+            dit = load_dit(paths["dit"], dit_dtype, size=size, check_finite=False)
         vae = load_vae(paths["vae"], torch.float32, check_finite=False)
         synchformer = load_synchformer(paths["synchformer"], torch.float32, check_finite=False)
         for hf_dir in (SIGLIP_DIR, CLAP_DIR):  # verify's header policy before transformers reads them
@@ -104,12 +124,20 @@ class HunyuanFoleyPipeline:
 
     @contextlib.contextmanager
     def _on_device(self, part):
-        if self.offload:
+        """``part`` on the device for one stage; back in CPU memory afterwards when offloading.
+
+        The DiT moves as a whole only with ``offload=model``; with ``blocks`` its streamer
+        brings blocks in step by step, and drops a prefetched block when sampling ends.
+        """
+        moves = self.offload.mode == "model" if part is self.dit else self.offload.parts_offloaded
+        if moves:
             part.to(self.device)
         try:
             yield part
         finally:
-            if self.offload:
+            if part is self.dit and self.streamer is not None:
+                self.streamer.finish()
+            if moves:
                 part.to("cpu")
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()

@@ -9,6 +9,7 @@ per-user data folder)::
     <models>/hunyuan/synchformer_state_dict.pth     Synchformer
     <models>/hunyuan/siglip2-base-patch16-512/      hub: google/siglip2-base-patch16-512
     <models>/hunyuan/larger_clap_general/           hub: laion/larger_clap_general
+    <models>/hunyuan/hunyuanvideo_foley[_xl]_fp8.safetensors   optional float8 copy of a DiT (written by us)
 
 No torch: the backend answers "is it installed, will it fit" before anything heavy loads.
 """
@@ -26,6 +27,8 @@ CLAP_REPO = "laion/larger_clap_general"
 SUBDIR = "hunyuan"
 
 DIT_FILES = {"xxl": "hunyuanvideo_foley.pth", "xl": "hunyuanvideo_foley_xl.pth"}
+#: the float8 copies of the DiTs, written once by ``--weights fp8`` (never downloaded; see checkpoints/fp8_copy.py)
+FP8_FILES = {"xxl": "hunyuanvideo_foley_fp8.safetensors", "xl": "hunyuanvideo_foley_xl_fp8.safetensors"}
 VAE_FILE = "vae_128d_48k.pth"
 SYNCHFORMER_FILE = "synchformer_state_dict.pth"
 SIGLIP_DIR = "siglip2-base-patch16-512"

@@ -17,8 +17,9 @@ from typing import Optional
 from . import released
 from .index import HF_SHARD_INDEXES, HF_WEIGHTS, TensorEntry, UnreadableIndex, read_index, shard_names, tensors_of
 from .layout import (
-    CLAP_DIR, DIT_FILES, HF_FOLDER_MARKER, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size, download_hint, hunyuan_dir,
+    CLAP_DIR, DIT_FILES, FP8_FILES, HF_FOLDER_MARKER, SIGLIP_DIR, SYNCHFORMER_FILE, VAE_FILE, check_size, download_hint, hunyuan_dir,
 )
+from .fp8_copy import fp8_model_for
 from .load import (
     DIT_OPTIONAL, SYNCHFORMER_OPTIONAL, VAE_LAYOUT, VAE_OPTIONAL, dit_model_for, synchformer_model_for, vae_model_for,
 )
@@ -83,6 +84,8 @@ def _summary(tensors: dict) -> str:
 def _model_for(kind: str, root, state: dict, size: Optional[str], path: Path):
     if kind == "dit":
         return dit_model_for(state, size, path), DIT_OPTIONAL
+    if kind == "dit_fp8":
+        return fp8_model_for(state, size, path), DIT_OPTIONAL
     if kind == "vae":
         return vae_model_for(root, path), VAE_OPTIONAL
     return synchformer_model_for(state), SYNCHFORMER_OPTIONAL
@@ -205,6 +208,9 @@ def verify_folder(models_dir=None, size: Optional[str] = None, sha256: bool = Fa
     hint = f"fetch it with `{download_hint(sizes[0], models_dir)}`"
     checks = [check_checkpoint(folder / DIT_FILES[s], "dit", f"DiT ({s.upper()})", s, sha256,
                                f"fetch it with `{download_hint(s, models_dir)}`") for s in sizes]
+    # The float8 copies are ours and optional: checked when present (or half-written), never asked for.
+    checks += [check_checkpoint(folder / FP8_FILES[s], "dit_fp8", f"DiT ({s.upper()}) float8 copy", s)
+               for s in sizes if (folder / FP8_FILES[s]).is_file() or _find_partial(folder, FP8_FILES[s])]
     checks.append(check_checkpoint(folder / VAE_FILE, "vae", "audio VAE", sha256=sha256, hint=hint))
     checks.append(check_checkpoint(folder / SYNCHFORMER_FILE, "synchformer", "Synchformer", sha256=sha256,
                                    hint=hint))
