@@ -24,6 +24,8 @@ from .probe import MediaInfo, open_container, video_stream
 
 #: size of the grey frames the analysis runs on (aspect does not matter for it)
 ANALYSIS_SIZE = (96, 54)
+#: frames handed from the decoding thread to the consumer at a time (fewer thread wake-ups)
+BATCH = 8
 
 
 @dataclass
@@ -130,7 +132,11 @@ class FrameReader:
         self.time_map = time_map or (lambda t: t)
         gs, ge = grid_range or (start, end)
         self._grid_bounds = {s.name: (_ceil_index(gs, s.rate), _ceil_index(ge, s.rate)) for s in self.specs}
-        self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        # Frames travel in small batches: one hand-over (lock, wake-up, GIL switch) per batch
+        # instead of per frame.  The queue still holds at most ``queue_size`` frames.
+        self._batch_size = max(1, min(BATCH, queue_size // 4))
+        self._queue: "queue.Queue" = queue.Queue(maxsize=max(1, queue_size // self._batch_size))
+        self._batch: list[DecodedFrame] = []
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -145,7 +151,7 @@ class FrameReader:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield from item
         finally:
             self.close()
 
@@ -174,11 +180,13 @@ class FrameReader:
     def _run(self) -> None:
         try:
             self._decode()
+            self._flush_batch()
             self._put(None)
         except Cancelled:
             pass
         except BaseException as exc:  # handed to the consumer, raised there
             try:
+                self._flush_batch()  # the frames before the error first
                 self._put(exc)
             except Cancelled:
                 pass
@@ -249,4 +257,11 @@ class FrameReader:
                 img = convert(frame, spec)
                 grid[spec.name] = [(j, img) for j in range(lo, hi)]
         self._first_emitted = True
-        self._put(DecodedFrame(t, gray, grid))
+        self._batch.append(DecodedFrame(t, gray, grid))
+        if len(self._batch) >= self._batch_size:
+            self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._put(batch)
