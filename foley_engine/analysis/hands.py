@@ -124,8 +124,8 @@ class _Track:
 class HandContacts:
     """Push ``(pts, rgb)`` for every frame in order; get contact :class:`Onset` s (exact PTS).
 
-    Keeps ``3 * stride + 1`` pictures for the refinement; contacts come out at most two coarse
-    samples after their frame."""
+    Keeps ``4 * stride + 1`` pictures for the refinement; a contact comes out once that span has
+    passed after its frame (a second hand's contact, for a clap, can no longer join it)."""
 
     def __init__(self, model: HandModel, fps: Optional[Fraction]):
         self.model = model
@@ -134,17 +134,10 @@ class HandContacts:
         self._hands: dict[int, list[Hand]] = {}  # model results by frame index (buffered frames)
         self._tracks: list[_Track] = []
         self._count = 0
-        self._pending: list[tuple[Fraction, float, float, float, int]] = []  # (t, strength, x, y, hands)
+        self._pending: list[list] = []  # [t, frame, strength, x, y, hands] of contacts not yet final
         self._size = (1, 1)  # picture width, height
         #: model runs so far (the benchmark's cost column)
         self.runs = 0
-
-    @classmethod
-    def for_job(cls, wanted: bool, fps: Optional[Fraction]) -> Optional["HandContacts"]:
-        """A tracker with the real hand model when the job wants hand contacts and the extra is installed."""
-        if not wanted or vision_missing():
-            return None
-        return cls(MediaPipeHands(), fps)
 
     def push(self, pts: Fraction, rgb: np.ndarray) -> list[Onset]:
         n = self._count
@@ -155,7 +148,7 @@ class HandContacts:
         for i in [i for i in self._hands if i < oldest]:
             del self._hands[i]
         if n % self.stride:
-            return self._release(pts)
+            return self._release()
         hands = self._hands_at(n)
         tracks = []
         for hand in hands:
@@ -165,7 +158,7 @@ class HandContacts:
                 continue
             tracks.append(self._advance(track, n, pts, hand, oldest))
         self._tracks = tracks
-        return self._release(pts)
+        return self._release()
 
     def close(self) -> None:
         close = getattr(self.model, "close", None)
@@ -253,42 +246,33 @@ class HandContacts:
         track.last_contact = t
         w, h = self._size
         x, y = stand
-        self._pending.append((t, min(1.0, 0.2 + speed / 20.0), 2 * x / w - 1, 2 * y / h - 1, 1))
+        self._pending.append([t, b, min(1.0, 0.2 + speed / 20.0), 2 * x / w - 1, 2 * y / h - 1, 1])
 
     def _pts(self, i: int) -> Fraction:
         return self._frames[i - self._frames[0][0]][1]
 
-    def _release(self, now: Fraction) -> list[Onset]:
-        """Contacts whose partner (the other hand's, for a clap) can no longer come."""
+    def _release(self, final: bool = False) -> list[Onset]:
+        """The contacts that are final: a whole refinement span has passed since their frame, so
+        no later sample can add the other hand's contact to one (a clap), or all of them at the end."""
         if not self._pending:
             return []
         self._pending.sort()
         merged: list[list] = []
-        for t, s, x, y, k in self._pending:
-            if merged and t - merged[-1][0] <= TOGETHER:
+        for contact in self._pending:  # contacts within TOGETHER are one, of both hands
+            if merged and contact[0] - merged[-1][0] <= TOGETHER:
                 m = merged[-1]
-                m[1], m[2], m[3], m[4] = max(m[1], s), (m[2] + x) / 2, (m[3] + y) / 2, m[4] + k
+                m[2], m[3], m[4], m[5] = max(m[2], contact[2]), (m[3] + contact[3]) / 2, (m[4] + contact[4]) / 2, \
+                    m[5] + contact[5]
             else:
-                merged.append([t, s, x, y, k])
-        # A contact is final once a whole refinement span has passed since it (no later sample
-        # can find an earlier partner for it).
+                merged.append(list(contact))
         horizon = 4 * self.stride
-        ready = [m for m in merged if self._count - 1 - self._index_of(m[0]) > horizon]
-        self._pending = [(m[0], m[1], m[2], m[3], m[4]) for m in merged if m not in ready]
-        return [Onset(t, "impact", s, x, y, tag="hands" if k > 1 else "hand") for t, s, x, y, k in ready]
-
-    def _index_of(self, t: Fraction) -> int:
-        for i, pts, _ in reversed(self._frames):
-            if pts <= t:
-                return i
-        return self._frames[0][0]
+        ready = [m for m in merged if final or self._count - 1 - m[1] > horizon]
+        self._pending = [m for m in merged if not (final or self._count - 1 - m[1] > horizon)]
+        return [Onset(t, "impact", s, x, y, tag="hands" if k > 1 else "hand") for t, _, s, x, y, k in ready]
 
     def flush(self) -> list[Onset]:
         """The contacts still held back at the end of the frames."""
-        out = [Onset(t, "impact", s, x, y, tag="hands" if k > 1 else "hand") for t, s, x, y, k in
-               sorted(self._pending)]
-        self._pending = []
-        return out
+        return self._release(final=True)
 
 
 def _distance(a: tuple[float, float], b: tuple[float, float]) -> float:
