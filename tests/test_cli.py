@@ -174,3 +174,16 @@ def test_a_failed_generate_leaves_no_new_folder(capsys, clip_24, outdir):
             assert (outdir / "a" / "b").is_dir()
             raise OutputError("the write failed")
     assert list(outdir.iterdir()) == []
+
+
+def test_generate_does_not_import_other_packages_commands():
+    # `foley generate` builds its parser without importing the sub-commands other packages
+    # register (they cost every run ~0.1 CPU s); the overall help still lists them.
+    code = ("import sys; from foley_engine.cli import build_parser; build_parser(['generate', 'x.mp4']); "
+            "print(sorted(m for m in ('otio_adapters.cli', 'foley_batch.cli', 'foley_engine.engine.cli') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    listing = subprocess.run([sys.executable, "-m", "foley_engine.cli", "--help"], capture_output=True, text=True,
+                             check=True).stdout
+    assert "engine" in listing and "generate" in listing

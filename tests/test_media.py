@@ -78,3 +78,33 @@ def test_atomic_writer_formats(tmp_path, fmt, subtype):
 def test_writer_refuses_missing_folder(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         AtomicWavWriter(str(tmp_path / "nope" / "x.wav"), 48000, 2)
+
+
+def _reference_gray(luma: np.ndarray, w: int, h: int, out_w: int = 96, out_h: int = 54) -> np.ndarray:
+    """The analysis picture by its definition, block by block: the mean (floored) of a sparse
+    grid of ~4x4 luma samples per block (what analysis_gray computes with few numpy calls)."""
+    by, bx = h // out_h, w // out_w
+    sy, sx = max(1, by // 4), max(1, bx // 4)
+    ky, kx = -(-by * out_h // sy) // out_h, -(-bx * out_w // sx) // out_w
+    out = np.zeros((out_h, out_w), np.uint8)
+    for r in range(out_h):
+        for c in range(out_w):
+            rows = [(r * ky + i) * sy for i in range(ky)]
+            cols = [(c * kx + j) * sx for j in range(kx)]
+            out[r, c] = int(luma[np.ix_(rows, cols)].astype(np.int64).sum()) // (ky * kx)
+    return out
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (640, 272), (176, 144), (97, 55), (3840, 2160)])
+def test_analysis_gray_is_the_block_mean_of_its_samples(size):
+    import av
+
+    from foley_engine.media.decode import analysis_gray
+
+    w, h = size
+    rng = np.random.default_rng(w * h)
+    frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (h, w), dtype=np.uint8), format="gray")
+    frame = frame.reformat(format="yuv420p")
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    assert np.array_equal(analysis_gray(frame), _reference_gray(luma, w, h))

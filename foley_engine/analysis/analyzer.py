@@ -42,6 +42,13 @@ REGION_MIN_CHANGE = regions.HIT_MIN_MOTION / 16
 LOOKAHEAD = max(shots.CUT_CONTEXT, max(shots.GRADUAL_HALF_SPANS))
 
 
+def _mean(a: np.ndarray) -> float:
+    """``a.mean()`` to the bit (the same pairwise sum and division) without its Python-level
+    overhead; it runs for every frame.  (shots.change does the same for a difference.)"""
+    total = np.add.reduce(a, axis=None)
+    return float(total.dtype.type(total / np.intp(a.size)))
+
+
 @lru_cache(maxsize=4)
 def _positions(size: int) -> np.ndarray:
     return np.linspace(-1.0, 1.0, size, dtype=np.float32)
@@ -73,7 +80,7 @@ class _Picture:
 def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarray, flow=None) -> _Picture:
     """``g`` as a new picture following ``ref`` (change, its centre, and its regions)."""
     if ref is None:
-        return _Picture(pts, g, 0.0, float(g.mean()), 0.0, u8)
+        return _Picture(pts, g, 0.0, _mean(g), 0.0, u8)
     diff = np.abs(g - ref.gray)
     columns = diff.sum(axis=0)
     total = float(columns.sum())
@@ -94,7 +101,7 @@ def _picture(pts: Fraction, g: np.ndarray, ref: Optional[_Picture], u8: np.ndarr
         motion, x, _ = flow.measure(ref.u8, u8)
     # Only a change this large can be a cut; only then is its spread worth measuring.
     spread = shots.spread(diff) if change >= shots.CUT_MIN_CHANGE else 1.0
-    return _Picture(pts, g, change, float(g.mean()), x, u8, motion, y, blocks, spread=spread)
+    return _Picture(pts, g, change, _mean(g), x, u8, motion, y, blocks, spread=spread)
 
 
 class Analyzer:
@@ -232,7 +239,7 @@ class Analyzer:
             self._decided = cur
         out = [FrameFeatures(cur.pts, motion, cur.brightness, cur.x, cut, tuple(onsets))]
         # Repeats show no new picture: they keep its motion.
-        out.extend(FrameFeatures(t, motion, float(g.mean()), cur.x, repeat=True) for t, g, _ in cur.repeats)
+        out.extend(FrameFeatures(t, motion, _mean(g), cur.x, repeat=True) for t, g, _ in cur.repeats)
         return out
 
 

@@ -110,11 +110,13 @@ def find_hit(before: Optional[np.ndarray], cur: np.ndarray, after: Sequence[Opti
     walking elsewhere do not hide a box landing).  The strongest such region is the hit.
     """
     moving = cur >= HIT_MIN_MOTION
+    if not moving.any():
+        return None  # nothing moves enough to hit (most pictures: skip the rest)
     stops = np.ones_like(moving)
     for later in after:  # it stays stopped: a limb swinging through or a flicker moves again
         if later is not None:
             stops &= _max3(later) < HIT_DROP_RATIO * cur
-    if moving.any() and not (moving & ~stops).any():
+    if not (moving & ~stops).any():
         # Everything that moved stops at once: over a wide area that is the picture pausing
         # (a repeated frame the cadence test let through, a freeze), not one thing hitting.
         rows, cols = np.nonzero(moving)

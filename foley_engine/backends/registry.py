@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Optional
 
@@ -39,9 +40,17 @@ class BackendEntry:
         return obj
 
 
+@lru_cache(maxsize=1)
+def _registered() -> tuple:
+    """The group's entry points, scanned once per process: the scan reads every installed
+    distribution's metadata (~30 ms in a full environment) and a `foley generate` asks several
+    times.  A backend installed while a process runs is seen after it restarts."""
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def discover() -> dict[str, BackendEntry]:
     found = {name: BackendEntry(name, target, "built-in") for name, target in BUILTIN.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _registered():
         dist = getattr(ep, "dist", None)
         origin = dist.name if dist is not None else "entry point"
         if ep.name in BUILTIN and ep.value == BUILTIN[ep.name]:
