@@ -4,7 +4,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
@@ -113,3 +113,17 @@ class EventLog:
         self.events.onsets = [o for o in self.events.onsets if o.time >= t]
         self.events.cuts = [c for c in self.events.cuts if c >= t]
         self.events.repeats = [r for r in self.events.repeats if r >= t]
+
+
+def first_arrival(before: int, at: int, arrived: Callable[[int], bool]) -> int:
+    """The first frame in ``(before, at]`` from which something (a foot, a hand) stays where it
+    stands at ``at``, by bisection: ``arrived(at)`` holds and ``arrived(before)`` is taken as
+    false (it was still moving there); in between, it moves until it lands, then stays."""
+    a, b = before, at
+    while b - a > 1:
+        mid = (a + b) // 2
+        if arrived(mid):
+            b = mid
+        else:
+            a = mid
+    return b

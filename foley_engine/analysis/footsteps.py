@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Optional
 
-from .events import Onset
+from .events import Onset, first_arrival
 from .pose import SIDES, Figure
 
 #: coarse pose samples per second: fast enough that a swing (~0.4 s) spans two of them
@@ -101,14 +101,7 @@ class HeelStrikes:
             fig = self._figure_at(i)
             return fig is not None and fig.feet_visible() and _distance(fig.foot(foot.side), stand, scale) < STOP
 
-        # Bisection for the first arrived frame: the foot moves until it lands, then stays.
-        a, b = lo, hi  # arrived(b) holds; arrived(a) is taken as false (it was swinging there)
-        while b - a > 1:
-            mid = (a + b) // 2
-            if arrived(mid):
-                b = mid
-            else:
-                a = mid
+        b = first_arrival(lo, hi, arrived)
         fig = self._figure_at(b) or hi_fig
         t = self._pts_at(b)
         if foot.last_strike is not None and t - foot.last_strike < MIN_STEP_GAP:

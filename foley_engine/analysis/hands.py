@@ -31,7 +31,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .events import Onset
+from .events import Onset, first_arrival
 from .pose import vision_missing
 
 #: coarse model runs per second: a strike takes ~0.1-0.3 s, so its approach spans a sample or two
@@ -221,14 +221,7 @@ class HandContacts:
             h = self._nearest(i, stand, size)
             return h is not None and _distance(h.centre(), stand) / size < STOP
 
-        # Bisection: arrived(b) holds; arrived(a) is taken as false (it was moving there).
-        a, b = max(start_frame, oldest), hi
-        while b - a > 1:
-            mid = (a + b) // 2
-            if arrived(mid):
-                b = mid
-            else:
-                a = mid
+        b = first_arrival(max(start_frame, oldest), hi, arrived)
         before = self._nearest(b - 1, stand, size) if b - 1 >= oldest else None
         if before is None or b <= start_frame:
             return
