@@ -15,7 +15,8 @@ It writes, under tests/data/mmaudio/:
   weight norm under its released names ``weight_g``/``weight_v``);
 * ``reference_tiny.npz``: inputs and the reference's outputs for tiny configurations whose weights follow
   the name-based recipe of ``tests/mmaudio_tiny.py`` (so no weights are stored): the network (v1 and v2),
-  the VAE decoder, both vocoders, one full sampling run (Euler, 25 steps, CFG 4.5) and CLIP features.
+  the VAE decoder, both vocoders, one full sampling run (Euler, 25 steps, CFG 4.5), CLIP features, and
+  the full-size Synchformer's visual tokens for one segment.
 
 The torchvision wheel on PyPI is built against a CUDA torch; on a CPU torch its compiled operators do not
 load, and its import registers meta kernels for them.  Only open_clip's import needs torchvision (for
@@ -51,6 +52,7 @@ def main(ref_src: str, ref_deps: str, commit: str) -> None:
     out.update(vocoder_outputs(tiny))
     out.update(sampling_outputs(tiny))
     out.update(clip_outputs(tiny))
+    out.update(synchformer_outputs(tiny))
     np.savez_compressed(tiny.FIXTURES, **out)
     print(f"wrote {tiny.MANIFESTS} and {tiny.FIXTURES}")
 
@@ -216,6 +218,21 @@ def clip_outputs(tiny) -> dict:
     return {"clip/in/pixels": pixels.numpy(), "clip/in/tokens": tokens.numpy(), "clip/image": image.numpy(),
             "clip/text": h.numpy(), "clip/manifest": np.array(json.dumps(manifest)),
             "clip/normalized_check": F.normalize(image, dim=-1).numpy()}
+
+
+def synchformer_outputs(tiny) -> dict:
+    """The full-size reference Synchformer (visual branch) on one random 16-frame segment."""
+    import torch
+
+    from mmaudio.ext.synchformer.synchformer import Synchformer
+
+    model = Synchformer().eval()
+    _fill_reference(model, tiny)
+    segment = tiny.sync_segment()  # made from a seed (too large to store); its sum guards the generator
+    tokens = model(segment)
+    names = {k: list(v.shape) for k, v in model.state_dict().items()}
+    return {"sync/in/segment_sum": np.array(float(segment.double().sum())), "sync/tokens": tokens.numpy(),
+            "sync/manifest": np.array(json.dumps(names))}
 
 
 if __name__ == "__main__":

@@ -78,3 +78,8 @@ def inputs(seed: int = 1, batch: int = 2) -> dict:
                 sync=torch.randn(batch, SYNC_LEN, n["sync_dim"], generator=g),
                 text=torch.randn(batch, TEXT_LEN, n["text_dim"], generator=g),
                 t=torch.rand(batch, generator=g))
+
+
+def sync_segment() -> torch.Tensor:
+    """One full-size Synchformer segment (1, 1, 16, 3, 224, 224) in [-1, 1], from a fixed seed."""
+    return torch.rand(1, 1, 16, 3, 224, 224, generator=torch.Generator().manual_seed(8)) * 2 - 1
