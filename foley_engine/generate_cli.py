@@ -393,6 +393,8 @@ def cmd_generate(args) -> int:
 
     for line in prompt_warnings(args.backend, item.prompt, item.negative_prompt):
         print(f"foley: warning: {line}", file=sys.stderr)
+    if getattr(cls, "licence_notice", ""):  # e.g. non-commercial weights: said once, before any work
+        print(f"foley: {cls.licence_notice}", file=sys.stderr)
     executor: Executor = run_on_engine if args.engine else run_in_process
     with output_folders(out, *([args.mux] if args.mux else [])):  # `-o renders/new/x.wav` makes renders/new
         try:

@@ -27,7 +27,7 @@ from typing import Optional
 from ..hunyuan.checkpoints.load import load_synchformer  # noqa: F401  (one Synchformer loader for both backends)
 from ..hunyuan.checkpoints.policy import CheckpointError, unwrap
 from ..hunyuan.checkpoints.state import dtype_name, expected_of, load_checked, load_file
-from .files import CLIP_WEIGHTS
+from .files import CLIP_WEIGHTS, SIZES
 
 #: buffers some network files carry that the model recomputes
 NETWORK_DROPPED = ("t_embed.freqs", "latent_rot", "clip_rot")
@@ -56,34 +56,65 @@ def _shape(entry) -> tuple:
 
 
 def network_config_for(state: dict, size: Optional[str] = None):
-    """The released configuration of ``size``; without a size, the one the tensor shapes imply."""
+    """The released configuration of ``size`` when the file has a released width (so any other shape is
+    reported as a mismatch; a file of another released size is refused by name); otherwise (the tiny test
+    models) the configuration the tensor shapes imply."""
     from .models.network import NetworkConfig
 
-    if size is not None:
-        return NetworkConfig.released(size)
     try:
         hidden, latent = _shape(state["audio_input_proj.0.weight"])[:2]
         head_dim = _shape(state["joint_blocks.0.latent_block.attn.q_norm.weight"])[0]
         joint, fused = _count(state, "joint_blocks"), _count(state, "fused_blocks")
-        return NetworkConfig(
+        shaped = NetworkConfig(
             latent_dim=latent, clip_dim=_shape(state["clip_input_proj.0.weight"])[1],
             sync_dim=_shape(state["sync_input_proj.0.weight"])[1], text_dim=_shape(state["text_input_proj.0.weight"])[1],
             num_heads=hidden // head_dim, head_dim=head_dim, depth=joint + fused, fused_depth=fused,
             text_seq_len=_shape(state["empty_string_feat"])[0], v2="clip_input_proj.2.w1.weight" in state)
     except (KeyError, IndexError) as exc:
         raise CheckpointError(f"not an MMAudio network state dict ({exc} is missing or malformed)") from None
+    if size is None:
+        return shaped
+    asked = NetworkConfig.released(size)
+    for name in SIZES:
+        ref = NetworkConfig.released(name)
+        if name != size and (ref.hidden_dim, ref.depth, ref.latent_dim, ref.v2) == (
+                shaped.hidden_dim, shaped.depth, shaped.latent_dim, shaped.v2):
+            raise CheckpointError(f"the file holds the {name} network, but size {size} was asked for")
+    return asked if shaped.hidden_dim == asked.hidden_dim else shaped
 
 
 def vae_config_for(state: dict, mode: Optional[str] = None):
+    """The released VAE of ``mode`` at a released width; otherwise the configuration the shapes imply."""
     from .models.vae import VAEConfig
 
-    if mode is not None:
-        return VAEConfig.released(mode)
     try:
         mel, hidden = _shape(state["decoder.conv_out.weight"])[:2]
-        return VAEConfig(mel_bins=mel, latent_dim=_shape(state["decoder.conv_in.weight"])[1], hidden=hidden)
+        shaped = VAEConfig(mel_bins=mel, latent_dim=_shape(state["decoder.conv_in.weight"])[1], hidden=hidden)
     except (KeyError, IndexError) as exc:
         raise CheckpointError(f"not an MMAudio VAE state dict ({exc} is missing or malformed)") from None
+    if mode is None:
+        return shaped
+    released = VAEConfig.released(mode)
+    return released if hidden == released.hidden else shaped
+
+
+def bigvgan_config_from_shapes(state: dict):
+    """A BigVGAN configuration read from tensor shapes (tiny test vocoders): strides are half the
+    transposed kernels and every AMP block has dilations (1, 3, 5), as in all released BigVGANs."""
+    from .models.bigvgan import BigVGANConfig
+
+    try:
+        ch, mels = _shape(state["conv_pre.weight_v"])[:2]
+        ups = _count(state, "ups")
+        kernels = tuple(_shape(state[f"ups.{i}.0.weight_v"])[2] for i in range(ups))
+        kinds = _count(state, "resblocks") // max(ups, 1)
+        res_kernels = tuple(_shape(state[f"resblocks.{j}.convs1.0.weight_v"])[2] for j in range(kinds))
+    except (KeyError, IndexError) as exc:
+        raise CheckpointError(f"not a BigVGAN state dict ({exc} is missing or malformed)") from None
+    return BigVGANConfig(num_mels=mels, upsample_rates=tuple(k // 2 for k in kernels), upsample_kernel_sizes=kernels,
+                         upsample_initial_channel=ch, resblock_kernel_sizes=res_kernels,
+                         resblock_dilation_sizes=tuple((1, 3, 5) for _ in res_kernels),
+                         use_bias_at_final="conv_post.bias" in state)
 
 
 def rename_weight_norm(state: dict) -> tuple[dict, list[str]]:
@@ -142,12 +173,16 @@ def bigvgan_model_for(config):
         return BigVGAN(config)  # the anti-aliasing filters are saved buffers: loaded from the file too
 
 
-def bigvgan_config_for(folder_or_file: Path, mode: str):
-    """16 kHz: the fixed configuration of ``best_netG.pt``; 44.1 kHz: the ``config.json`` next to the weights."""
+def bigvgan_config_for(folder_or_file: Path, mode: str, state: Optional[dict] = None):
+    """44.1 kHz: the ``config.json`` next to the weights.  16 kHz: the fixed configuration of
+    ``best_netG.pt`` when the file has its width, else (tiny test vocoders) the one its shapes imply."""
     from .models.bigvgan import BigVGANConfig
 
     if mode == "16k":
-        return BigVGANConfig.mmaudio_16k()
+        released = BigVGANConfig.mmaudio_16k()
+        if state is None or _shape(state.get("conv_pre.weight_v", ((),)))[:1] == (released.upsample_initial_channel,):
+            return released
+        return bigvgan_config_from_shapes(state)
     config = Path(folder_or_file)
     config = (config if config.is_dir() else config.parent) / "config.json"
     try:
@@ -194,7 +229,7 @@ def load_bigvgan(path: os.PathLike, mode: str, dtype=None, check_finite: bool = 
 
     what = f"BigVGAN checkpoint {path}"
     state, notes = unwrap_bigvgan(load_file(path), what)
-    model = bigvgan_model_for(bigvgan_config_for(Path(path), mode))
+    model = bigvgan_model_for(bigvgan_config_for(Path(path), mode, state))
     load_checked_state(model, state, what, notes=notes, check_finite=check_finite)
     model = model.to(torch.float32).fold_weight_norm()
     return model.to(dtype) if dtype is not None else model

@@ -3,12 +3,19 @@ sequence lengths of a window.  No torch: the backend answers "is it installed" b
 
 Layout of a models folder (``--models-dir``, ``FOLEY_MODELS_DIR``, or the per-user data folder)::
 
-    <models>/mmaudio/mmaudio_<size>.pth                 flow network (hub: hkchengrex/MMAudio, weights/)
-    <models>/mmaudio/v1-16.pth, v1-44.pth               audio VAEs, 16 kHz / 44.1 kHz (ext_weights/)
-    <models>/mmaudio/best_netG.pt                       16 kHz BigVGAN vocoder (ext_weights/)
-    <models>/mmaudio/synchformer_state_dict.pth         Synchformer (ext_weights/)
-    <models>/mmaudio/bigvgan_v2_44khz_128band_512x/     44.1 kHz vocoder (hub: nvidia/..., config.json + .pt)
-    <models>/mmaudio/DFN5B-CLIP-ViT-H-14-384/           CLIP (hub: apple/..., open_clip config + weights)
+    <models>/mmaudio/weights/mmaudio_<size>.pth               flow network   (hub: hkchengrex/MMAudio)
+    <models>/mmaudio/ext_weights/v1-16.pth, v1-44.pth         audio VAEs 16 kHz / 44.1 kHz   (same repo)
+    <models>/mmaudio/ext_weights/best_netG.pt                 16 kHz BigVGAN vocoder         (same repo)
+    <models>/mmaudio/ext_weights/synchformer_state_dict.pth   Synchformer                    (same repo)
+    <models>/mmaudio/bigvgan_v2_44khz_128band_512x/           44.1 kHz vocoder: config.json, bigvgan_generator.pt
+                                                              (hub: nvidia/bigvgan_v2_44khz_128band_512x)
+    <models>/mmaudio/DFN5B-CLIP-ViT-H-14-384/                 CLIP: open_clip_config.json and weights
+                                                              (hub: apple/DFN5B-CLIP-ViT-H-14-384), plus the
+                                                              CLIP BPE vocab.json + merges.txt
+                                                              (hub: openai/clip-vit-base-patch32)
+
+The first four mirror the MMAudio repository's own ``weights/`` and ``ext_weights/`` folders, so an
+existing MMAudio checkout can be copied in with ``foley models download mmaudio --from CHECKOUT``.
 
 Time grids (as released): CLIP frames at 8 fps, 384 x 384 stretched; Synchformer frames at 25 fps, short
 side to 224 then a centre crop, in segments of 16 frames with stride 8 (8 tokens per segment); audio
@@ -30,6 +37,9 @@ SUBDIR = "mmaudio"
 HUB_REPO = "hkchengrex/MMAudio"
 BIGVGAN_44K_REPO = "nvidia/bigvgan_v2_44khz_128band_512x"
 CLIP_REPO = "apple/DFN5B-CLIP-ViT-H-14-384"
+#: DFN5B uses OpenAI CLIP's BPE vocabulary (open_clip ships it inside its wheel; we fetch the two files)
+TOKENIZER_REPO = "openai/clip-vit-base-patch32"
+TOKENIZER_FILES = ("vocab.json", "merges.txt")
 SIZES = ("small_16k", "small_44k", "medium_44k", "large_44k", "large_44k_v2")
 DEFAULT_SIZE = "large_44k_v2"  # the maintainers' recommendation
 
@@ -39,7 +49,8 @@ WEIGHTS_LICENCE = "CC-BY-NC 4.0 (non-commercial use only)"
 LICENCE_LINE = (f"MMAudio weights: {WEIGHTS_LICENCE}; code {CODE_LICENCE}. CLIP (DFN5B): Apple's sample-code "
                 f"licence; BigVGAN: MIT. Check that your use is allowed before you publish the sound.")
 
-SYNCHFORMER_FILE = "synchformer_state_dict.pth"
+SYNCHFORMER_FILE = "ext_weights/synchformer_state_dict.pth"
+BIGVGAN_16K_FILE = "ext_weights/best_netG.pt"
 BIGVGAN_44K_DIR = "bigvgan_v2_44khz_128band_512x"
 BIGVGAN_44K_FILES = ("config.json", "bigvgan_generator.pt")
 CLIP_DIR = "DFN5B-CLIP-ViT-H-14-384"
@@ -47,7 +58,7 @@ CLIP_CONFIG = "open_clip_config.json"
 #: the CLIP weights in either of the hub's two formats (safetensors preferred)
 CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
-#: MD5 sums the reference publishes for its files (``foley models verify --sha256`` checks them)
+#: MD5 sums the reference publishes for its files, by base name (``foley models verify --sha256`` checks them)
 MD5 = {
     "mmaudio_small_16k.pth": "af93cde404179f58e3919ac085b8033b",
     "mmaudio_small_44k.pth": "babd74c884783d13701ea2820a5f5b6d",
@@ -59,9 +70,6 @@ MD5 = {
     "v1-44.pth": "fab020275fa44c6589820ce025191600",
     "synchformer_state_dict.pth": "5b2f5594b0730f70e41e549b7c94390c",
 }
-#: where each flat file sits in the hub repository
-HUB_PATHS = {"mmaudio_" + s + ".pth": "weights/mmaudio_" + s + ".pth" for s in SIZES}
-HUB_PATHS.update({name: "ext_weights/" + name for name in ("v1-16.pth", "v1-44.pth", "best_netG.pt", SYNCHFORMER_FILE)})
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class Mode:
         return Fraction(self.sample_rate, self.samples_per_latent)
 
 
-MODES = {"16k": Mode("16k", 16000, 256, "v1-16.pth"), "44k": Mode("44k", 44100, 512, "v1-44.pth")}
+MODES = {"16k": Mode("16k", 16000, 256, "ext_weights/v1-16.pth"), "44k": Mode("44k", 44100, 512, "ext_weights/v1-44.pth")}
 CLIP_FPS = Fraction(8)
 SYNC_FPS = Fraction(25)
 CLIP_SIZE = 384
@@ -103,13 +111,13 @@ def mode_of(size: str) -> Mode:
 
 
 def network_file(size: str) -> str:
-    return f"mmaudio_{check_size(size)}.pth"
+    return f"weights/mmaudio_{check_size(size)}.pth"
 
 
 def required(size: str) -> list[str]:
     """Names (files, or folders) ``size`` needs inside ``<models>/mmaudio``."""
     mode = mode_of(size)
-    vocoder = "best_netG.pt" if mode.name == "16k" else BIGVGAN_44K_DIR
+    vocoder = BIGVGAN_16K_FILE if mode.name == "16k" else BIGVGAN_44K_DIR
     return [network_file(size), mode.vae_file, vocoder, SYNCHFORMER_FILE, CLIP_DIR]
 
 
@@ -122,7 +130,8 @@ def clip_weights(folder: Path) -> Optional[Path]:
 
 def _present(folder: Path, name: str) -> bool:
     if name == CLIP_DIR:
-        return (folder / CLIP_DIR / CLIP_CONFIG).is_file() and clip_weights(folder) is not None
+        files = (CLIP_CONFIG,) + TOKENIZER_FILES
+        return all((folder / CLIP_DIR / f).is_file() for f in files) and clip_weights(folder) is not None
     if name == BIGVGAN_44K_DIR:
         return all((folder / name / f).is_file() for f in BIGVGAN_44K_FILES)
     return (folder / name).is_file()

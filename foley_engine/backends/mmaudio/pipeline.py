@@ -86,6 +86,9 @@ class MMAudioPipeline:
         for part in (network, vae, vocoder, synchformer):
             part.to(self.device, dtype).eval()
         clip.model.to(self.device, dtype)
+        if vocoder.hop != mode.hop or vocoder.config.num_mels != vae.config.mel_bins:
+            raise ValueError(f"the vocoder (hop {vocoder.hop}, {vocoder.config.num_mels} bands) does not fit the "
+                             f"{mode.name} path (hop {mode.hop}, {vae.config.mel_bins} bands)")
         if vae.config.latent_dim != network.config.latent_dim:
             raise ValueError(f"the VAE's latents are {vae.config.latent_dim}-d, the network's "
                              f"{network.config.latent_dim}-d: files of different modes")
@@ -95,7 +98,7 @@ class MMAudioPipeline:
     @classmethod
     def from_folder(cls, folder, size: str, device: str = "cpu", dtype: Optional[torch.dtype] = None) -> "MMAudioPipeline":
         from .checkpoints import load_bigvgan, load_network, load_synchformer, load_vae
-        from .files import BIGVGAN_44K_DIR, CLIP_DIR, SYNCHFORMER_FILE, check_size, mode_of, network_file
+        from .files import BIGVGAN_16K_FILE, BIGVGAN_44K_DIR, CLIP_DIR, SYNCHFORMER_FILE, check_size, mode_of, network_file
 
         size = check_size(size)
         mode = mode_of(size)
@@ -104,7 +107,7 @@ class MMAudioPipeline:
             dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
         network = load_network(folder / network_file(size), size)
         vae = load_vae(folder / mode.vae_file, mode.name)
-        vocoder_path = folder / ("best_netG.pt" if mode.name == "16k" else f"{BIGVGAN_44K_DIR}/bigvgan_generator.pt")
+        vocoder_path = folder / (BIGVGAN_16K_FILE if mode.name == "16k" else f"{BIGVGAN_44K_DIR}/bigvgan_generator.pt")
         vocoder = load_bigvgan(vocoder_path, mode.name)
         synchformer = load_synchformer(folder / SYNCHFORMER_FILE, torch.float32)
         clip = ClipEncoder.from_folder(folder / CLIP_DIR)

@@ -97,6 +97,18 @@ def convert_open_clip_state(state: dict) -> dict:
     return out
 
 
+def _materialise_position_ids(model) -> None:
+    """transformers keeps ``position_ids`` as unsaved buffers: built on the meta device they have no values;
+    give them theirs (0 .. n-1).  Any other buffer left without values is an error."""
+    for module_name, module in model.named_modules():
+        for name, buf in list(module.named_buffers(recurse=False)):
+            if not buf.is_meta:
+                continue
+            if name != "position_ids":
+                raise RuntimeError(f"CLIP buffer {module_name}.{name} has no values after loading")
+            module.register_buffer(name, torch.arange(buf.shape[-1]).expand(buf.shape).clone(), persistent=False)
+
+
 class ClipTokens:
     """CLIP BPE tokenisation as open_clip does it: start token, text (lower-cased), end token, zeros after."""
 
@@ -151,6 +163,7 @@ class ClipEncoder:
 
             raise CheckpointError(f"{what}: not an open_clip CLIP state dict ({exc} is missing)") from None
         load_checked_state(model, state, what, notes=notes)
+        _materialise_position_ids(model)
         return cls(model, ClipTokens.from_folder(tokenizer_folder or folder))
 
     @property
