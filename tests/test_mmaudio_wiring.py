@@ -51,18 +51,16 @@ def test_foley_generate_two_minutes_exact_length_and_seams(models_dir, film, tmp
     assert code == 0, err
     assert err.count(LICENCE_LINE) == 1  # the weights' licence, said once
     data, sr = sf.read(str(out), dtype="float32", always_2d=True)
-    from foley_engine.media import probe
-
-    info = probe(film.path)
-    assert sr == 48000 and data.shape[0] == round(info.duration * 48000)  # exactly the media's samples
-    assert data.shape[1] == 1 and np.all(np.isfinite(data))
     from foley_engine.backends.registry import load_backend
     from foley_engine.job import Job
     from foley_engine.longform.scheduler import LongformScheduler
 
     backend = load_backend("mmaudio", models_dir=str(models_dir), size="small_16k", device="cpu")
-    windows = LongformScheduler(backend).plan(Job(film.path))
+    scheduler = LongformScheduler(backend)
+    resolved, windows = scheduler.resolved(Job(film.path)), scheduler.plan(Job(film.path))
     backend.close()
+    assert sr == 48000 and data.shape == (resolved.num_samples, 1)  # exactly the media's samples, mono
+    assert abs(resolved.num_samples - 120 * 48000) <= 48000 // 25 and np.all(np.isfinite(data))
     assert len(windows) >= 16 and all(w.num_samples <= 8 * 48000 for w in windows)
     reports = check_seams(data, 48000, seams_from_windows(windows, windows[0].start))
     assert len(reports) == len(windows) - 1
