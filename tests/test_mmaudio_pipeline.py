@@ -112,3 +112,30 @@ def test_longform_any_length_seams_measured(backend, tmp_path):
     assert all(r.gap_ms == 0 for r in reports)
     again = np.concatenate([s.audio for s in LongformScheduler(backend).spans(job)])
     assert np.array_equal(audio, again)
+
+
+def test_sixteen_bit_path_runs(models_dir):
+    """The GPU dtypes' code path (every component in bf16, RoPE/time features in float32), run on the CPU."""
+    b = load_backend("mmaudio", models_dir=str(models_dir), size="small_16k", device="cpu", precision="bf16", steps=1)
+    try:
+        assert b.pipeline.dtype == torch.bfloat16 and b.pipeline.network.dtype == torch.bfloat16
+        a = b.generate(_request(b, 48000 + 7))
+        assert a.shape == (48007, 1) and a.dtype == np.float32 and np.all(np.isfinite(a))
+    finally:
+        b.close()
+
+
+def test_device_and_precision_choices():
+    from foley_engine.backends.mmaudio.backend import device_problem, dtype_for, resolve_device
+    from foley_engine.errors import BackendError
+
+    assert dtype_for("cpu", None) == torch.float32 and dtype_for("mps", None) == torch.float16
+    assert dtype_for("cpu", "fp16") == torch.float16
+    with pytest.raises(BackendError, match="precision must be one of"):
+        dtype_for("cpu", "int8")
+    assert device_problem("cpu", "small_16k") is None
+    if not torch.cuda.is_available():
+        assert resolve_device(None) in ("cpu", "mps") and "no CUDA" in device_problem("cuda:0", "small_16k")
+    if not torch.backends.mps.is_available():
+        assert "mps" in device_problem("mps", "small_16k")
+    assert "not a device" in device_problem("gpu0", "small_16k")
