@@ -99,7 +99,8 @@ def dtype_for(device: str, precision: Optional[str]):
 class MMAudioBackend(Backend):
     name = "mmaudio"
     description = "MMAudio (CVPR 2025), neural Foley from video + text, 8-s windows resampled to 48 kHz; local weights"
-    licence = f"code {CODE_LICENCE}; weights {WEIGHTS_LICENCE}, no territorial exclusion"
+    licence = (f"code Apache-2.0 (ours; the reference's is {CODE_LICENCE}); weights {WEIGHTS_LICENCE}, "
+               f"no territorial exclusion")
     licence_notice = LICENCE_LINE
     stems = STEMS_BY_PASSES
     sample_rate = SAMPLE_RATE
@@ -194,4 +195,3 @@ class MMAudioBackend(Backend):
                    dtype=str(getattr(pipeline, "dtype", "")).removeprefix("torch."),
                    load_notices=list(self.load_notices))
         return out
-

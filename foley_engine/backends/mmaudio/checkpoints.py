@@ -180,8 +180,9 @@ def bigvgan_config_for(folder_or_file: Path, mode: str, state: Optional[dict] = 
 
     if mode == "16k":
         released = BigVGANConfig.mmaudio_16k()
-        if state is None or _shape(state.get("conv_pre.weight_v", ((),)))[:1] == (released.upsample_initial_channel,):
-            return released
+        pre = None if state is None else state.get("conv_pre.weight_v")
+        if pre is None or _shape(pre)[:1] == (released.upsample_initial_channel,):
+            return released  # (a file without conv_pre is then reported as missing it)
         return bigvgan_config_from_shapes(state)
     config = Path(folder_or_file)
     config = (config if config.is_dir() else config.parent) / "config.json"

@@ -25,7 +25,7 @@ import torch
 from ...models.synchformer import Synchformer
 from ...timebase import SAMPLE_RATE
 from ..hunyuan.models.encoders import normalise_frames
-from .files import MODES, Mode, WindowLengths, window_lengths
+from .files import Mode, WindowLengths, window_lengths
 from .models.bigvgan import BigVGAN
 from .models.clip import ClipEncoder
 from .models.network import Conditions, MMAudioNetwork
@@ -214,6 +214,3 @@ class MMAudioPipeline:
         wave = self.audio(latents)
         with self._timed("resample"):
             return resample_to_grid(wave, self.sample_rate, num_samples, out_rate)
-
-
-__all__ = ["MMAudioPipeline", "euler_flow", "resample_to_grid", "MODES", "DEFAULT_STEPS", "DEFAULT_GUIDANCE"]

@@ -55,12 +55,6 @@ class BigVGANConfig:
                    use_tanh_at_final=False, use_bias_at_final=False)
 
     @classmethod
-    def tiny(cls, num_mels: int = 12, v2: bool = False) -> "BigVGANConfig":
-        return cls(num_mels=num_mels, upsample_rates=(4, 2), upsample_kernel_sizes=(8, 4), upsample_initial_channel=16,
-                   resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3, 5), (1, 2, 3)),
-                   use_tanh_at_final=not v2, use_bias_at_final=not v2)
-
-    @classmethod
     def from_json(cls, data: dict) -> "BigVGANConfig":
         """A BigVGAN ``config.json`` (resblock type 1, SnakeBeta with log-scale parameters only)."""
         if str(data.get("resblock", "1")) != "1" or data.get("activation", "snakebeta") != "snakebeta" \

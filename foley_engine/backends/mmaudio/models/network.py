@@ -73,12 +73,6 @@ class NetworkConfig:
             raise ValueError(f"unknown MMAudio size {size!r} (known: {', '.join(sizes)})")
         return sizes[size]
 
-    @classmethod
-    def tiny(cls, latent_dim: int = 8, v2: bool = False) -> "NetworkConfig":
-        """The same structure, a few million parameters: for tests."""
-        return cls(latent_dim=latent_dim, clip_dim=24, sync_dim=16, text_dim=20, num_heads=2, head_dim=16,
-                   depth=3, fused_depth=1, text_seq_len=7, v2=v2)
-
 
 def ffn_width(dim: int, hidden: int) -> int:
     width = int(2 * hidden / 3)
@@ -371,5 +365,3 @@ class MMAudioNetwork(nn.Module):
 def count_released_parameters(size: str) -> int:
     with torch.device("meta"):
         return MMAudioNetwork(NetworkConfig.released(size)).parameters_count
-
-

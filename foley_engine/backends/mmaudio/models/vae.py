@@ -45,10 +45,6 @@ class VAEConfig:
             return cls(128, 40, 512)
         raise ValueError(f"unknown VAE mode {mode!r} (16k or 44k)")
 
-    @classmethod
-    def tiny(cls, mel_bins: int = 12, latent_dim: int = 8) -> "VAEConfig":
-        return cls(mel_bins, latent_dim, 16)
-
 
 def unit_norm(x: torch.Tensor, dim, eps: float = 1e-4) -> torch.Tensor:
     """x divided by its RMS over ``dim`` (computed in float32), plus eps."""
