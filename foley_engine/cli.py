@@ -26,7 +26,7 @@ COMMAND_GROUP = "foley_engine.commands"
 
 
 def cmd_backends(args) -> int:
-    from .backends.registry import availability, discover, vocabularies
+    from .backends.registry import availability, discover, licence_of, vocabularies
 
     if args.vocabulary:
         words = vocabularies()
@@ -40,7 +40,7 @@ def cmd_backends(args) -> int:
     for name, entry in sorted(discover().items()):
         status = availability(entry)
         rows.append({"name": name, "available": status.ok, "reason": status.reason, "origin": entry.origin,
-                     "target": entry.target})
+                     "target": entry.target, "licence": licence_of(entry)})
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -48,6 +48,7 @@ def cmd_backends(args) -> int:
         mark = "yes" if row["available"] else "no "
         reason = f"  ({row['reason']})" if row["reason"] else ""
         print(f"{row['name']:<12} available: {mark}  [{row['origin']}]{reason}")
+        print(f"{'':<12} licence: {row['licence'] or '(not declared)'}")
     return 0
 
 
@@ -74,7 +75,7 @@ def build_parser(argv: Optional[list[str]] = None) -> argparse.ArgumentParser:
     add_generate_parser(sub, argv)
     be = sub.add_parser("backends", help="list installed backends and whether each can run here")
     be.add_argument("--json", action="store_true",
-                    help="print JSON: a list of {name, available, reason, origin, target}; with --vocabulary, "
+                    help="print JSON: a list of {name, available, reason, origin, target, licence}; with --vocabulary, "
                          "an object of backend -> words (null: free text)")
     be.add_argument("--vocabulary", action="store_true", help="list the prompt words each backend understands")
     be.set_defaults(func=cmd_backends)

@@ -237,22 +237,31 @@ def _backend_classes(argv: Optional[list[str]]) -> dict:
 
 def add_backend_option_flags(gen: argparse.ArgumentParser, argv: Optional[list[str]]) -> None:
     seen = {action.dest for action in gen._actions}
+    # An option several backends declare (``--size``) is one flag: its choices are all of theirs (each
+    # backend checks its own when it loads), its help says what each backend means by it.
+    declared: dict = {}
     for name, cls in _backend_classes(argv).items():
-        options = [opt for opt in getattr(cls, "options", ()) if OPTION_DEST + opt.name not in seen]
-        if not options:
-            continue
-        group = gen.add_argument_group(f"{name} backend")
-        for opt in options:
-            seen.add(OPTION_DEST + opt.name)
-            kwargs = dict(dest=OPTION_DEST + opt.name, default=None,
-                          help=f"{opt.help} [{opt.scope} option]")
-            if opt.type is bool:
+        for opt in getattr(cls, "options", ()):
+            if OPTION_DEST + opt.name not in seen:
+                declared.setdefault(opt.name, []).append((name, opt))
+    groups: dict = {}
+    for per_backend in declared.values():
+        groups.setdefault(per_backend[0][0], []).append(per_backend)
+    for backend, entries in groups.items():
+        group = gen.add_argument_group(f"{backend} backend")
+        for per_backend in entries:
+            first = per_backend[0][1]
+            helps = [first.help] + [f"{b}: {o.help}" for b, o in per_backend[1:] if o.help != first.help]
+            kwargs = dict(dest=OPTION_DEST + first.name, default=None,
+                          help=f"{'; '.join(helps)} [{first.scope} option]")
+            if first.type is bool:
                 kwargs["action"] = "store_true"
             else:
-                kwargs.update(type=opt.type, metavar=opt.metavar)
-                if opt.choices:
-                    kwargs["choices"] = opt.choices
-            group.add_argument(opt.flag, **kwargs)
+                kwargs.update(type=first.type, metavar=first.metavar)
+                choices = [c for _, o in per_backend for c in o.choices]
+                if choices and all(o.choices for _, o in per_backend):
+                    kwargs["choices"] = list(dict.fromkeys(choices))
+            group.add_argument(first.flag, **kwargs)
 
 
 def chosen_options(args, backend: str) -> tuple[dict, dict]:
@@ -394,6 +403,8 @@ def cmd_generate(args) -> int:
 
     for line in prompt_warnings(args.backend, item.prompt, item.negative_prompt):
         print(f"foley: warning: {line}", file=sys.stderr)
+    if getattr(cls, "licence_notice", ""):  # e.g. non-commercial weights: said once, before any work
+        print(f"foley: {cls.licence_notice}", file=sys.stderr)
     executor: Executor = run_on_engine if args.engine else run_in_process
     with output_folders(out, *([args.mux] if args.mux else [])):  # `-o renders/new/x.wav` makes renders/new
         try:

@@ -148,6 +148,10 @@ class Backend(abc.ABC):
     name: ClassVar[str] = ""
     #: one-line description for ``foley backends``
     description: ClassVar[str] = ""
+    #: the code's licence and its weights' licence and territory, one line (``foley backends``)
+    licence: ClassVar[str] = ""
+    #: printed once by ``foley generate`` when this backend runs (e.g. a non-commercial weights licence)
+    licence_notice: ClassVar[str] = ""
     sample_rate: int = SAMPLE_RATE
     channels: int = 2
     #: native window in seconds, None when any length works

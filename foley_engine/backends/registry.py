@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "foley_engine.backends"
 BUILTIN = {
     "procedural": "foley_engine.backends.procedural:ProceduralBackend",
     "hunyuan": "foley_engine.backends.hunyuan:HunyuanBackend",
+    "mmaudio": "foley_engine.backends.mmaudio:MMAudioBackend",
 }
 
 
@@ -95,6 +96,14 @@ def load_backend(name: str, **options) -> Backend:
     if not status.ok:
         raise BackendError(f"backend {name!r} cannot run here: {status.reason}")
     return cls(**options)
+
+
+def licence_of(entry: BackendEntry) -> str:
+    """A backend's code and weights licence line (empty when it declares none or fails to import)."""
+    try:
+        return str(getattr(entry.load_class(), "licence", "") or "")
+    except (BackendError, AttributeError):
+        return ""
 
 
 def prompt_warnings(name: str, prompt: str, negative_prompt: str = "") -> list[str]:

@@ -93,6 +93,8 @@ class HunyuanBackend(Backend):
     stems = STEMS_BY_PASSES
     name = "hunyuan"
     description = "HunyuanVideo-Foley (Tencent), 48 kHz neural Foley from video + text; GPU, local weights"
+    licence = ("code Apache-2.0 (ours); weights: Tencent Hunyuan Community License, not licensed in the EU, "
+               "the UK or South Korea")
     sample_rate = SAMPLE_RATE
     channels = 1  # the VAE decodes mono
     native_window = NATIVE_WINDOW

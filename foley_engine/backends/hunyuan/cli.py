@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+from ..mmaudio.cli import SIZE_HELP as MMAUDIO_SIZE_HELP
+from ..mmaudio.files import SIZES as MMAUDIO_SIZES
 from .backend import SIZES
 
 
@@ -19,11 +21,15 @@ def _models_dir(args):
 def cmd_download(args) -> int:
     from .checkpoints.store import download
 
+    if args.backend == "mmaudio":
+        from ..mmaudio.cli import cmd_download as mmaudio_download
+
+        return mmaudio_download(args)
     if args.backend != "hunyuan":
         from ...errors import BackendError
 
-        raise BackendError(f"no downloadable models for backend {args.backend!r} (known: hunyuan)")
-    download(args.size, _models_dir(args), source=args.source)
+        raise BackendError(f"no downloadable models for backend {args.backend!r} (known: hunyuan, mmaudio)")
+    download(args.size or "xxl", _models_dir(args), source=args.source)
     return 0
 
 
@@ -52,6 +58,10 @@ def cmd_verify(args) -> int:
 
     from ...errors import BackendError
 
+    if args.backend == "mmaudio":
+        from ..mmaudio.cli import cmd_verify as mmaudio_verify
+
+        return mmaudio_verify(args)
     if importlib.util.find_spec("torch") is None:  # the files are compared with the model code, built by torch
         raise BackendError("foley models verify needs torch (pip install 'foley-engine[gpu]')")
     from .checkpoints.verify import format_report, verify_folder
@@ -107,11 +117,12 @@ def register(subparsers) -> None:
     msub.required = True
 
     dl = msub.add_parser("download", help="fetch a backend's weights (resumable)")
-    dl.add_argument("backend", choices=["hunyuan"], help="which backend's weights")
-    dl.add_argument("--size", default="xxl", choices=SIZES, help="model size (xxl ~20 GB VRAM, xl ~16 GB; default xxl)")
+    dl.add_argument("backend", choices=["hunyuan", "mmaudio"], help="which backend's weights")
+    dl.add_argument("--size", choices=SIZES + MMAUDIO_SIZES,
+                    help=f"model size; hunyuan: xxl ~20 GB VRAM, xl ~16 GB (default xxl); {MMAUDIO_SIZE_HELP}")
     dl.add_argument("--models-dir", default=os.environ.get("FOLEY_MODELS_DIR"), metavar="DIR", help=models_help)
     dl.add_argument("--from", dest="source", metavar="DIR",
-                    help="copy from a local folder laid out like <models>/hunyuan instead of the hub (offline installs)")
+                    help="copy from a local folder laid out like <models>/<backend> instead of the hub (offline installs)")
     dl.set_defaults(func=cmd_download)
 
     ls = msub.add_parser("list", help="what is installed, sizes, where, and whether it loads on a device")
@@ -127,11 +138,13 @@ def register(subparsers) -> None:
 
     vf = msub.add_parser("verify", help="check an installed (or half-downloaded) models folder against the model "
                                         "code, reading only each file's index; exit 1 when something is wrong")
-    vf.add_argument("backend", nargs="?", default="hunyuan", choices=["hunyuan"], help="which backend's weights")
-    vf.add_argument("--size", choices=SIZES + ("all",),
+    vf.add_argument("backend", nargs="?", default="hunyuan", choices=["hunyuan", "mmaudio"],
+                    help="which backend's weights")
+    vf.add_argument("--size", choices=SIZES + MMAUDIO_SIZES + ("all",),
                     help="size to check (default: each size whose DiT file is there, else xxl)")
     vf.add_argument("--models-dir", default=os.environ.get("FOLEY_MODELS_DIR"), metavar="DIR", help=models_help)
-    vf.add_argument("--sha256", action="store_true", help="also hash the released files (reads every byte)")
+    vf.add_argument("--sha256", action="store_true", help="also hash the released files (reads every byte; "
+                                                          "mmaudio: MD5, the sums its authors publish)")
     vf.add_argument("--json", action="store_true",
                     help="print one JSON object: the folder, the sizes checked, ok, and each file's check")
     vf.set_defaults(func=cmd_verify)

@@ -86,6 +86,7 @@ class ProceduralBackend(Backend):
 
     name = "procedural"
     description = "Instant CPU Foley: modal impacts, footsteps, whooshes and ambience beds driven by the picture"
+    licence = "Apache-2.0 (this project); no weights"
     sample_rate = SR
     channels = 2
     native_window = Fraction(20)  # any length works; 20 s keeps memory bounded

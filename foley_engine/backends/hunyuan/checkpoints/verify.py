@@ -219,7 +219,7 @@ def verify_folder(models_dir=None, size: Optional[str] = None, sha256: bool = Fa
     return folder, sizes, checks
 
 
-def format_report(folder: Path, sizes: list[str], checks: list) -> str:
+def format_report(folder: Path, sizes: list[str], checks: list, title: str = "HunyuanVideo-Foley") -> str:
     lines = [f"models folder: {folder}"]
     for c in checks:
         lines.append(f"  {c.name:<30} {c.status.upper():<8} {c.role}{': ' + c.summary if c.summary else ''}")
@@ -228,8 +228,8 @@ def format_report(folder: Path, sizes: list[str], checks: list) -> str:
     bad = [c for c in checks if not c.ok]
     sizes_text = "/".join(s.upper() for s in sizes)
     if bad:
-        lines.append(f"HunyuanVideo-Foley {sizes_text}: NOT ready, {len(bad)} of {len(checks)} items need attention "
+        lines.append(f"{title} {sizes_text}: NOT ready, {len(bad)} of {len(checks)} items need attention "
                      f"({', '.join(c.name for c in bad)})")
     else:
-        lines.append(f"HunyuanVideo-Foley {sizes_text}: every file is complete and matches the model code")
+        lines.append(f"{title} {sizes_text}: every file is complete and matches the model code")
     return "\n".join(lines)
