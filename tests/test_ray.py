@@ -149,6 +149,40 @@ def test_a_stems_and_takes_set_on_a_ray_slot_is_byte_identical_to_in_process(eng
     assert [file_bytes(o.path) for o in got.outputs] == [file_bytes(o.path) for o in local.outputs]
 
 
+def test_a_neural_backend_on_a_ray_slot_writes_the_bytes_of_an_in_process_run(engines, cluster, tmp_path):
+    """Issue 24: mmaudio (tiny random weights in the released layout) on a ray slot, like every backend."""
+    from mmaudio_tiny import make_tiny_models
+
+    from foley_engine.backends.registry import load_backend
+    from foley_engine.generate import generate_to_file
+    from foley_engine.job import Job
+
+    models = tmp_path / "models"
+    make_tiny_models(models, size="small_16k", seed=1)
+    shot = make_clip(str(tmp_path / "shot.mp4"), seconds=9)  # two windows: the seam is on the slot too
+    backend = load_backend("mmaudio", models_dir=str(models), size="small_16k", device="cpu")
+    options = {"steps": 1, "guidance": 0}
+    # On a CPU a network's sums follow torch's thread count, and Ray gives an actor with a CPU share
+    # below one OMP_NUM_THREADS=1 (docs/scale.md): the in-process reference runs with one thread too.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = generate_to_file(Job(shot, Fraction(0), Fraction(9), "rain", seed=3, options=options), backend,
+                                 str(tmp_path / "local.wav"))
+    finally:
+        torch.set_num_threads(threads)
+    engine = ray_engine(engines, tmp_path / "e", cluster, "--device", "cpu", "--option", f"models_dir={models}",
+                        "--option", "size=small_16k", backend="mmaudio")
+    (tmp_path / "out").mkdir()
+    with engine.client(timeout=10) as eng:
+        (result,) = eng.submit([{"media": shot, "start": "0", "end": "9", "prompt": "rain", "seed": 3,
+                                 "options": options}], out_dir=str(tmp_path / "out")).wait(timeout=300)
+        assert eng.status()["slots"][0]["where"]["torch_threads"] == 1
+    assert file_bytes(result["path"]) == file_bytes(local.path)
+
+
 def test_an_actor_killed_mid_item_reruns_it_to_identical_output(engines, cluster, clip, tmp_path):
     items = [{"media": clip, "seed": 21, "options": {"delay": 0.3}}]
     want = reference(engines, tmp_path, items)

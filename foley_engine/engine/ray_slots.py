@@ -68,7 +68,7 @@ class BackendActor:
                 "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(), "pid": os.getpid(),
                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                "rss": process_rss(), "gpu": gpu_memory(),
+                "rss": process_rss(), "gpu": gpu_memory(), "torch_threads": _torch_threads(),
             },
         }
 
@@ -80,6 +80,15 @@ class BackendActor:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _torch_threads():
+    """torch's intra-op thread count in this actor (None when torch is not loaded): on a CPU a neural
+    backend's sums follow it, so its bytes equal a local run's with the same count."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def connect(address: str, namespace: str, timeout: float) -> None:
