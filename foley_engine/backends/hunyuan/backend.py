@@ -14,6 +14,7 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
+from ..gpu import cuda_memory, release_gpu_cache
 from .checkpoints.layout import check_size, download_hint, gib, hunyuan_dir, missing, require_files
 from .memory import OVERLAP as MEMORY_OVERLAP
 from .offload import Offload, parse_offload
@@ -55,12 +56,9 @@ def _device_check(device: str, size: str, offload=None, weights: Optional[str] =
         return None
     if dev.type != "cuda":
         return f"device {device} is not supported (use cuda:N or cpu)"
-    if not torch.cuda.is_available():
-        return f"no CUDA for device {device} (this torch build or machine has no usable GPU; --device cpu runs, very slowly)"
-    index = dev.index or 0
-    if index >= torch.cuda.device_count():
-        return f"no CUDA device {device}: {torch.cuda.device_count()} visible"
-    total = torch.cuda.get_device_properties(index).total_memory
+    total = cuda_memory(dev, device, "very slowly")
+    if isinstance(total, str):
+        return total
     try:
         if memory:
             planner.choose(size, total, weights, offload)
@@ -276,13 +274,7 @@ class HunyuanBackend(Backend):
 
     def close(self) -> None:
         self.pipeline = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        release_gpu_cache()
 
     def describe(self) -> dict:
         out = super().describe()

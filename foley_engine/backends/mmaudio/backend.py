@@ -16,6 +16,7 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
+from ..gpu import cuda_memory, release_gpu_cache
 from .files import (
     CLIP_FPS, CLIP_SIZE, CODE_LICENCE, DEFAULT_SIZE, LICENCE_LINE, NATIVE_WINDOW, SIZES, SYNC_FPS, SYNC_SIZE,
     WEIGHTS_LICENCE, check_size, download_hint, missing, mmaudio_dir, require_files,
@@ -70,12 +71,9 @@ def device_problem(device: str, size: str) -> Optional[str]:
         return None if torch.backends.mps.is_available() else "no Apple GPU (mps) on this machine; use --device cpu"
     if dev.type != "cuda":
         return f"device {device} is not supported (use one of {', '.join(DEVICES)})"
-    if not torch.cuda.is_available():
-        return f"no CUDA for device {device} (this torch build or machine has no usable GPU; --device cpu runs, slowly)"
-    index = dev.index or 0
-    if index >= torch.cuda.device_count():
-        return f"no CUDA device {device}: {torch.cuda.device_count()} visible"
-    total = torch.cuda.get_device_properties(index).total_memory
+    total = cuda_memory(dev, device, "slowly")
+    if isinstance(total, str):
+        return total
     if total < GPU_BYTES[size]:
         return f"{device} has {total / 2**30:.1f} GiB, MMAudio {size} needs about {GPU_BYTES[size] / 2**30:.0f} GiB"
     return None
@@ -179,13 +177,7 @@ class MMAudioBackend(Backend):
 
     def close(self) -> None:
         self.pipeline = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        release_gpu_cache()
 
     def describe(self) -> dict:
         out = super().describe()
