@@ -258,6 +258,8 @@ def add_backend_option_flags(gen: argparse.ArgumentParser, argv: Optional[list[s
                 kwargs["action"] = "store_true"
             else:
                 kwargs.update(type=first.type, metavar=first.metavar)
+                if first.alone is not None:
+                    kwargs.update(nargs="?", const=first.type(first.alone))
                 choices = [c for _, o in per_backend for c in o.choices]
                 if choices and all(o.choices for _, o in per_backend):
                     kwargs["choices"] = list(dict.fromkeys(choices))

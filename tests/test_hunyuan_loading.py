@@ -240,3 +240,6 @@ def test_generate_options_are_collected():
     assert chosen_options(args, "hunyuan") == ({"steps": 25, "guidance": 3.5}, {"offload": "blocks:4", "size": "xl", "weights": "fp8", "memory": "auto",
                                                                     "window": Fraction(15, 2), "compile": True})
     assert chosen_options(build_parser().parse_args(["generate", "v.mp4"]), "hunyuan") == ({}, {})
+    # The switch of before (no value) still means whole-component offload.
+    alone = build_parser().parse_args(["generate", "v.mp4", "--backend", "hunyuan", "--offload", "--steps", "5"])
+    assert chosen_options(alone, "hunyuan") == ({"steps": 5}, {"offload": "model"})

@@ -117,6 +117,8 @@ class BackendOption:
     choices: tuple = ()
     scope: str = "item"
     metavar: Optional[str] = None
+    #: the value of the flag given without one (``--offload`` alone = ``--offload model``); None: a value is needed
+    alone: Optional[str] = None
 
     @property
     def flag(self) -> str:

@@ -105,7 +105,8 @@ class HunyuanBackend(Backend):
                       scope="load", metavar="DIR"),
         BackendOption("offload", str, "what waits in CPU memory: none (default), model (each component moves to "
                       "the GPU while it works), blocks[:N] (the DiT streams its blocks, N kept on the GPU; the "
-                      "encoders and VAE move as with model)", scope="load", metavar="none|model|blocks[:N]"),
+                      "encoders and VAE move as with model); --offload alone means model", scope="load",
+                      metavar="none|model|blocks[:N]", alone="model"),
         BackendOption("weights", str, "DiT weights: bf16 (as released, default) or fp8 (float8 block weights, "
                       "half the memory; a copy is saved in the models folder on first use)", choices=WEIGHTS,
                       scope="load"),
