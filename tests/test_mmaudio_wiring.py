@@ -151,3 +151,14 @@ def test_loading_refuses_a_file_of_another_size():
     with pytest.raises(CheckpointError, match="holds the medium_44k network, but size small_16k"):
         network_config_for(state, "small_16k")
     assert network_config_for(state, "medium_44k") == NetworkConfig.released("medium_44k")
+
+
+def test_models_list_shows_mmaudio_files_and_what_loads(models_dir, capsys):
+    assert main(["models", "list", "--models-dir", str(models_dir), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "mmaudio --size small_16k on cpu: loads" in out and "mmaudio --size large_44k_v2 on cpu: no" in out
+    assert "weights/mmaudio_small_16k.pth" in out
+    assert main(["models", "list", "--models-dir", str(models_dir), "--device", "cpu", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mmaudio"]["loads"]["small_16k"] == "loads"
+    assert any(f["name"] == "weights/mmaudio_small_16k.pth" for f in doc["mmaudio"]["installed"])

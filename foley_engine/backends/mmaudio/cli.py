@@ -17,6 +17,28 @@ def cmd_download(args) -> int:
     return 0
 
 
+def listing(models_dir, device: str) -> dict:
+    """For ``foley models list``: the mmaudio folder, the released files in it, and per size whether it
+    loads on ``device`` (or why not)."""
+    from ..hunyuan.checkpoints.layout import gib
+    from .backend import MMAudioBackend
+    from .files import mmaudio_dir
+
+    folder = mmaudio_dir(models_dir)
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    loads = {}
+    for size in SIZES:
+        status = MMAudioBackend.availability(size=size, models_dir=models_dir, device=device)
+        loads[size] = "loads" if status.ok else f"no: {status.reason}"
+    return {"folder": str(folder), "device": device, "loads": loads,
+            "installed": [{"name": str(p.relative_to(folder)), "path": str(p), "bytes": p.stat().st_size}
+                          for p in files],
+            "text": "\n".join([f"mmaudio models folder: {folder}"]
+                              + [f"  {str(p.relative_to(folder)):<48} {gib(p.stat().st_size):>9}" for p in files]
+                              + (["  (nothing installed)"] if not files else [])
+                              + [f"mmaudio --size {size} on {device}: {v}" for size, v in loads.items()])}
+
+
 def cmd_verify(args) -> int:
     import importlib.util
 
