@@ -30,6 +30,21 @@ STATUS_MAX_AGE_S = 3.0
 EngineSpec = host.module("process").EngineSpec
 
 
+def _import_before_threads() -> None:
+    """Load on the main thread what a worker thread would otherwise load itself: the engine client,
+    the batch runner and the UTF-8 codec (reading the connection file).  An import on a worker thread
+    while an operator ran on the main thread crashed bpy 4.5 once in our suite; nothing else a worker
+    does touches Blender.  A module that cannot load is left to the worker, which reports it."""
+    import codecs
+
+    codecs.lookup("utf-8")
+    try:
+        compat.client_module()
+        host.module("batch")
+    except ImportError:
+        pass
+
+
 class Task(abc.ABC):
     """Work on a thread, reported through a queue and applied on the main thread by :meth:`drain`."""
 
@@ -53,6 +68,7 @@ class Task(abc.ABC):
         """Applies one ``(kind, payload)`` on the main thread."""
 
     def start_thread(self) -> None:
+        _import_before_threads()
         self._thread = threading.Thread(target=self.work, args=(self._put,), name=f"foley-{self.label}", daemon=True)
         self._thread.start()
 
