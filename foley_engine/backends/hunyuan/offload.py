@@ -20,6 +20,7 @@ which the tests check, counting transfers and their order).
 """
 from __future__ import annotations
 
+import abc
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
@@ -78,23 +79,23 @@ def execution_order(dit: nn.Module) -> list:
 # --------------------------------------------------------------------------- moving a block
 
 
-class Transfer:
+class Transfer(abc.ABC):
     """Moves one block's tensors between their CPU home and the device."""
 
     def prepare(self, block: nn.Module) -> None:
         """Make the block's CPU copy its home (pinned where that helps)."""
 
+    @abc.abstractmethod
     def fetch(self, block: nn.Module):
         """Start copying the block to the device; returns what :meth:`wait` needs."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def wait(self, block: nn.Module, pending) -> None:
         """Block until the copy has landed and point the block's parameters at it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def release(self, block: nn.Module) -> None:
         """Point the block's parameters back at their CPU home (the device copy is freed)."""
-        raise NotImplementedError
 
 
 class CopyTransfer(Transfer):
