@@ -203,9 +203,10 @@ def test_availability_reasons(tmp_path, monkeypatch):
         assert not status.ok and "no CUDA for device cuda:0" in status.reason
     assert HunyuanBackend.availability(models_dir=str(tmp_path / "m"), size="xl", device="cpu").ok
     assert not HunyuanBackend.availability(size="huge").ok
-    import foley_engine.backends.hunyuan.backend as backend_module
+    import foley_engine.backends.gpu as gpu
 
-    monkeypatch.setattr(backend_module, "_missing_packages", lambda: ["torch"])
+    real_find_spec = gpu.find_spec
+    monkeypatch.setattr(gpu, "find_spec", lambda name: None if name == "torch" else real_find_spec(name))
     status = HunyuanBackend.availability(models_dir=str(tmp_path / "m"), size="xl", device="cpu")
     assert not status.ok and "needs torch" in status.reason
 

@@ -1,9 +1,23 @@
-"""What the neural backends share about the GPU: whether a CUDA device is there, how much memory it
-has, and handing the cache back when a backend lets its models go.  torch is imported inside the
-functions, so a backend module stays importable without it (``availability`` says what is missing)."""
+"""What the neural backends share about where they run: the packages and weights they need (with one
+wording for what is missing), whether a CUDA device is there and how much memory it has, and handing
+the cache back when a backend lets its models go.  torch is imported inside the functions, so a
+backend module stays importable without it (``availability`` says what is missing)."""
 from __future__ import annotations
 
-from typing import Union
+from importlib.util import find_spec
+from typing import Optional, Sequence, Union
+
+
+def missing_packages(names: Sequence[str]) -> Optional[str]:
+    """Why the backend cannot run for lack of one of the packages ``names``, or None."""
+    gone = [name for name in names if find_spec(name) is None]
+    return f"needs {', '.join(gone)} (pip install 'foley-engine[gpu]')" if gone else None
+
+
+def missing_weights(folder, gone: Sequence[str], hint: str) -> Optional[str]:
+    """Why the backend cannot load when the files ``gone`` are missing from ``folder`` (``hint``: the
+    command that fetches them), or None when nothing is missing."""
+    return f"no weights found at {folder} (missing {', '.join(gone)}); run `{hint}`" if gone else None
 
 
 def cuda_memory(dev, device: str, cpu_note: str) -> Union[str, int]:

@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
-from ..gpu import cuda_memory, release_gpu_cache
+from ..gpu import cuda_memory, missing_packages, missing_weights, release_gpu_cache
 from .checkpoints.layout import check_size, download_hint, gib, hunyuan_dir, missing, require_files
 from .memory import OVERLAP as MEMORY_OVERLAP
 from .offload import Offload, parse_offload
@@ -39,9 +39,8 @@ def _frame_specs(siglip_size: int = 512, sync_size: int = 224) -> tuple[FrameSpe
     )
 
 
-def _missing_packages() -> list[str]:
-    return [name for name in ("torch", "transformers", "diffusers", "huggingface_hub")
-            if importlib.util.find_spec(name) is None]
+#: what the backend imports to run
+PACKAGES = ("torch", "transformers", "diffusers", "huggingface_hub")
 
 
 def _device_check(device: str, size: str, offload=None, weights: Optional[str] = None,
@@ -228,18 +227,17 @@ class HunyuanBackend(Backend):
     def availability(cls, **options) -> Availability:
         if options.get("pipeline") is not None:
             return Availability(True)
-        gone = _missing_packages()
-        if gone:
-            return Availability(False, f"needs {', '.join(gone)} (pip install 'foley-engine[gpu]')")
+        reason = missing_packages(PACKAGES)
+        if reason:
+            return Availability(False, reason)
         try:
             size = check_size(options.get("size", "xxl"))
         except BackendError as exc:
             return Availability(False, str(exc))
         folder = hunyuan_dir(options.get("models_dir"))
-        gone = missing(folder, size)
-        if gone:
-            return Availability(False, f"no weights found at {folder} (missing {', '.join(gone)}); "
-                                       f"run `{download_hint(size, options.get('models_dir'))}`")
+        reason = missing_weights(folder, missing(folder, size), download_hint(size, options.get("models_dir")))
+        if reason:
+            return Availability(False, reason)
         try:
             offload = parse_offload(options.get("offload"))
         except BackendError as exc:

@@ -7,7 +7,6 @@ windows of one long item may run on several slots and still stitch bit-identical
 """
 from __future__ import annotations
 
-import importlib.util
 from fractions import Fraction
 from typing import Optional
 
@@ -16,7 +15,7 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
-from ..gpu import cuda_memory, release_gpu_cache
+from ..gpu import cuda_memory, missing_packages, missing_weights, release_gpu_cache
 from .files import (
     CLIP_FPS, CLIP_SIZE, CODE_LICENCE, DEFAULT_SIZE, LICENCE_LINE, NATIVE_WINDOW, SIZES, SYNC_FPS, SYNC_SIZE,
     WEIGHTS_LICENCE, check_size, download_hint, missing, mmaudio_dir, require_files,
@@ -39,9 +38,8 @@ def frame_specs(clip_size: int = CLIP_SIZE, sync_size: int = SYNC_SIZE) -> tuple
     )
 
 
-def _missing_packages() -> list[str]:
-    return [name for name in ("torch", "transformers", "huggingface_hub", "soxr")
-            if importlib.util.find_spec(name) is None]
+#: what the backend imports to run
+PACKAGES = ("torch", "transformers", "huggingface_hub", "soxr")
 
 
 def resolve_device(device: Optional[str]) -> str:
@@ -149,18 +147,17 @@ class MMAudioBackend(Backend):
     def availability(cls, **options) -> Availability:
         if options.get("pipeline") is not None:
             return Availability(True)
-        gone = _missing_packages()
-        if gone:
-            return Availability(False, f"needs {', '.join(gone)} (pip install 'foley-engine[gpu]')")
+        reason = missing_packages(PACKAGES)
+        if reason:
+            return Availability(False, reason)
         try:
             size = check_size(options.get("size"))
         except BackendError as exc:
             return Availability(False, str(exc))
         folder = mmaudio_dir(options.get("models_dir"))
-        gone = missing(folder, size)
-        if gone:
-            return Availability(False, f"no weights found at {folder} (missing {', '.join(gone)}); "
-                                       f"run `{download_hint(size, options.get('models_dir'))}`")
+        reason = missing_weights(folder, missing(folder, size), download_hint(size, options.get("models_dir")))
+        if reason:
+            return Availability(False, reason)
         reason = device_problem(resolve_device(options.get("device")), size)
         return Availability(False, reason) if reason else Availability(True)
 
