@@ -44,17 +44,17 @@ def cmd_list(args) -> int:
         status = HunyuanBackend.availability(size=size, models_dir=_models_dir(args), device=device,
                                              offload=args.offload, weights=args.weights)
         checks.append((size, "loads" if status.ok else f"no: {status.reason}"))
-    from ..mmaudio.cli import listing as mmaudio_listing
+    from ..mmaudio.cli import format_listing as format_mmaudio, listing as mmaudio_listing
 
     other = mmaudio_listing(_models_dir(args), args.device or "auto")
     if args.json:
         items = [{"name": i.name, "path": str(i.path), "bytes": i.bytes} for i in installed(_models_dir(args))]
         print(json.dumps({"folder": str(hunyuan_dir(_models_dir(args))), "installed": items,
                           "device": device, "loads": {size: verdict for size, verdict in checks},
-                          "mmaudio": {k: v for k, v in other.items() if k != "text"}}))
+                          "mmaudio": other}))
     else:
         print(format_listing(_models_dir(args), device, checks))
-        print(other["text"])
+        print(format_mmaudio(other))
     return 0
 
 

@@ -20,7 +20,6 @@ def cmd_download(args) -> int:
 def listing(models_dir, device: str) -> dict:
     """For ``foley models list``: the mmaudio folder, the released files in it, and per size whether it
     loads on ``device`` (or why not)."""
-    from ..hunyuan.checkpoints.layout import gib
     from .backend import MMAudioBackend
     from .files import mmaudio_dir
 
@@ -32,11 +31,17 @@ def listing(models_dir, device: str) -> dict:
         loads[size] = "loads" if status.ok else f"no: {status.reason}"
     return {"folder": str(folder), "device": device, "loads": loads,
             "installed": [{"name": str(p.relative_to(folder)), "path": str(p), "bytes": p.stat().st_size}
-                          for p in files],
-            "text": "\n".join([f"mmaudio models folder: {folder}"]
-                              + [f"  {str(p.relative_to(folder)):<48} {gib(p.stat().st_size):>9}" for p in files]
-                              + (["  (nothing installed)"] if not files else [])
-                              + [f"mmaudio --size {size} on {device}: {v}" for size, v in loads.items()])}
+                          for p in files]}
+
+
+def format_listing(found: dict) -> str:
+    """:func:`listing` as the lines ``foley models list`` prints."""
+    from ..hunyuan.checkpoints.layout import gib
+
+    return "\n".join([f"mmaudio models folder: {found['folder']}"]
+                     + [f"  {f['name']:<48} {gib(f['bytes']):>9}" for f in found["installed"]]
+                     + (["  (nothing installed)"] if not found["installed"] else [])
+                     + [f"mmaudio --size {size} on {found['device']}: {v}" for size, v in found["loads"].items()])
 
 
 def cmd_verify(args) -> int:
