@@ -102,7 +102,7 @@ def detect_onsets(x: np.ndarray, rise_db: float = 12.0, refractory: float = 0.2)
 def test_backend_declares_what_the_scheduler_needs():
     b = ProceduralBackend(device="cpu", something_unknown=3)
     assert (b.name, b.sample_rate, b.channels, b.device) == ("procedural", 48000, 2, "cpu")
-    assert b.native_window == Fraction(20) and b.overlap == Fraction(1, 4) and b.lookback == Fraction(4)
+    assert b.native_window == Fraction(10) and b.overlap == Fraction(1, 4) and b.lookback == Fraction(4)
     assert b.frame_specs == () and b.description
     assert isinstance(load_backend("procedural"), ProceduralBackend)
 

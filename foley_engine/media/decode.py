@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import Cancelled, MediaError
 from ..timebase import format_seconds
 from .probe import MediaInfo, open_container, video_stream
+from .segments import GrayPicture, segment_pictures, splittable, workers
 
 #: size of the grey frames the analysis runs on (aspect does not matter for it)
 ANALYSIS_SIZE = (96, 54)
@@ -201,10 +202,10 @@ class FrameReader:
             if self.start > 0:
                 target = info.first_pts + self.start
                 container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
-            pending = None  # (time, av frame, gray): grid images need the next frame's time
+            pending = None  # (time, av frame or GrayPicture): grid images need the next frame's time
             last_time = None
             try:
-                for frame in container.decode(stream):
+                for frame in self._pictures(container, stream):
                     if self._stop.is_set():
                         return
                     if frame.pts is None:
@@ -237,6 +238,14 @@ class FrameReader:
         finally:
             container.close()
 
+    def _pictures(self, container, stream):
+        """The decoded pictures in order: with no frame grid to fill, independent segments decoded
+        side by side and reduced to grey there (:mod:`.segments`), else one frame-threaded decoder."""
+        if not self.specs and workers() > 1 and splittable(stream.codec_context.name):
+            end_pts = int((self.info.first_pts + self.end) / stream.time_base) + 1
+            return segment_pictures(container, stream, analysis_gray, self._stop, end_pts=end_pts)
+        return container.decode(stream)
+
     _first_emitted = False
 
     def _emit(self, pending, next_time: Optional[Fraction]) -> None:
@@ -246,7 +255,7 @@ class FrameReader:
         t = self.time_map(t)
         if next_time is not None:
             next_time = self.time_map(next_time)
-        gray = analysis_gray(frame)
+        gray = frame.gray if isinstance(frame, GrayPicture) else analysis_gray(frame)
         grid: dict[str, list[tuple[int, np.ndarray]]] = {}
         for spec in self.specs:
             lo_bound, hi_bound = self._grid_bounds[spec.name]

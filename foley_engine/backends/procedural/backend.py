@@ -89,7 +89,7 @@ class ProceduralBackend(Backend):
     licence = "Apache-2.0 (this project); no weights"
     sample_rate = SR
     channels = 2
-    native_window = Fraction(20)  # any length works; 20 s keeps memory bounded
+    native_window = Fraction(10)  # any length works; 10 s keeps memory low and the last window (the wait after decoding) short
     overlap = Fraction(1, 4)
     lookback = Fraction(4)  # longer than any one-shot (metal 3.6 s, thunder 3.9 s)
     frame_specs = ()
