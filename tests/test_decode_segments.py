@@ -70,16 +70,18 @@ X265_CLOSED = {"preset": "ultrafast", "x265-params": "keyint=15:min-keyint=15:sc
 X265_OPEN = {"preset": "ultrafast", "x265-params": "keyint=15:min-keyint=15:scenecut=0:bframes=3:open-gop=1:log-level=error"}
 
 
-@pytest.mark.parametrize("codec,options,pix_fmt", [
-    ("libx264", X264_CLOSED, "yuv420p"),
-    ("libx265", X265_CLOSED, "yuv420p"),
-    ("mjpeg", {}, "yuvj420p"),
+@pytest.mark.parametrize("codec,options,pix_fmt,ext", [
+    ("libx264", X264_CLOSED, "yuv420p", "mp4"),  # NAL units length-prefixed (avcC)
+    ("libx264", X264_CLOSED, "yuv420p", "ts"),  # Annex B start codes
+    ("libx265", X265_CLOSED, "yuv420p", "mp4"),
+    ("libx265", X265_CLOSED, "yuv420p", "ts"),
+    ("mjpeg", {}, "yuvj420p", "mkv"),  # intra-only: any packet starts a segment
+    ("prores_ks", {}, "yuv422p10le", "mov"),
 ])
-def test_segments_decode_exactly_what_one_decoder_does(tmp_path, monkeypatch, codec, options, pix_fmt):
+def test_segments_decode_exactly_what_one_decoder_does(tmp_path, monkeypatch, codec, options, pix_fmt, ext):
     if codec not in av.codecs_available:
         pytest.skip(f"this PyAV build has no {codec} encoder")
-    path = _encode(str(tmp_path / f"clip_{codec}.mkv" if codec == "mjpeg" else tmp_path / f"clip_{codec}.mp4"),
-                   codec, options, pix_fmt=pix_fmt)
+    path = _encode(str(tmp_path / f"clip.{ext}"), codec, options, pix_fmt=pix_fmt)
     one, _ = _read(path, False, monkeypatch)
     split, parts = _read(path, True, monkeypatch)
     assert len(one) == 75 and _same(one, split)
