@@ -112,14 +112,23 @@ class _RestartFinder:
         return any((b >> shift) & mask in idr for b in _nal_types(bytes(packet), self.length_size))
 
 
+def _decoder(stream, threads: str):
+    """A fresh decoder for ``stream``'s packets: ``"one"`` thread, or libav's ``"frames"`` threads."""
+    ctx = av.CodecContext.create(stream.codec_context.name, "r")
+    ctx.extradata = stream.codec_context.extradata
+    if threads == "one":
+        ctx.thread_count = 1
+    else:
+        ctx.thread_type = "AUTO"
+    return ctx
+
+
 def _decode_segment(stream, packets: list, to_gray: Callable, halted: Callable[[], bool]) -> tuple[list, Optional[BaseException]]:
     """One segment on a fresh single-threaded decoder: its pictures, and the error that ended it early."""
     pictures: list[GrayPicture] = []
     tb = stream.time_base
     try:
-        ctx = av.CodecContext.create(stream.codec_context.name, "r")
-        ctx.extradata = stream.codec_context.extradata
-        ctx.thread_count = 1
+        ctx = _decoder(stream, threads="one")
         for packet in packets + [None]:
             if halted():
                 break
@@ -190,9 +199,7 @@ def segment_pictures(container, stream, to_gray: Callable, stop: threading.Event
 
 def _decode_rest(stream, buffered: list, packets, to_gray: Callable, halted: Callable[[], bool]) -> Iterator[GrayPicture]:
     """No restart for too long: the buffered packets and the rest of the stream on one frame-threaded decoder."""
-    ctx = av.CodecContext.create(stream.codec_context.name, "r")
-    ctx.extradata = stream.codec_context.extradata
-    ctx.thread_type = "AUTO"
+    ctx = _decoder(stream, threads="frames")
     tb = stream.time_base
 
     def remaining():
