@@ -156,8 +156,8 @@ def add_movie(bpy, scene, path: str, frame_start: int, channel: int = 2):
     strip = strips_of(scene).new_movie(os.path.basename(path), path, channel, frame_start)
     if not (scene.render.fps_base == 1.0 and strip.fps == scene.render.fps):
         raise Skip(f"bpy {bpy.app.version_string}: movie_strip_add crashes in background mode, and the data API "
-                   f"cannot adjust a {strip.fps:g} fps movie's playback rate to a "
-                   f"{scene.render.fps / scene.render.fps_base:g} fps scene")
+                   f"adds a {strip.fps:g} fps movie to a {scene.render.fps / scene.render.fps_base:g} fps scene "
+                   "without the UI's playback-rate adjustment")
     for s in all_strips(scene):
         s.select = s == strip
     scene.sequence_editor.active_strip = strip
