@@ -1,6 +1,7 @@
 """Shared fixtures: real sample videos encoded with PyAV, made once per test worker."""
 from __future__ import annotations
 
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -9,6 +10,16 @@ import pytest
 from foley_engine.backends.base import Backend
 from foley_engine.lab.samples import make_sample_video
 from foley_engine.timebase import to_index
+
+
+@pytest.fixture(autouse=True)
+def blender_stays_out_of_this_process():
+    """Blender runs as a child process of the test (tests/blender_scenarios.py), never in pytest's own: bpy
+    beside PyAV/FFmpeg, torch and Ray has crashed test workers.  The test that imports it fails here."""
+    before = "bpy" in sys.modules
+    yield
+    assert before or "bpy" not in sys.modules, \
+        "this test imported bpy into the pytest process: run Blender through tests/blender_scenarios.py"
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The add-on in each real Blender (bpy 4.5 here, 5.0 from ``FOLEY_BPY_PYTHONS``), each in a process of its own.
 
-``tests/blender_scenarios.py`` builds and fills the scene in that Blender and prints what it holds; the
+``tests/blender_scenarios.py`` builds and fills the scene in that Blender and reports what it holds; the
 checks here read the WAV files it placed (PyAV and soundfile stay out of Blender's process: bpy 5.0.1
 has crashed with PyAV loaded beside it).  One engine of this environment serves every Blender.
 
@@ -8,10 +8,7 @@ has crashed with PyAV loaded beside it).  One engine of this environment serves 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
 import sys
 from fractions import Fraction
 
@@ -20,20 +17,12 @@ import soundfile as sf
 
 from foley_engine.lab.samples import make_sample_video
 from foley_engine.timebase import to_index
+
+from blender_scenarios import python_params, run
 from test_engine_backend import EngineProcess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "blender_scenarios.py")
 SR = 48000
-
-
-def _pythons() -> list:
-    found = [sys.executable] if importlib.util.find_spec("bpy") is not None else []
-    found += [p for p in os.environ.get("FOLEY_BPY_PYTHONS", "").split(os.pathsep) if p]
-    return found
-
-
-PYTHONS = _pythons() or [pytest.param("", marks=pytest.mark.skip("no bpy here"))]
+PYTHONS = python_params()
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +30,6 @@ def engine(tmp_path_factory):
     eng = EngineProcess(tmp_path_factory.mktemp("blender-engine"), backend="procedural").start()
     yield eng
     eng.stop()
-
-
-def scenario(python: str, name: str, tmp_path, **args) -> dict:
-    args_file = tmp_path / f"{name}.json"
-    args_file.write_text(json.dumps(args))
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"), PYTHONPATH="")
-    proc = subprocess.run([python, SCRIPT, name, str(args_file)], capture_output=True, text=True, timeout=600,
-                          env=env, cwd=str(tmp_path))
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-4000:]
-    return json.loads(lines[-1])
 
 
 def video(tmp_path, fps: Fraction, name: str):
@@ -71,10 +49,11 @@ def samples_of(path: str) -> int:
 @pytest.mark.parametrize("python", PYTHONS)
 def test_stems_in_named_channels_and_takes_muted_above(python, engine, tmp_path):
     clip = video(tmp_path, Fraction(25), "c25.mp4")
-    out = scenario(python, "sets", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
+    out = run(python, "sets", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
                    fps=25, video=clip.path)
     assert out["first"] == ["FINISHED"] and out["again"] == ["FINISHED"] and out["cycle"] == ["FINISHED"], out
     placed = sorted(out["placed"], key=lambda s: s["channel"])
+    assert out["movie_id"] and all(s["source"] == out["movie_id"] for s in placed)  # the movie's own Foley
     assert [s["channel_name"] for s in placed] == ["Foley Props", "Foley BG", "Foley Props take 2", "Foley BG take 2"]
     assert [(s["take"], s["stem"], s["mute"]) for s in placed] == \
         [(1, "props", False), (1, "bg", False), (2, "props", True), (2, "bg", True)]
@@ -102,7 +81,7 @@ def test_marker_prompts_and_event_markers(python, rate, engine, tmp_path):
     start = 10
     user = [[20, "foley: rain on a tin roof ["], [40, "]"], [60, "foley: glass breaks"], [30, "cue A"],
             [90, "foley+: wind ["]]  # an unclosed range: to the scene's end, with a warning
-    out = scenario(python, "markers", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
+    out = run(python, "markers", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
                    fps=fps, fps_base=base, frame_end=400, video=clip.path, frame_start=start, markers=user,
                    prompt="footsteps")
     assert out["first"] == ["FINISHED"] and out["again"] == ["FINISHED"], out
@@ -182,7 +161,7 @@ def test_regenerate_the_preview_range_of_a_foley_strip_in_place(python, engine, 
     import numpy as np
 
     clip = video(tmp_path, Fraction(25), "c25.mp4")
-    out = scenario(python, "regenerate", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
+    out = run(python, "regenerate", tmp_path, connection=engine.connection_file, out=str(tmp_path / "wavs"),
                    fps=25, video=clip.path, range=[26, 50],
                    engine_command=f"{sys.executable} -m foley_engine.cli engine serve")
     assert out["first"] == ["FINISHED"] and out["result"] == ["FINISHED"], out

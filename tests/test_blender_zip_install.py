@@ -6,27 +6,21 @@ bpy 4.5 is this environment's; another ``bpy`` runs from the Python named in ``F
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from fractions import Fraction
 
 import pytest
 import soundfile as sf
 
 from foley_engine.lab.samples import make_sample_video
+
+from blender_scenarios import python_params
 from test_engine_backend import EngineProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "tests", "blender_zip_smoke.py")
-
-
-def _pythons() -> list:
-    found = [sys.executable] if importlib.util.find_spec("bpy") is not None else []
-    found += [p for p in os.environ.get("FOLEY_BPY_PYTHONS", "").split(os.pathsep) if p]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,7 @@ def engine(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("python", _pythons() or [pytest.param("", marks=pytest.mark.skip("no bpy here"))])
+@pytest.mark.parametrize("python", python_params())
 def test_installed_zip_fills_a_strip(python, built, engine, tmp_path):
     video = make_sample_video(str(tmp_path / "c25.mp4"), duration=2, fps=Fraction(25), width=160, height=90)
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"), PYTHONPATH="")

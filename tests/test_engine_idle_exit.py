@@ -9,6 +9,8 @@ import pytest
 
 from foley_engine.engine.config import EngineConfig, add_serve_arguments, config_from_args
 from foley_engine.engine.server import Engine
+
+from blender_scenarios import python_params, run
 from test_engine_backend import EngineProcess
 
 
@@ -76,15 +78,16 @@ def test_one_idle_exit_rule_for_every_adapter(monkeypatch):
     resolve_engine.connect(resolve_engine.EngineSpec(serve_args=("--backend", "hunyuan")), autostart=True)
     assert seen["serve_args"] == ("--idle-exit", "30", "--backend", "hunyuan") and seen["autostart"]
 
-    pytest.importorskip("bpy")
-    from blender_addon.jobs import EngineSpec as BlenderSpec
-    from blender_addon.preferences import split_engine_command
 
-    program, serve_args = split_engine_command("foley engine serve --device cuda:0", "hunyuan")
-    assert BlenderSpec(None, program, tuple(serve_args)).start_args == \
-        ("--idle-exit", "30", "--device", "cuda:0", "--backend", "hunyuan")
-    program, serve_args = split_engine_command("foley engine serve --idle-exit 0", "")
-    assert BlenderSpec(None, program, tuple(serve_args)).start_args == ("--idle-exit", "0")
+@pytest.mark.parametrize("python", python_params())
+def test_blender_starts_engines_with_idle_exit(python, tmp_path):
+    """The add-on's engine command and backend, as the arguments it starts an engine with (in Blender's own
+    process: bpy stays out of the test's)."""
+    out = run(python, "idle_exit_args", tmp_path, commands={
+        "device": ["foley engine serve --device cuda:0", "hunyuan"],
+        "kept": ["foley engine serve --idle-exit 0", ""]})
+    assert out["device"] == ["--idle-exit", "30", "--device", "cuda:0", "--backend", "hunyuan"]
+    assert out["kept"] == ["--idle-exit", "0"]  # the user's choice stands
 
 
 def test_the_cli_passes_its_idle_exit():
