@@ -214,3 +214,24 @@ def test_scheduler_and_backend_play_the_contacts_on_bikes(monkeypatch):
     for onset in found.values():
         at = [v for v, _ in voices if v.sample == to_index(onset.time, 48000)]
         assert at and all(v.kind == "footsteps_concrete" and abs(v.x - onset.x) < 1e-9 for v in at)
+
+
+@pytest.mark.parametrize("change, kept", [("cut", False), ("insert", False), ("flash", False), ("early cut", True)])
+def test_a_contact_whose_arrival_straddles_a_cut_or_insert_is_taken_out_again(change, kept):
+    """The shot analyser decides cuts and inserts ~half a second late; the tracker takes out a
+    contact whose arrival (the two frames before it) they fall in, and keeps one after a cut."""
+    from foley_engine.analysis.events import Onset, VisualEvents
+
+    tracker = PeopleTracker(None, RATE)
+    events = VisualEvents()
+    for i, img in enumerate(scene()):
+        if i == LAND + 12:  # the analyser's verdict arrives late
+            at = Fraction(LAND - (2 if change == "early cut" else 1)) / RATE
+            if change in ("cut", "early cut"):
+                events.cuts.append(at)
+            else:
+                events.onsets.insert(0, Onset(Fraction(LAND) / RATE, change, 1.0, 0.0))
+        tracker.feed(events, i / RATE, {people.PEOPLE_GRID: [(i / RATE, rgb(img))]})
+    steps = [o for o in events.onsets if o.kind == "footstep"]
+    assert frames_of(steps) == ([LAND] if kept else [])
+    assert tracker.contacts.count == (1 if kept else 0) and bool(tracker.notes()) == kept

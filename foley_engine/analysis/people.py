@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .contacts import TAG as CONTACT
 from .contacts import GroundContacts
 from .events import Onset
 from .footsteps import BounceSteps, HeelStrikes, coarse_stride
@@ -31,6 +32,11 @@ PEOPLE_GRID = "people"
 POSE_WIDTH = 320
 #: figures followed at once (each costs a pose run per sample while the one before it is found)
 MAX_PEOPLE = 2
+#: onsets of the shot analyser that are the picture changing (as cuts are): no foot lands in them
+PICTURE_CHANGES = ("flash", "insert")
+#: how long after its frame a ground contact is checked against the shot analyser's cuts and
+#: inserts (it decides a picture 12 new pictures later: 0.5 s at 24 fps, 1.2 s at 10 fps)
+SETTLE = Fraction(2)
 #: a figure whose hips jump this far (figure heights) between coarse samples is another figure
 #: (a cut, or the model switched person): foot states start again
 JUMP = 0.5
@@ -70,6 +76,7 @@ class PeopleTracker:
                  contacts: bool = True):
         self.stride = coarse_stride(fps)
         self.contacts = GroundContacts(fps) if contacts else None
+        self._unsettled: list[Onset] = []  # contacts not yet checked against late cuts and inserts
         self._frames: deque[tuple[int, Fraction, np.ndarray]] = deque(maxlen=3 * self.stride + 1)
         self._count = 0
         self._next_sample = 0  # frame index of the next coarse pose sample
@@ -124,11 +131,32 @@ class PeopleTracker:
 
     def feed(self, events, pts: Fraction, grid: dict) -> None:
         """Scheduler hook: take this frame's pose picture out of the decoder's ``grid`` and merge
-        the footsteps it completes into ``events.onsets`` (kept in time order)."""
+        the footsteps it completes into ``events.onsets`` (kept in time order).
+
+        A ground contact whose arrival straddles a cut, a flash or a brief insert is the picture
+        changing, not a foot: the shot analyser decides those up to ~half a second later, so each
+        contact is checked again at every frame for a while (:data:`SETTLE`) and taken out."""
         images = grid.pop(PEOPLE_GRID, None)
         if images:
             for onset in self.push(pts, images[0][1]):
                 bisect.insort(events.onsets, onset, key=lambda o: o.time)
+                if onset.tag == CONTACT:
+                    self._unsettled.append(onset)
+        if self._unsettled:
+            self._settle(events, pts)
+
+    def _settle(self, events, now: Fraction) -> None:
+        changes = list(events.cuts) + [o.time for o in events.onsets if o.kind in PICTURE_CHANGES]
+        keep = []
+        for onset in self._unsettled:
+            start = self.contacts.arrival_from.get(onset.time, onset.time)
+            if any(start < c <= onset.time for c in changes):
+                if onset in events.onsets:
+                    events.onsets.remove(onset)
+                self.contacts.forget(onset)
+            elif now - onset.time < SETTLE:
+                keep.append(onset)
+        self._unsettled = keep
 
     def notes(self) -> list[str]:
         """Lines for the result's warnings about what the footsteps are based on."""
