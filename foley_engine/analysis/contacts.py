@@ -172,19 +172,23 @@ class GroundContacts:
         if arrived.max() < ARRIVE:
             self._last_ok = None
             return None
-        # The rest, over the whole picture: the band for the foot, the rows above for the leg.
-        rest = np.zeros((g.shape[0] // BLOCK, g.shape[1] // BLOCK), np.float32)
-        for f in span[2:]:
-            rest = np.maximum(rest, _blocks(np.abs(_whole(f.gray) - g)))
-        top = rest.shape[0] - arrived.shape[0]
-        still = rest[top:]
+        # The rest: first in the band (the foot; most pictures stop here), then above it (the leg).
+        later = [_whole(f.gray) for f in span[2:]]
+        still = np.zeros_like(arrived)
+        for w in later:
+            np.maximum(still, _blocks(np.abs(w[-band.shape[0]:] - band)), out=still)
         ok = (arrived >= ARRIVE) & (_around(still) < REST_RATIO * arrived)
         ok[:, 0] = ok[:, -1] = False  # the picture's edges: something leaving reveals what stays
         if ok.any():
             # Something that could be seen to move sideways stays (not the inside of a uniform
             # moving thing), and the leg above it goes on moving (not background left behind).
             ok &= (_texture(band) >= TEXTURE) & (still < _sideways(band))
-            ok &= _leg_moving(rest, top) >= LEG_MOTION
+        if ok.any():
+            above = g[: g.shape[0] - band.shape[0]]
+            rest = np.zeros((above.shape[0] // BLOCK, above.shape[1] // BLOCK), np.float32)
+            for w in later:
+                np.maximum(rest, _blocks(np.abs(w[: above.shape[0]] - above)), out=rest)
+            ok &= _leg_moving(np.concatenate([rest, still]), rest.shape[0]) >= LEG_MOTION
         first = self._frames[0].index
         for i in range(max(first, t - self._recall), t - 2):
             if not ok.any():
