@@ -235,3 +235,17 @@ def test_a_contact_whose_arrival_straddles_a_cut_or_insert_is_taken_out_again(ch
     steps = [o for o in events.onsets if o.kind == "footstep"]
     assert frames_of(steps) == ([LAND] if kept else [])
     assert tracker.contacts.count == (1 if kept else 0) and bool(tracker.notes()) == kept
+
+
+def test_review_of_bikes_marks_the_steps_that_generate_placed(tmp_path, capsys):
+    """`foley review` re-runs the shot analyser alone; the footsteps come from the WAV's sidecar."""
+    from foley_engine.cli import main
+
+    path, wav, png = bikes(), str(tmp_path / "walk.wav"), str(tmp_path / "walk.png")
+    assert main(["generate", path, "--in", "7.4", "--out", "8.8", "--prompt", "footsteps", "-o", wav]) == 0
+    capsys.readouterr()
+    assert main(["review", path, wav, "--in", "7.4", "-o", png, "--width", "700", "--thumbs", "7"]) == 0
+    assert "2 footstep" in capsys.readouterr().out
+    os.remove(wav + ".foley.json")  # a WAV made elsewhere: nothing to mark
+    assert main(["review", path, wav, "--in", "7.4", "-o", png]) == 0
+    assert "footstep" not in capsys.readouterr().out
