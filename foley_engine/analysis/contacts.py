@@ -12,20 +12,22 @@ into 8x8-pixel blocks in the lower :data:`BAND` of the picture:
    either side (nor in the row below) changes by more than :data:`REST_RATIO` of that arrival,
    against the picture at the contact -- a swinging foot, a leg's edge or a car moving on is
    somewhere near by the next frames; a stance foot is not;
-3. *something*: the block has texture (grey spread >= :data:`TEXTURE`): inside a uniform moving
-   object (a white van's side) nothing can be seen to stop;
-4. *new*: the block does not look as it did at any frame of the last :data:`RECALL_SECONDS` of the
-   shot (within half the arrival): that is background coming back after a leg or a car passed,
-   not something arriving;
-5. *the leg above goes on moving*: some block above it (its column or the two beside) changes by
-   :data:`LEG_MOTION` during the rest -- background left behind by a car's tail stays still above
-   too; and the block changes less than a move of :data:`SIDEWAYS` pixels would change it (inside
-   a blurred van's side nothing can be seen to stop);
-6. one contact per :data:`MIN_GAP` (a walker's steps are >= 0.25 s apart);
-7. the camera is steady from the frame before the arrival to the end of the rest (no shift found by
+3. *something that could be seen to move*: the block has texture (grey spread >= :data:`TEXTURE`)
+   and changes less than a move of :data:`SIDEWAYS` pixels would change it: inside a blurred or
+   uniform moving thing (a white van's side) nothing can be seen to stop;
+4. *the leg goes on moving above it*: some block above (its column or the two beside) changes by
+   :data:`LEG_MOTION` during the rest -- background left behind by a car's tail is still above too;
+5. *new*: the block does not look as it did at any frame of the last :data:`RECALL_SECONDS` of the
+   shot (within :data:`RECALL_RATIO` of the arrival): that is background coming back after a leg
+   or a car passed, not something arriving;
+6. the camera is steady from the frame before the arrival to the end of the rest (no shift found by
    :func:`~.regions.camera_shift`) and no cut or flash (whole-picture change < :data:`CUT_CHANGE`)
    lies in it; blocks at the left and right edges are left out (a leg leaving the picture reveals
-   background that stays).
+   background that stays); one contact per :data:`MIN_GAP` (a walker's steps are >= 0.25 s apart).
+
+(:class:`~.people.PeopleTracker` adds two rules from outside: a shot in which the pose model follows
+a figure is left to it, and a contact whose arrival straddles a cut or brief insert that the shot
+analyser finds later is taken out again.)
 
 The contact is the first frame from which the block stays (the foot settled: on bikes one frame
 after the heel touches, within the +-2 frames footsteps are scored at).  Its onset: kind
