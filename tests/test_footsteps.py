@@ -151,7 +151,8 @@ def test_missing_extra_is_one_line_and_a_fallback(monkeypatch, clip_24, tmp_path
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "mediapipe" else real(name, *a, **k))
     assert "foley-engine[vision]" in pose.vision_missing()
-    assert PeopleTracker.for_job(True, Fraction(24)) is None
+    tracker = PeopleTracker.for_job(True, Fraction(24))  # no pose model: the ground contacts only
+    assert tracker is not None and tracker.pose_runs == 0 and tracker.contacts is not None
     out = tmp_path / "f.wav"
     assert main(["generate", clip_24.path, "--prompt", "footsteps", "-o", str(out), "--json"]) == 0
     captured = capsys.readouterr()

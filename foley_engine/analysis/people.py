@@ -6,9 +6,10 @@ has just stopped, on a few of the frames it keeps (O(stride) pictures, never the
 come out at most ~3 strides after their frame, well inside the shot analyser's look-ahead, so the
 scheduler sees them before it hands a window to the backend.
 
-Only a prompt that asks for footsteps turns this on (the backend's ``wants_people``); without the ``vision``
-extra nothing runs here (the procedural backend's prompt warnings say so in one line) and the
-footsteps follow the motion.
+Only a prompt that asks for footsteps turns this on (the backend's ``wants_people``).  In shots where
+the pose model finds nobody -- or everywhere, without the ``vision`` extra -- a foot seen settling
+on the ground still makes a footstep (:mod:`.contacts`, tag ``"contact"``; the result's notes say
+so); elsewhere the footsteps follow the motion.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .contacts import TAG as CONTACT
+from .contacts import GroundContacts
 from .events import Onset
 from .footsteps import BounceSteps, HeelStrikes, coarse_stride
 from .pose import Figure, vision_missing
@@ -29,6 +32,11 @@ PEOPLE_GRID = "people"
 POSE_WIDTH = 320
 #: figures followed at once (each costs a pose run per sample while the one before it is found)
 MAX_PEOPLE = 2
+#: onsets of the shot analyser that are the picture changing (as cuts are): no foot lands in them
+PICTURE_CHANGES = ("flash", "insert")
+#: how long after its frame a ground contact is checked against the shot analyser's cuts and
+#: inserts (it decides a picture 12 new pictures later: 0.5 s at 24 fps, 1.2 s at 10 fps)
+SETTLE = Fraction(2)
 #: a figure whose hips jump this far (figure heights) between coarse samples is another figure
 #: (a cut, or the model switched person): foot states start again
 JUMP = 0.5
@@ -60,16 +68,22 @@ class PeopleTracker:
     Several people: the pose model follows one figure, so person *k* gets its own model, run on
     the picture with the figures of persons 0..k-1 painted out (their boxes filled with the
     picture's mean colour); person *k* is looked for only while person *k-1* is found.
+    ``models`` None: no pose model (the extra is absent), only the ground contacts.  ``contacts``
+    False: no ground contacts (the pose model alone).
     """
 
-    def __init__(self, models: Callable[[], PoseModel], fps: Optional[Fraction], max_people: int = 1):
+    def __init__(self, models: Optional[Callable[[], PoseModel]], fps: Optional[Fraction], max_people: int = 1,
+                 contacts: bool = True):
         self.stride = coarse_stride(fps)
+        self.contacts = GroundContacts(fps) if contacts else None
+        self._unsettled: list[Onset] = []  # contacts not yet checked against late cuts and inserts
         self._frames: deque[tuple[int, Fraction, np.ndarray]] = deque(maxlen=3 * self.stride + 1)
         self._count = 0
         self._next_sample = 0  # frame index of the next coarse pose sample
         # ``models()`` makes one pose model per followed person (each keeps its own tracking state).
         self._people = [
-            _Person(models(), lambda i, k=k: self._figure_at(k, i), self._pts_at) for k in range(max_people)
+            _Person(models(), lambda i, k=k: self._figure_at(k, i), self._pts_at)
+            for k in range(max_people if models is not None else 0)
         ]
         #: counts for the result's notes and the benchmark
         self.pose_runs = 0
@@ -77,9 +91,12 @@ class PeopleTracker:
 
     @classmethod
     def for_job(cls, wanted: bool, fps: Optional[Fraction]) -> Optional["PeopleTracker"]:
-        """A tracker with the real pose model when the job wants footsteps and the extra is installed."""
-        if not wanted or vision_missing():
+        """A tracker when the job wants footsteps: the real pose model if the extra is installed,
+        and the ground contacts where it finds nobody (everywhere without the extra)."""
+        if not wanted:
             return None
+        if vision_missing():
+            return cls(None, fps)
         from .pose import MediaPipePose
 
         return cls(MediaPipePose, fps, max_people=MAX_PEOPLE)
@@ -92,9 +109,9 @@ class PeopleTracker:
         for person in self._people:
             for i in [i for i in person.figures if i < oldest]:
                 del person.figures[i]
-        if n < self._next_sample:
-            return []
-        out: list[Onset] = []
+        out: list[Onset] = self.contacts.push(pts, rgb) if self.contacts is not None else []
+        if not self._people or n < self._next_sample:
+            return out
         found = True
         for k, person in enumerate(self._people):
             if not found or (person.prev is None and n < person.next_search):
@@ -104,24 +121,53 @@ class PeopleTracker:
                 # Nobody (more) in the picture: look half as often (someone walking in is found within ~1/4 s).
                 person.next_search = n if fig is not None else n + 2 * self.stride
             found = fig is not None
+            if found and person.prev is not None and self.contacts is not None:
+                # Followed over two samples (one lone find can be a skeleton fitted to the street,
+                # as in bikes' walker shot): this shot's steps are the pose model's.
+                self.contacts.saw_figure()
             out.extend(self._sample(person, n, pts, fig, oldest))
         self._next_sample = n + (self.stride if self._people[0].prev is not None else 2 * self.stride)
         return sorted(out, key=lambda o: o.time)
 
     def feed(self, events, pts: Fraction, grid: dict) -> None:
         """Scheduler hook: take this frame's pose picture out of the decoder's ``grid`` and merge
-        the footsteps it completes into ``events.onsets`` (kept in time order)."""
+        the footsteps it completes into ``events.onsets`` (kept in time order).
+
+        A ground contact whose arrival straddles a cut, a flash or a brief insert is the picture
+        changing, not a foot: the shot analyser decides those up to ~half a second later, so each
+        contact is checked again at every frame for a while (:data:`SETTLE`) and taken out."""
         images = grid.pop(PEOPLE_GRID, None)
         if images:
             for onset in self.push(pts, images[0][1]):
                 bisect.insort(events.onsets, onset, key=lambda o: o.time)
+                if onset.tag == CONTACT:
+                    self._unsettled.append(onset)
+        if self._unsettled:
+            self._settle(events, pts)
+
+    def _settle(self, events, now: Fraction) -> None:
+        changes = list(events.cuts) + [o.time for o in events.onsets if o.kind in PICTURE_CHANGES]
+        keep = []
+        for onset in self._unsettled:
+            start = self.contacts.arrival_from.get(onset.time, onset.time)
+            if any(start < c <= onset.time for c in changes):
+                if onset in events.onsets:
+                    events.onsets.remove(onset)
+                self.contacts.forget(onset)
+            elif now - onset.time < SETTLE:
+                keep.append(onset)
+        self._unsettled = keep
 
     def notes(self) -> list[str]:
         """Lines for the result's warnings about what the footsteps are based on."""
-        if not self.bounce_steps:
-            return []
-        return [f"{self.bounce_steps} footsteps follow the body's bounce where the feet are out of frame "
-                "(a walking cadence, not the feet)"]
+        lines = []
+        if self.bounce_steps:
+            lines.append(f"{self.bounce_steps} footsteps follow the body's bounce where the feet are out of frame "
+                         "(a walking cadence, not the feet)")
+        if self.contacts is not None and self.contacts.count:
+            lines.append(f"{self.contacts.count} footsteps come from motion contacts: a foot seen settling on the "
+                         "ground where no pose figure was found (tag 'contact')")
+        return lines
 
     def close(self) -> None:
         for person in self._people:
@@ -181,10 +227,10 @@ def paint_out(rgb: np.ndarray, figures: list[Figure]) -> np.ndarray:
     return out
 
 
-def track_frames(frames, models: Callable[[], PoseModel], fps: Optional[Fraction],
-                 max_people: int = 1) -> tuple[list[Onset], PeopleTracker]:
+def track_frames(frames, models: Optional[Callable[[], PoseModel]], fps: Optional[Fraction],
+                 max_people: int = 1, contacts: bool = True) -> tuple[list[Onset], PeopleTracker]:
     """Footstep onsets of a whole sequence of ``(pts, rgb)`` (tests, benchmarks)."""
-    tracker = PeopleTracker(models, fps, max_people)
+    tracker = PeopleTracker(models, fps, max_people, contacts=contacts)
     onsets: list[Onset] = []
     for pts, rgb in frames:
         onsets.extend(tracker.push(pts, rgb))

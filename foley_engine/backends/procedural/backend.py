@@ -128,8 +128,8 @@ class ProceduralBackend(Backend):
                          "on the picture's hits (see `foley backends --vocabulary`)")
         mix = parse_prompt(prompt, negative_prompt)
         if any(KINDS[k].family == FOOTSTEPS for k in mix) and vision_missing():  # the one check of the extra
-            lines.append("footsteps follow the picture's motion (its walking rhythm, else a steady cadence), not "
-                         "where feet land: install foley-engine[vision] for a pose model")
+            lines.append("footsteps follow the picture's motion (feet seen settling on the ground, else its walking "
+                         "rhythm or a steady cadence), not a pose model: install foley-engine[vision] for one")
         return lines
 
     @classmethod

@@ -4,7 +4,9 @@
   impact-family kind, chosen by weight from the prompt's impact kinds (a flash
   plays thunder if it is selected; an insert also swishes with "whoosh"); with
   no impact kinds but footsteps selected, a hit plays a footstep.
-- ``footstep`` onsets (a pose model's heel strikes) play the prompt's surface.
+- ``footstep`` onsets play the prompt's surface, panned to the foot: a pose model's heel
+  strikes (tag left/right), and where it finds nobody, feet seen settling on the ground
+  (tag ``contact``, analysis/contacts.py).
 - ``start`` onsets play a door creak and/or a whoosh swish when selected.
 - Without pose footsteps nearby, steps fall on the walking rhythm of the motion
   energy, else on a steady cadence while something moves (a fallback).
