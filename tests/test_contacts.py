@@ -249,3 +249,50 @@ def test_review_of_bikes_marks_the_steps_that_generate_placed(tmp_path, capsys):
     os.remove(wav + ".foley.json")  # a WAV made elsewhere: nothing to mark
     assert main(["review", path, wav, "--in", "7.4", "-o", png]) == 0
     assert "footstep" not in capsys.readouterr().out
+
+
+def _write_scene(path: str, rate: Fraction, lead: int) -> str:
+    """The synthetic step after ``lead`` frames of still paving; it lands at frame ``lead + LAND``."""
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "12", "threads": "1"}
+        for i, img in enumerate([paving()] * lead + scene(frames=40)):
+            frame = av.VideoFrame.from_ndarray(rgb(img), format="rgb24")
+            frame.pts, frame.time_base = i, 1 / rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("rate", [Fraction(25), Fraction(60)])
+def test_every_window_is_handed_the_final_footsteps(tmp_path, monkeypatch, rate):
+    """A footstep is decided a while after its frame (a contact must rest, and is re-checked against
+    late cuts): a window that ends a frame or two after one is still handed it (at 60 fps the rest
+    lasts longer than the few frames the shot analysis looks past a window)."""
+    from foley_engine.backends.procedural import ProceduralBackend
+    from foley_engine.job import Job
+    from foley_engine.longform.scheduler import LongformScheduler
+    from foley_engine.media.probe import probe
+
+    monkeypatch.setattr(people, "vision_missing", lambda: "the pose model is not installed")
+    lead = int(rate)
+    land = lead + LAND
+    path = _write_scene(str(tmp_path / "step.mp4"), rate, lead)
+    job, info = Job(media=path, prompt="footsteps"), probe(path)
+
+    def steps_per_window(length):
+        scheduler = LongformScheduler(ProceduralBackend(), window=length, overlap=Fraction(1, 4))
+        out = []
+        for w, request in scheduler.requests(job, info):
+            t0, t1 = Fraction(w.start, 48000), Fraction(w.end, 48000)
+            out.append((t0, t1, [o.time for o in request.events.onsets if o.kind == "footstep" and t0 <= o.time < t1]))
+        return out
+
+    final = [t for _, _, ts in steps_per_window(Fraction(10)) for t in ts]
+    assert final == [Fraction(land) / rate]
+    for frames_after in (1, 2, 3):
+        windows = steps_per_window(final[0] + frames_after / rate)
+        assert windows[0][1] > final[0] and windows[0][2] == final, frames_after

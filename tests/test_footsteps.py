@@ -218,6 +218,40 @@ def test_scheduler_hands_the_backend_footsteps_at_exact_frame_times(monkeypatch,
         assert not [o for o in request.events.onsets if o.kind == "footstep"]
 
 
+@pytest.mark.parametrize("window", [Fraction(7, 10), Fraction(11, 10)])
+def test_at_60_fps_every_window_is_handed_the_footsteps_in_it(monkeypatch, tmp_path, window):
+    """At 60 fps the pose model decides a strike ~3 strides (24 frames) after it, later than the
+    shot analysis looks past a window: the scheduler waits for the tracker's horizon, so a window
+    that ends just after a strike still plays it."""
+    from foley_engine.backends.procedural import ProceduralBackend
+    from foley_engine.job import Job
+    from foley_engine.longform.scheduler import LongformScheduler
+    from foley_engine.media.probe import probe
+
+    rate = Fraction(60)
+    walker = Walker(frames=240, step=0.01)  # index_picture carries frame numbers up to 255
+    path = write_index_clip(str(tmp_path / "walk60.mp4"), walker.frames, rate)
+    monkeypatch.setattr(PeopleTracker, "for_job", classmethod(
+        lambda cls, wanted, fps: cls(lambda: FakePose(walker), fps) if wanted else None))
+    job, info = Job(media=path, prompt="footsteps"), probe(path)
+
+    def windows(length):
+        scheduler = LongformScheduler(ProceduralBackend(), window=length, overlap=Fraction(1, 20))
+        for w, request in scheduler.requests(job, info):
+            t0, t1 = Fraction(w.start, 48000), Fraction(w.end, 48000)
+            yield t0, t1, sorted(o.time for o in request.events.onsets if o.tag in ("left", "right") and t0 <= o.time < t1)
+
+    final = [t for _, _, got in windows(Fraction(10)) for t in got]  # one window: every step decided
+    assert len(final) >= 8
+    checked = 0
+    for t0, t1, got in windows(window):
+        if t1 > Fraction(walker.frames - 30) / rate:
+            break  # the last strike may be decided after the clip ends
+        assert got == [t for t in final if t0 <= t < t1], (t0, t1)
+        checked += len(got)
+    assert checked >= 4
+
+
 # ------------------------------------------------------------------- the real model on real footage
 
 
