@@ -8,12 +8,17 @@ minutes.  Two remedies, used where each pays:
 * :func:`trim_heap` after every window (the scheduler) and every job (the
   engine worker) returns freed memory; it costs a few milliseconds.  With it
   the engine's worker RSS grows 0.35 % over 100 jobs at 3 % overhead.
-* :func:`pin_mmap_threshold` at 4 MiB keeps those buffers on mmap from the
-  start; the ``foley`` command line uses it because one long job would
-  otherwise peak 12 % higher at 20 minutes than at 1 (1080p).  It costs page
-  faults: about 5 % more wall time on 1080p, up to 25 % on small videos
-  where synthesis dominates, which is why the engine does not pin.
-  (128 KiB cost 25 % even at 1080p; 16 MiB no longer flattens the peak.)
+* :func:`pin_mmap_threshold` fixes the threshold, so glibc never moves it;
+  the ``foley`` command line uses it because one long job would otherwise
+  peak 12 % higher at 20 minutes than at 1 (1080p, measured with 20-s
+  windows).  At 16 MiB the procedural backend's 10-s window buffers
+  (~7.5 MiB) stay on the heap and are reused from window to window; at
+  4 MiB (the value until the segment-decoding round) each window mapped
+  them afresh: ~30 000 more page faults and ~0.2 s more system time per
+  minute of 1080p, 10 % of the whole run.  Peak RSS at 20 minutes is
+  1.10x the 1-minute run either way (``benchmarks/longform.py``).
+  (128 KiB cost 25 % even at 1080p.)  The engine does not pin: its worker
+  trims after every job instead.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import functools
 import sys
 
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+MMAP_THRESHOLD_BYTES = 16 * 1024 * 1024  # above one 10-s window's buffers
 
 
 @functools.lru_cache(maxsize=None)
