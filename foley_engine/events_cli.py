@@ -36,9 +36,24 @@ def cmd_events(args) -> int:
 
     info = probe(args.media)
     start, end = _range(args, info)
-    spot = spotting.rows(spotting.analyse_range(info, start, end, args.motion), info, with_cuts=not args.no_cuts)
+    people = missing = None
+    if args.footsteps:
+        from .analysis import people as people_module
+
+        people = people_module.PeopleTracker.for_job(True, info.fps)
+        missing = people_module.vision_missing()
+    try:
+        events = spotting.analyse_range(info, start, end, args.motion, people=people)
+    finally:
+        if people is not None:
+            people.close()
+    spot = spotting.rows(events, info, with_cuts=not args.no_cuts)
     if not args.quiet:
         print(spotting.table(spot))
+    if people is not None:
+        notes = people.notes() + ([f"{missing}: footsteps come from motion contacts only"] if missing else [])
+        for line in notes:
+            print(f"foley: note: {line}", file=sys.stderr)
     if args.output:
         spotting.write(args.output, spot, info, start, end)
         print(f"wrote {args.output} ({len(spot)} events)", file=sys.stderr)
@@ -114,12 +129,15 @@ def _sidecar_footsteps(wav: str, start: Fraction, end: Fraction) -> list:
 def register_events(sub) -> None:
     p = sub.add_parser("events", help="the visual events of a video as a spotting list (print, JSON or CSV)",
                        description="Find the visual events (hits, flashes, brief inserts, motion starts, cuts; "
-                       "footsteps when a pose model ran) and list them with timecode, frame, strength and "
+                       "footsteps with --footsteps) and list them with timecode, frame, strength and "
                        "position.")
     p.add_argument("media", help="input video file")
     _add_range_flags(p)
     p.add_argument("-o", "--output", help="write the list: .json, or CSV for any other name")
     p.add_argument("--no-cuts", action="store_true", help="leave shot cuts out of the list")
+    p.add_argument("--footsteps", action="store_true",
+                   help="also find footsteps, as foley generate does for a prompt with footsteps (the pose "
+                        "model of the vision extra where installed, else motion contacts); slower")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     p.set_defaults(func=cmd_events)
 

