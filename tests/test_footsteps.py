@@ -252,6 +252,35 @@ def test_at_60_fps_every_window_is_handed_the_footsteps_in_it(monkeypatch, tmp_p
     assert checked >= 4
 
 
+def test_a_strike_just_before_the_end_of_a_range_is_kept(monkeypatch, tmp_path):
+    """A range that ends a few frames after a strike (a clip cut from a longer shot): the frames
+    after the range's end decide it, as they would inside the whole film."""
+    from foley_engine.backends.procedural import ProceduralBackend
+    from foley_engine.job import Job
+    from foley_engine.longform.scheduler import LongformScheduler
+    from foley_engine.media.probe import probe
+
+    rate = Fraction(25)
+    walker = Walker(frames=150, step=0.025)
+    path = write_index_clip(str(tmp_path / "walk.mp4"), walker.frames, rate)
+    monkeypatch.setattr(PeopleTracker, "for_job", classmethod(
+        lambda cls, wanted, fps: cls(lambda: FakePose(walker), fps) if wanted else None))
+    info = probe(path)
+
+    def strikes(end):
+        scheduler = LongformScheduler(ProceduralBackend())
+        found = set()
+        for _, request in scheduler.requests(Job(media=path, prompt="footsteps", end=end), info):
+            found |= {o.time for o in request.events.onsets if o.tag in ("left", "right") and o.time < end}
+        return sorted(found)
+
+    whole = strikes(Fraction(walker.frames - 1, rate))
+    assert len(whole) >= 6
+    for strike in whole[2:5]:
+        for after in (1, 2, 3):
+            assert strikes(strike + Fraction(after) / rate)[-1] == strike, (strike, after)
+
+
 # ------------------------------------------------------------------- the real model on real footage
 
 

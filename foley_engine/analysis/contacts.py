@@ -128,6 +128,11 @@ class GroundContacts:
     def saw_figure(self) -> None:
         self._figure_shot = self._shot
 
+    @property
+    def decided_after(self) -> int:
+        """Frames after a contact's frame before it is decided (it must be seen to stay)."""
+        return self._rest + 1
+
     def push(self, pts: Fraction, picture: np.ndarray) -> list[Onset]:
         g = contact_picture(picture)
         if g.shape[0] < 3 * BLOCK or g.shape[1] < 2 * (REACH + 1) * BLOCK:

@@ -75,6 +75,7 @@ class PeopleTracker:
     def __init__(self, models: Optional[Callable[[], PoseModel]], fps: Optional[Fraction], max_people: int = 1,
                  contacts: bool = True):
         self.stride = coarse_stride(fps)
+        self.fps = Fraction(fps) if fps else Fraction(25)
         self.contacts = GroundContacts(fps) if contacts else None
         self._unsettled: list[Onset] = []  # contacts not yet checked against late cuts and inserts
         self._frames: deque[tuple[int, Fraction, np.ndarray]] = deque(maxlen=3 * self.stride + 1)
@@ -157,6 +158,17 @@ class PeopleTracker:
             elif now - onset.time < SETTLE:
                 keep.append(onset)
         self._unsettled = keep
+
+    @property
+    def delay(self) -> Fraction:
+        """How long after its frame a footstep is decided: the pose model's bisection looks at up to
+        ~3 strides of later frames, a ground contact at the frames it must stay still for.  The
+        scheduler reads and analyses this much past a range's end, so a strike just before the end
+        is decided as it would be inside the whole film."""
+        frames = self._frames.maxlen + self.stride if self._people else 0
+        if self.contacts is not None:
+            frames = max(frames, self.contacts.decided_after)
+        return Fraction(frames) / self.fps
 
     def notes(self) -> list[str]:
         """Lines for the result's warnings about what the footsteps are based on."""

@@ -230,14 +230,16 @@ class LongformScheduler:
         specs = tuple(self.backend.frame_specs)
         if people is not None:
             specs += (people_spec(info),)
+        # Footsteps are decided some frames after they land: read and analyse that much further.
+        people_delay = people.delay if people is not None else Fraction(0)
         self.notes = []
         reader = FrameReader(
             info,
             start=max(Fraction(0), media_range.start - lookback * item.speed),
             # A few frames past the end so analysis can decide the last frames.
-            end=media_range.end + media_pad,
+            end=media_range.end + media_pad + people_delay * item.speed,
             specs=specs,
-            grid_range=(to_time(first, sr), to_time(stop, sr)),
+            grid_range=(to_time(first, sr), to_time(stop, sr) + people_delay),
             time_map=item.to_job_time(),
             # Analysis-only frames are 5 KB: let decoding run a whole window
             # ahead while the backend synthesises; big backend frames, 64.
@@ -277,7 +279,7 @@ class LongformScheduler:
                     raise Cancelled("cancelled")
                 # Analysis a little past the window: motion-driven sounds at its
                 # last samples need the frames after them.
-                pump_until(to_time(min(start + self.window, stop), sr) + frame_pad)
+                pump_until(to_time(min(start + self.window, stop), sr) + frame_pad + people_delay)
                 lo, hi = cut_search_range(start, self.window, self.overlap)
                 # Every cut whose sample index is in [lo, hi] (next_window filters by index), the same
                 # set plan() finds in the whole item: the lazy plan equals the full one.
