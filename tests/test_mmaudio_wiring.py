@@ -162,3 +162,17 @@ def test_models_list_shows_mmaudio_files_and_what_loads(models_dir, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["mmaudio"]["loads"]["small_16k"] == "loads"
     assert any(f["name"] == "weights/mmaudio_small_16k.pth" for f in doc["mmaudio"]["installed"])
+
+
+@pytest.mark.parametrize("name", ["hunyuan", "mmaudio"])
+def test_both_diffusion_backends_refuse_zero_steps_and_fill_defaults(name, tmp_path):
+    """One rule for both (backends/gpu.sampling): defaults when not given, at least one step."""
+    from foley_engine.backends.registry import backend_class
+    from foley_engine.errors import BackendError
+
+    cls = backend_class(name)
+    with pytest.raises(BackendError, match="steps must be at least 1, got 0"):
+        cls(models_dir=str(tmp_path), device="cpu", steps=0)
+    from foley_engine.backends.gpu import sampling
+
+    assert sampling("7", "2.5", 50, 4.5) == (7, 2.5) and sampling(None, None, 25, 4.5) == (25, 4.5)

@@ -1,11 +1,13 @@
 """What the neural backends share about where they run: the packages and weights they need (with one
 wording for what is missing), whether a CUDA device is there and how much memory it has, and handing
-the cache back when a backend lets its models go.  torch is imported inside the functions, so a
+the cache back when a backend lets its models go, and their sampling settings.  torch is imported inside the functions, so a
 backend module stays importable without it (``availability`` says what is missing)."""
 from __future__ import annotations
 
 from importlib.util import find_spec
 from typing import Optional, Sequence, Union
+
+from ..errors import BackendError
 
 
 def missing_packages(names: Sequence[str]) -> Optional[str]:
@@ -41,3 +43,11 @@ def release_gpu_cache() -> None:
         return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def sampling(steps, guidance, default_steps: int, default_guidance: float) -> tuple[int, float]:
+    """A diffusion backend's sampling steps and guidance scale, defaults filled in; at least one step."""
+    n = int(steps) if steps is not None else default_steps
+    if n < 1:
+        raise BackendError(f"steps must be at least 1, got {n}")
+    return n, float(guidance) if guidance is not None else default_guidance

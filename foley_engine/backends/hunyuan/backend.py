@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
-from ..gpu import cuda_memory, missing_packages, missing_weights, release_gpu_cache
+from ..gpu import cuda_memory, missing_packages, missing_weights, release_gpu_cache, sampling
 from .checkpoints.layout import check_size, download_hint, gib, hunyuan_dir, missing, require_files
 from .memory import OVERLAP as MEMORY_OVERLAP
 from .offload import Offload, parse_offload
@@ -136,10 +136,7 @@ class HunyuanBackend(Backend):
         if continuity is not None and continuity not in CONTINUITY_MODES:
             raise BackendError(f"continuity must be one of {', '.join(CONTINUITY_MODES)}, got {continuity!r}")
         self.size = check_size(size)
-        self.steps = int(steps) if steps is not None else DEFAULT_STEPS
-        self.guidance = float(guidance) if guidance is not None else DEFAULT_GUIDANCE
-        if self.steps < 1:
-            raise BackendError(f"steps must be at least 1, got {self.steps}")
+        self.steps, self.guidance = sampling(steps, guidance, DEFAULT_STEPS, DEFAULT_GUIDANCE)
         self.options = dict(options)
         self.load_notices = []
         if weights is not None and weights not in WEIGHTS:

@@ -15,7 +15,7 @@ import numpy as np
 from ...errors import BackendError
 from ...timebase import SAMPLE_RATE
 from ..base import STEMS_BY_PASSES, Availability, Backend, BackendOption, FrameSpec, WindowRequest
-from ..gpu import cuda_memory, missing_packages, missing_weights, release_gpu_cache
+from ..gpu import cuda_memory, missing_packages, missing_weights, release_gpu_cache, sampling
 from .files import (
     CLIP_FPS, CLIP_SIZE, CODE_LICENCE, DEFAULT_SIZE, LICENCE_LINE, NATIVE_WINDOW, SIZES, SYNC_FPS, SYNC_SIZE,
     WEIGHTS_LICENCE, check_size, download_hint, missing, mmaudio_dir, require_files,
@@ -123,10 +123,7 @@ class MMAudioBackend(Backend):
         from .pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, MMAudioPipeline
 
         self.size = check_size(size)
-        self.steps = int(steps) if steps is not None else DEFAULT_STEPS
-        self.guidance = float(guidance) if guidance is not None else DEFAULT_GUIDANCE
-        if self.steps < 1:
-            raise BackendError(f"steps must be at least 1, got {self.steps}")
+        self.steps, self.guidance = sampling(steps, guidance, DEFAULT_STEPS, DEFAULT_GUIDANCE)
         self.options = dict(options)
         if pipeline is None:
             self.device = resolve_device(device)
