@@ -47,11 +47,14 @@ def analyse_range(info: MediaInfo, start: Fraction, end: Fraction, motion: str =
     :class:`~.analysis.people.PeopleTracker`) adds footsteps, as ``foley generate`` finds them
     for a prompt that asks for footsteps."""
     analyzer, log = Analyzer(motion=motion), EventLog()
+    # Footsteps are decided some frames after they land: read (and convert) that much past the end.
+    read_end = end
     if people is not None:
         from .longform.scheduler import people_spec
 
         specs = tuple(specs) + (people_spec(info),)
-    reader = FrameReader(info, start=start, end=end, specs=specs)
+        read_end = end + people.delay
+    reader = FrameReader(info, start=start, end=read_end, specs=specs, grid_range=(start, read_end))
     try:
         for frame in reader:
             log.add(analyzer.push(frame.time, frame.gray))

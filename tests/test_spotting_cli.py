@@ -78,6 +78,9 @@ def test_events_with_footsteps_lists_where_feet_land(tmp_path, capsys, monkeypat
     assert {s["tag"] for s in steps} == {"contact"}
     err = capsys.readouterr().err
     assert "motion contacts" in err and "not installed" in err
+    # A range ending a frame after a step still lists it: the frames past --out decide it.
+    assert main(["events", bikes, "--footsteps", "--in", "7", "--out", "7.6", "-o", out, "-q"]) == 0
+    assert [e["frame"] for e in json.load(open(out))["events"] if e["kind"] == "footstep"] == [steps[0]["frame"]]
     # Without the flag no tracker runs: the same list without footsteps.
     assert main(["events", bikes, "-o", out, "-q"]) == 0
     assert not [e for e in json.load(open(out))["events"] if e["kind"] == "footstep"]
