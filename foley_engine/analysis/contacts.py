@@ -245,14 +245,18 @@ def _leg_moving(rest: np.ndarray, top: int) -> np.ndarray:
     return np.maximum(np.maximum(p[:, :-2], p[:, 1:-1]), p[:, 2:])[top:]
 
 
-def _blocks(d: np.ndarray) -> np.ndarray:
+def _tiles(d: np.ndarray) -> np.ndarray:
+    """``d`` (whole blocks) as (block row, pixel row, block column, pixel column)."""
     h, w = d.shape
-    return d.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).mean(axis=(1, 3))
+    return d.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK)
+
+
+def _blocks(d: np.ndarray) -> np.ndarray:
+    return _tiles(d).mean(axis=(1, 3))
 
 
 def _texture(band: np.ndarray) -> np.ndarray:
-    h, w = band.shape
-    return band.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).std(axis=(1, 3))
+    return _tiles(band).std(axis=(1, 3))
 
 
 def _around(rest: np.ndarray) -> np.ndarray:

@@ -99,17 +99,18 @@ class _RestartFinder:
 
     def __init__(self, stream):
         ctx = stream.codec_context
-        self.codec = ctx.name
-        self.length_size = _length_size(self.codec, bytes(ctx.extradata or b""))
+        self.intra_only = ctx.name in _INTRA_ONLY
+        self.idr = _IDR_TYPES.get(ctx.name, set())
+        # The NAL unit type's place in the header byte: HEVC bits 1-6, H.264 bits 0-4.
+        self.shift, self.mask = (1, 0x3F) if ctx.name == "hevc" else (0, 0x1F)
+        self.length_size = _length_size(ctx.name, bytes(ctx.extradata or b""))
 
     def __call__(self, packet) -> bool:
-        if self.codec in _INTRA_ONLY:
+        if self.intra_only:
             return True
         if not packet.is_keyframe:
             return False
-        idr = _IDR_TYPES[self.codec]
-        shift, mask = (1, 0x3F) if self.codec == "hevc" else (0, 0x1F)
-        return any((b >> shift) & mask in idr for b in _nal_types(bytes(packet), self.length_size))
+        return any((b >> self.shift) & self.mask in self.idr for b in _nal_types(bytes(packet), self.length_size))
 
 
 def _decoder(stream, threads: str):
